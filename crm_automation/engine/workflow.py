@@ -1,0 +1,606 @@
+"""Workflow Rules: trigger → conditions → branches → actions, compiled once, evaluated to intents.
+
+The engine decides and never writes: ``CompiledWorkflowRule.evaluate`` returns an ``Evaluation``
+holding the outcome, the reason, the branch taken, the trace and a list of intents (plain dicts)
+that the Frappe side carries out.
+"""
+
+import json
+import re
+
+from .conditions import compile_condition, is_empty_condition, with_standard_fields
+from .errors import ProblemCollector, RuleError
+from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
+
+TRIGGER_NEW = "New"
+TRIGGER_SAVE = "Save"
+TRIGGER_VALUE_CHANGE = "Value Change"
+TRIGGER_SUBMIT = "Submit"
+TRIGGER_CANCEL = "Cancel"
+TRIGGER_DELETE = "Delete"
+TRIGGER_VALIDATE = "Validate"
+TRIGGER_TIME = "Time"
+TRIGGER_MANUAL = "Manual"
+TRIGGER_SCORE_BAND = "Score Band Changed"
+
+TRIGGERS = (
+	TRIGGER_NEW,
+	TRIGGER_SAVE,
+	TRIGGER_VALUE_CHANGE,
+	TRIGGER_SUBMIT,
+	TRIGGER_CANCEL,
+	TRIGGER_DELETE,
+	TRIGGER_VALIDATE,
+	TRIGGER_TIME,
+	TRIGGER_MANUAL,
+)
+
+# The document event each trigger listens to; Value Change also listens to on_change so that a
+# status written with doc.db_set (as ERPNext does) is seen too.
+EVENTS_BY_TRIGGER = {
+	TRIGGER_NEW: ("after_insert",),
+	TRIGGER_SAVE: ("on_update",),
+	TRIGGER_VALUE_CHANGE: ("on_update", "on_change"),
+	TRIGGER_SUBMIT: ("on_submit",),
+	TRIGGER_CANCEL: ("on_cancel",),
+	TRIGGER_DELETE: ("on_trash",),
+	TRIGGER_VALIDATE: ("validate",),
+	TRIGGER_TIME: (),
+	TRIGGER_MANUAL: (),
+	TRIGGER_SCORE_BAND: ("score_band_changed",),
+}
+
+FIRE_EVERY_TIME = "Every Time"
+FIRE_ONCE = "Once per Document"
+FIRE_ON_BECOMING_TRUE = "Each Time Condition Becomes True"
+FIRE_MODES = (FIRE_EVERY_TIME, FIRE_ONCE, FIRE_ON_BECOMING_TRUE)
+
+TIME_UNITS = {"Minutes": 60, "Hours": 3600, "Days": 86400}
+TIME_DIRECTIONS = ("Before", "After")
+
+ASSIGN = "Assign"
+UNASSIGN = "Unassign"
+SEND_EMAIL = "Send Email"
+NOTIFY = "System Notification"
+CREATE_TODO = "Create ToDo"
+SET_VALUE = "Set Value"
+ADD_TAG = "Add Tag"
+ADD_COMMENT = "Add Comment"
+CREATE_DOCUMENT = "Create Document"
+WEBHOOK = "Webhook"
+REJECT = "Reject"
+
+ACTION_TYPES = (
+	ASSIGN,
+	UNASSIGN,
+	SEND_EMAIL,
+	NOTIFY,
+	CREATE_TODO,
+	SET_VALUE,
+	ADD_TAG,
+	ADD_COMMENT,
+	CREATE_DOCUMENT,
+	WEBHOOK,
+	REJECT,
+)
+
+ASSIGN_TO_USERS = "Listed Users"
+ASSIGN_TO_ROLE = "Role"
+ASSIGN_TO_GROUP = "User Group"
+ASSIGN_TO_FIELD = "User in Field"
+ASSIGN_TARGETS = (ASSIGN_TO_USERS, ASSIGN_TO_ROLE, ASSIGN_TO_GROUP, ASSIGN_TO_FIELD)
+
+ROUND_ROBIN = "Round Robin"
+LOAD_BALANCING = "Load Balancing"
+ASSIGN_EVERYONE = "Everyone"
+ASSIGN_STRATEGIES = (ROUND_ROBIN, LOAD_BALANCING, ASSIGN_EVERYONE)
+
+TODO_PRIORITIES = ("Low", "Medium", "High")
+DUE_UNITS = ("Hours", "Days")
+
+_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def is_template(text):
+	return isinstance(text, str) and ("{{" in text or "{%" in text)
+
+
+def split_list(value):
+	"""A list typed into a Small Text: one item per line or comma separated."""
+	if not value:
+		return []
+	if isinstance(value, list | tuple):
+		return [str(v).strip() for v in value if str(v).strip()]
+	return [item.strip() for item in re.split(r"[\n,]", str(value)) if item.strip()]
+
+
+def parse_json_object(value, path, problems, what):
+	if value in (None, ""):
+		return {}
+	if isinstance(value, dict):
+		return value
+	try:
+		parsed = json.loads(value)
+	except (TypeError, ValueError) as error:
+		problems.add(path, f"{what} is not valid JSON ({error})", value=value)
+		return None
+	if not isinstance(parsed, dict):
+		problems.add(path, f"{what} must be a JSON object", value=value)
+		return None
+	return parsed
+
+
+class Evaluation:
+	"""What a rule decided for one document: the Frappe side logs it and carries out the intents."""
+
+	__slots__ = ("branch", "intents", "outcome", "reason", "rule", "trace")
+
+	FIRED = "Fired"
+	SKIPPED = "Skipped"
+	REJECTED = "Rejected"
+
+	def __init__(self, rule, outcome, reason="", branch=None, intents=(), trace=()):
+		self.rule = rule
+		self.outcome = outcome
+		self.reason = reason
+		self.branch = branch
+		self.intents = list(intents)
+		self.trace = list(trace)
+
+	@property
+	def fired(self):
+		return self.outcome in (self.FIRED, self.REJECTED)
+
+	def as_dict(self):
+		return {
+			"rule": self.rule,
+			"outcome": self.outcome,
+			"reason": self.reason,
+			"branch": self.branch,
+			"intents": self.intents,
+			"trace": self.trace,
+		}
+
+
+class CompiledBranch:
+	__slots__ = ("condition", "is_else", "name")
+
+	def __init__(self, name, condition, is_else):
+		self.name = name
+		self.condition = condition
+		self.is_else = is_else
+
+
+class CompiledWorkflowRule:
+	def __init__(self, source):
+		self.source = source
+		self.name = source.get("name")
+		self.document_type = source.get("document_type")
+		self.trigger = source.get("trigger")
+		self.priority = int(source.get("priority") or 0)
+		self.fire_mode = source.get("fire_mode") or FIRE_EVERY_TIME
+		self.trigger_field = source.get("trigger_field")
+		self.time_field = source.get("time_field")
+		self.time_offset_seconds = 0
+		self.condition = None
+		self.trigger_condition = None
+		self.branches = []
+		self.actions_by_branch = {}
+		self.set_fields = frozenset()
+		self.created_doctypes = frozenset()
+
+	@property
+	def events(self):
+		return EVENTS_BY_TRIGGER.get(self.trigger, ())
+
+	def condition_holds(self, doc, before=None):
+		if self.trigger_condition and not self.trigger_condition.matches(doc, before):
+			return False
+		return self.condition.matches(doc, before)
+
+	def evaluate(self, doc, before=None, explain=False):
+		"""Decide for one document. ``before`` is the document before this save (None if new)."""
+		trace = []
+		if self.trigger_condition:
+			if explain:
+				ok, part = self.trigger_condition.explain(doc, before)
+				trace.extend(part)
+			else:
+				ok = self.trigger_condition.matches(doc, before)
+			if not ok:
+				reason = f"{self.trigger_field} did not change as the trigger asks"
+				return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
+		if explain:
+			ok, part = self.condition.explain(doc, before)
+			trace.extend(part)
+		else:
+			ok = self.condition.matches(doc, before)
+		if not ok:
+			return Evaluation(self.name, Evaluation.SKIPPED, "conditions not met", trace=trace)
+		if self.fire_mode == FIRE_ON_BECOMING_TRUE and before is not None and self.condition.matches(before):
+			return Evaluation(self.name, Evaluation.SKIPPED, "conditions were already true before", trace=trace)
+
+		branch_name = None
+		for branch in self.branches:
+			if branch.is_else:
+				branch_name = branch.name
+				break
+			if explain:
+				ok, part = branch.condition.explain(doc, before)
+				trace.extend({**entry, "branch": branch.name} for entry in part)
+			else:
+				ok = branch.condition.matches(doc, before)
+			if ok:
+				branch_name = branch.name
+				break
+
+		intents = list(self.actions_by_branch.get("", ()))
+		if branch_name is not None:
+			intents.extend(self.actions_by_branch.get(branch_name, ()))
+		if not intents:
+			reason = "no branch matched" if self.branches else "the rule has no actions"
+			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
+		outcome = Evaluation.REJECTED if any(i["type"] == REJECT for i in intents) else Evaluation.FIRED
+		return Evaluation(self.name, outcome, "", branch_name, [dict(i) for i in intents], trace)
+
+
+def compile_workflow_rule(rule, fields, get_fields=None):
+	"""Compile a Workflow Rule (a plain dict) against the document type's fields.
+
+	``get_fields(doctype)`` returns another doctype's field list (for Create Document mappings) or
+	None when that doctype does not exist. Raises RuleError listing every problem found."""
+	fields = with_standard_fields(fields)
+	problems = ProblemCollector()
+	compiled = CompiledWorkflowRule(rule)
+
+	_compile_trigger(compiled, rule, fields, problems)
+	compiled.condition = _compile_part(rule.get("conditions"), fields, "conditions", problems)
+	_compile_branches(compiled, rule, fields, problems)
+	_compile_actions(compiled, rule, fields, get_fields, problems)
+
+	problems.raise_if_any()
+	return compiled
+
+
+def _compile_part(tree, fields, path, problems):
+	try:
+		return compile_condition(tree, fields, path)
+	except RuleError as error:
+		problems.extend(error)
+		return None
+
+
+def _compile_trigger(compiled, rule, fields, problems):
+	trigger = rule.get("trigger")
+	if trigger not in EVENTS_BY_TRIGGER:
+		problems.add("trigger", f"unknown trigger {describe_value(trigger)} (use one of: {', '.join(TRIGGERS)})")
+		return
+	fire_mode = compiled.fire_mode
+	if fire_mode not in FIRE_MODES:
+		problems.add("fire_mode", f"unknown fire mode {describe_value(fire_mode)}")
+	if trigger == TRIGGER_VALUE_CHANGE:
+		_compile_value_change(compiled, rule, fields, problems)
+	elif trigger == TRIGGER_TIME:
+		_compile_time_trigger(compiled, rule, fields, problems)
+
+
+def _compile_value_change(compiled, rule, fields, problems):
+	fieldname = rule.get("trigger_field")
+	field = fields.get(fieldname) if fieldname else None
+	if not field:
+		problems.add(
+			"trigger_field",
+			f"a Value Change trigger needs a field of the document; {describe_value(fieldname)} is not one",
+			fieldname,
+		)
+		return
+	leaves = [{"field": fieldname, "op": "changed"}]
+	if rule.get("from_value") not in (None, ""):
+		leaves.append({"field": fieldname, "op": "changed from", "value": rule["from_value"]})
+	if rule.get("to_value") not in (None, ""):
+		leaves.append({"field": fieldname, "op": "changed to", "value": rule["to_value"]})
+	compiled.trigger_condition = _compile_part({"all": leaves}, fields, "trigger", problems)
+
+
+def _compile_time_trigger(compiled, rule, fields, problems):
+	fieldname = rule.get("time_field")
+	field = fields.get(fieldname) if fieldname else None
+	if not field or field["fieldtype"] not in ("Date", "Datetime"):
+		problems.add(
+			"time_field",
+			f"a Time trigger needs a Date or Datetime field; {describe_value(fieldname)} is not one",
+			fieldname,
+		)
+	unit = rule.get("time_unit") or "Days"
+	if unit not in TIME_UNITS:
+		problems.add("time_unit", f"unknown unit {describe_value(unit)} (use Minutes, Hours or Days)")
+		return
+	direction = rule.get("time_direction") or "Before"
+	if direction not in TIME_DIRECTIONS:
+		problems.add("time_direction", f"{describe_value(direction)} is not Before or After")
+		return
+	offset = rule.get("time_offset") or 0
+	if isinstance(offset, bool) or not isinstance(offset, int | float) or offset < 0:
+		problems.add("time_offset", f"{describe_value(offset)} is not a number of {unit.lower()} (0 or more)")
+		return
+	seconds = int(offset * TIME_UNITS[unit])
+	compiled.time_offset_seconds = -seconds if direction == "Before" else seconds
+
+
+def _compile_branches(compiled, rule, fields, problems):
+	seen = set()
+	branches = rule.get("branches") or []
+	for i, branch in enumerate(branches):
+		path = f"branches[{i}]"
+		name = (branch.get("branch_name") or "").strip()
+		if not name:
+			problems.add(f"{path}.branch_name", "every branch needs a name")
+			continue
+		if name in seen:
+			problems.add(f"{path}.branch_name", f"branch name {describe_value(name)} is used twice", value=name)
+		seen.add(name)
+		is_else = bool(branch.get("is_else"))
+		if is_else and i != len(branches) - 1:
+			problems.add(f"{path}.is_else", f"the else branch {describe_value(name)} must be the last one")
+		if is_else and not is_empty_condition(branch.get("conditions")):
+			problems.add(f"{path}.conditions", f"the else branch {describe_value(name)} takes no conditions")
+		condition = _compile_part(branch.get("conditions"), fields, f"{path}.conditions", problems)
+		compiled.branches.append(CompiledBranch(name, condition, is_else))
+
+
+def _compile_actions(compiled, rule, fields, get_fields, problems):
+	branch_names = {branch.name for branch in compiled.branches}
+	by_branch = {}
+	set_fields, created = set(), set()
+	actions = rule.get("actions") or []
+	if not actions:
+		problems.add("actions", "the rule has no actions")
+	for i, action in enumerate(actions):
+		path = f"actions[{i}]"
+		action_type = action.get("action_type")
+		branch = (action.get("branch") or "").strip()
+		if branch and branch not in branch_names:
+			problems.add(f"{path}.branch", f"no branch is named {describe_value(branch)}", value=branch)
+		if action_type not in ACTION_TYPES:
+			problems.add(
+				f"{path}.action_type",
+				f"unknown action {describe_value(action_type)} (use one of: {', '.join(ACTION_TYPES)})",
+			)
+			continue
+		check = _ACTION_CHECKS[action_type]
+		params = check(action, fields, get_fields, rule, f"{path}", problems)
+		if params is None:
+			continue
+		intent = {"type": action_type, "row": i + 1, "branch": branch or None, **params}
+		by_branch.setdefault(branch, []).append(intent)
+		if action_type == SET_VALUE:
+			set_fields.add(params["field"])
+		elif action_type == CREATE_DOCUMENT:
+			created.add(params["doctype"])
+	compiled.actions_by_branch = {k: tuple(v) for k, v in by_branch.items()}
+	compiled.set_fields = frozenset(set_fields)
+	compiled.created_doctypes = frozenset(created)
+
+
+def _user_field_ok(fields, fieldname):
+	field = fields.get(fieldname)
+	if not field:
+		return False
+	return (field["fieldtype"] == "Link" and field.get("options") == "User") or field["fieldtype"] in (
+		"Data",
+		"Dynamic Link",
+	)
+
+
+def _email_field_ok(fields, fieldname):
+	field = fields.get(fieldname)
+	if not field:
+		return False
+	return field["fieldtype"] in ("Data", "Link", "Small Text", "Read Only")
+
+
+def _recipients(action, fields, path, problems, *, emails_allowed):
+	recipients = {
+		"to_field": action.get("to_field") or None,
+		"to_owner": bool(action.get("to_owner")),
+		"to_assignees": bool(action.get("to_assignees")),
+		"to_role": action.get("to_role") or None,
+		"to_users": split_list(action.get("to_users")),
+	}
+	if recipients["to_field"]:
+		ok = _email_field_ok if emails_allowed else _user_field_ok
+		if not ok(fields, recipients["to_field"]):
+			problems.add(
+				f"{path}.to_field",
+				f"{describe_value(recipients['to_field'])} is not a field that holds "
+				+ ("an email address or user" if emails_allowed else "a user"),
+				recipients["to_field"],
+			)
+	if not emails_allowed:
+		for user in recipients["to_users"]:
+			if "@" not in user and user not in ("Administrator", "Guest"):
+				problems.add(f"{path}.to_users", f"{describe_value(user)} is not a user id", value=user)
+	if not any(recipients.values()):
+		problems.add(f"{path}", "choose at least one recipient (field, owner, assignees, role or users)")
+	return recipients
+
+
+def _check_assign(action, fields, get_fields, rule, path, problems):
+	target = action.get("assign_to_type") or ASSIGN_TO_USERS
+	strategy = action.get("assign_strategy") or ROUND_ROBIN
+	if target not in ASSIGN_TARGETS:
+		problems.add(f"{path}.assign_to_type", f"unknown assignee source {describe_value(target)}")
+		return None
+	if strategy not in ASSIGN_STRATEGIES:
+		problems.add(f"{path}.assign_strategy", f"unknown strategy {describe_value(strategy)}")
+		return None
+	params = {
+		"assign_to_type": target,
+		"strategy": strategy,
+		"only_if_unassigned": bool(action.get("only_if_unassigned")),
+		"users": [],
+		"role": None,
+		"user_group": None,
+		"user_field": None,
+	}
+	if target == ASSIGN_TO_USERS:
+		params["users"] = split_list(action.get("to_users"))
+		if not params["users"]:
+			problems.add(f"{path}.to_users", "list at least one user to assign to")
+	elif target == ASSIGN_TO_ROLE:
+		params["role"] = action.get("to_role")
+		if not params["role"]:
+			problems.add(f"{path}.to_role", "choose the role whose users are assigned")
+	elif target == ASSIGN_TO_GROUP:
+		params["user_group"] = action.get("user_group")
+		if not params["user_group"]:
+			problems.add(f"{path}.user_group", "choose the user group whose users are assigned")
+	else:
+		params["user_field"] = action.get("to_field")
+		if not _user_field_ok(fields, params["user_field"]):
+			problems.add(
+				f"{path}.to_field",
+				f"{describe_value(params['user_field'])} is not a field that holds a user",
+				params["user_field"],
+			)
+	return params
+
+
+def _check_unassign(action, fields, get_fields, rule, path, problems):
+	return {}
+
+
+def _check_send_email(action, fields, get_fields, rule, path, problems):
+	template = action.get("email_template") or None
+	subject = action.get("subject") or ""
+	message = action.get("message") or ""
+	if not template and not (subject and message):
+		problems.add(f"{path}.email_template", "choose an Email Template or write a subject and a message")
+	recipients = _recipients(action, fields, path, problems, emails_allowed=True)
+	return {"email_template": template, "subject": subject, "message": message, **recipients}
+
+
+def _check_notify(action, fields, get_fields, rule, path, problems):
+	subject = action.get("subject") or ""
+	if not subject:
+		problems.add(f"{path}.subject", "a notification needs a subject")
+	recipients = _recipients(action, fields, path, problems, emails_allowed=False)
+	return {"subject": subject, "message": action.get("message") or "", **recipients}
+
+
+def _check_create_todo(action, fields, get_fields, rule, path, problems):
+	description = action.get("message") or ""
+	if not description:
+		problems.add(f"{path}.message", "a ToDo needs a description")
+	due_in = action.get("due_in") or 0
+	if isinstance(due_in, bool) or not isinstance(due_in, int | float) or due_in < 0:
+		problems.add(f"{path}.due_in", f"{describe_value(due_in)} is not a number of hours or days (0 or more)")
+		due_in = 0
+	due_unit = action.get("due_unit") or "Days"
+	if due_unit not in DUE_UNITS:
+		problems.add(f"{path}.due_unit", f"{describe_value(due_unit)} is not Hours or Days")
+	priority = action.get("todo_priority") or "Medium"
+	if priority not in TODO_PRIORITIES:
+		problems.add(f"{path}.todo_priority", f"{describe_value(priority)} is not Low, Medium or High")
+	recipients = _recipients(action, fields, path, problems, emails_allowed=False)
+	return {"description": description, "due_in": due_in, "due_unit": due_unit, "priority": priority, **recipients}
+
+
+def _check_set_value(action, fields, get_fields, rule, path, problems):
+	fieldname = action.get("target_field")
+	field = fields.get(fieldname) if fieldname else None
+	if not field or kind_of(field["fieldtype"]) == UNSUPPORTED or fieldname in ("name", "docstatus", "idx"):
+		problems.add(f"{path}.target_field", f"{describe_value(fieldname)} is not a field that can be set", fieldname)
+		return None
+	if rule.get("trigger") == TRIGGER_DELETE:
+		problems.add(f"{path}.action_type", "Set Value cannot run when the document is deleted")
+	raw = action.get("value")
+	value = raw
+	if not is_template(raw) and raw not in (None, ""):
+		try:
+			value = parse_rule_value(raw, field)
+		except ValueTypeError as error:
+			problems.add(f"{path}.value", f"{error} for {fieldname} ({field['fieldtype']})", fieldname, raw)
+			return None
+		if hasattr(value, "isoformat"):
+			value = value.isoformat(sep=" ") if hasattr(value, "hour") and hasattr(value, "day") else value.isoformat()
+	return {"field": fieldname, "value": value, "is_template": is_template(raw)}
+
+
+def _check_add_tag(action, fields, get_fields, rule, path, problems):
+	tag = (action.get("tag") or "").strip()
+	if not tag:
+		problems.add(f"{path}.tag", "choose the tag to add")
+	return {"tag": tag}
+
+
+def _check_add_comment(action, fields, get_fields, rule, path, problems):
+	message = action.get("message") or ""
+	if not message:
+		problems.add(f"{path}.message", "a comment needs a text")
+	return {"message": message}
+
+
+def _check_create_document(action, fields, get_fields, rule, path, problems):
+	doctype = action.get("target_doctype")
+	if not doctype:
+		problems.add(f"{path}.target_doctype", "choose the document type to create")
+		return None
+	mapping = parse_json_object(action.get("field_map"), f"{path}.field_map", problems, "the field mapping")
+	if mapping is None:
+		return None
+	target_fields = get_fields(doctype) if get_fields else None
+	if get_fields and target_fields is None:
+		problems.add(f"{path}.target_doctype", f"{describe_value(doctype)} is not a document type", value=doctype)
+		return None
+	for target, source in mapping.items():
+		if target_fields is not None and target not in with_standard_fields(target_fields):
+			problems.add(
+				f"{path}.field_map", f"{describe_value(target)} is not a field of {doctype}", target, target
+			)
+		if isinstance(source, str) and not is_template(source) and source.startswith("doc."):
+			if source[4:] not in fields:
+				problems.add(f"{path}.field_map", f"{describe_value(source)}: no such field on the document", source)
+	return {"doctype": doctype, "field_map": mapping, "use_mapper": bool(action.get("use_mapper"))}
+
+
+def _check_webhook(action, fields, get_fields, rule, path, problems):
+	url = (action.get("url") or "").strip()
+	if not _URL_RE.match(url):
+		problems.add(f"{path}.url", f"{describe_value(url)} is not an http(s) URL", value=url)
+	headers = parse_json_object(action.get("headers"), f"{path}.headers", problems, "the headers")
+	timeout = action.get("timeout") or 10
+	if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 60:
+		problems.add(f"{path}.timeout", f"{describe_value(timeout)} is not a timeout from 1 to 60 seconds")
+	retries = action.get("retries")
+	retries = 3 if retries in (None, "") else retries
+	if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+		problems.add(f"{path}.retries", f"{describe_value(retries)} is not a number of retries from 0 to 10")
+	return {"url": url, "headers": headers or {}, "timeout": timeout, "retries": retries}
+
+
+def _check_reject(action, fields, get_fields, rule, path, problems):
+	if rule.get("trigger") != TRIGGER_VALIDATE:
+		problems.add(
+			f"{path}.action_type",
+			f"Reject only works with the Validate trigger, not {describe_value(rule.get('trigger'))}",
+		)
+	message = action.get("message") or ""
+	if not message:
+		problems.add(f"{path}.message", "say why the save is rejected")
+	return {"message": message}
+
+
+_ACTION_CHECKS = {
+	ASSIGN: _check_assign,
+	UNASSIGN: _check_unassign,
+	SEND_EMAIL: _check_send_email,
+	NOTIFY: _check_notify,
+	CREATE_TODO: _check_create_todo,
+	SET_VALUE: _check_set_value,
+	ADD_TAG: _check_add_tag,
+	ADD_COMMENT: _check_add_comment,
+	CREATE_DOCUMENT: _check_create_document,
+	WEBHOOK: _check_webhook,
+	REJECT: _check_reject,
+}
