@@ -35,12 +35,12 @@ TRIGGERS = (
 	TRIGGER_MANUAL,
 )
 
-# The document event each trigger listens to; Value Change also listens to on_change so that a
-# status written with doc.db_set (as ERPNext does) is seen too.
+# The document event each trigger listens to. Value Change listens to on_change only: Frappe runs it
+# after every save and after doc.db_set (which ERPNext uses for statuses), so one hook sees both.
 EVENTS_BY_TRIGGER = {
 	TRIGGER_NEW: ("after_insert",),
 	TRIGGER_SAVE: ("on_update",),
-	TRIGGER_VALUE_CHANGE: ("on_update", "on_change"),
+	TRIGGER_VALUE_CHANGE: ("on_change",),
 	TRIGGER_SUBMIT: ("on_submit",),
 	TRIGGER_CANCEL: ("on_cancel",),
 	TRIGGER_DELETE: ("on_trash",),
@@ -94,6 +94,9 @@ ROUND_ROBIN = "Round Robin"
 LOAD_BALANCING = "Load Balancing"
 ASSIGN_EVERYONE = "Everyone"
 ASSIGN_STRATEGIES = (ROUND_ROBIN, LOAD_BALANCING, ASSIGN_EVERYONE)
+
+# Before the save only these make sense: the rest would act on a document that may never be saved.
+VALIDATE_ACTIONS = (SET_VALUE, REJECT)
 
 TODO_PRIORITIES = ("Low", "Medium", "High")
 DUE_UNITS = ("Hours", "Days")
@@ -367,11 +370,18 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 				f"unknown action {describe_value(action_type)} (use one of: {', '.join(ACTION_TYPES)})",
 			)
 			continue
+		if rule.get("trigger") == TRIGGER_VALIDATE and action_type not in VALIDATE_ACTIONS:
+			problems.add(
+				f"{path}.action_type",
+				f"{action_type} cannot run on Validate, before the document is saved "
+				"(use Save or New; Validate only sets values or rejects)",
+			)
+			continue
 		check = _ACTION_CHECKS[action_type]
 		params = check(action, fields, get_fields, rule, f"{path}", problems)
 		if params is None:
 			continue
-		intent = {"type": action_type, "row": i + 1, "branch": branch or None, **params}
+		intent = {"type": action_type, "row": i + 1, "row_id": action.get("name"), "branch": branch or None, **params}
 		by_branch.setdefault(branch, []).append(intent)
 		if action_type == SET_VALUE:
 			set_fields.add(params["field"])

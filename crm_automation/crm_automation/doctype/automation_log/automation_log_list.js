@@ -1,0 +1,6 @@
+frappe.listview_settings["Automation Log"] = {
+	get_indicator(doc) {
+		const colors = { Success: "green", Skipped: "gray", Failed: "red", Rejected: "orange", "Dry Run": "blue" };
+		return [__(doc.outcome), colors[doc.outcome] || "gray", "outcome,=," + doc.outcome];
+	},
+};

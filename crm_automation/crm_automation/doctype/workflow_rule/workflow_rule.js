@@ -1,0 +1,110 @@
+// Copyright (c) 2026, crm_automation developers and contributors
+// For license information, please see license.txt
+
+frappe.ui.form.on("Workflow Rule", {
+	setup(frm) {
+		frm.set_query("document_type", () => ({ filters: { istable: 0, issingle: 0 } }));
+	},
+
+	refresh(frm) {
+		frm.trigger("setup_field_pickers");
+		frm.trigger("render_condition_builder");
+		frm.trigger("render_summary");
+		if (!frm.is_new()) {
+			frm.add_custom_button(__("Automation Log"), () =>
+				frappe.set_route("List", "Automation Log", { rule_type: "Workflow Rule", rule: frm.doc.name })
+			);
+		}
+	},
+
+	document_type(frm) {
+		frm.trigger("setup_field_pickers");
+		frm.trigger("render_condition_builder");
+	},
+
+	trigger(frm) {
+		frm.trigger("render_summary");
+	},
+
+	conditions(frm) {
+		if (frm.condition_builder && !frm.__setting_conditions) {
+			frm.condition_builder.set_value(frm.doc.conditions);
+		}
+	},
+
+	async setup_field_pickers(frm) {
+		if (!frm.doc.document_type) return;
+		const fields = await crm_automation.get_fields(frm.doc.document_type);
+		const option = (f) => ({ value: f.fieldname, label: `${__(f.label)} (${f.fieldname})` });
+		const options = (filter) => [""].concat(fields.filter(filter).map(option));
+		frm.set_df_property("trigger_field", "options", options(() => true));
+		frm.set_df_property("time_field", "options", options((f) => ["Date", "Datetime"].includes(f.fieldtype)));
+		const grid = frm.fields_dict.actions.grid;
+		grid.update_docfield_property(
+			"to_field",
+			"options",
+			options((f) => (f.fieldtype === "Link" && f.options === "User") || ["Data", "Small Text", "Read Only"].includes(f.fieldtype))
+		);
+		grid.update_docfield_property(
+			"target_field",
+			"options",
+			options((f) => !["name", "owner", "creation", "modified", "modified_by", "docstatus", "idx"].includes(f.fieldname))
+		);
+		frm.trigger("update_branch_options");
+	},
+
+	update_branch_options(frm) {
+		const names = [""].concat((frm.doc.branches || []).map((b) => b.branch_name).filter(Boolean));
+		frm.fields_dict.actions.grid.update_docfield_property("branch", "options", names);
+	},
+
+	render_condition_builder(frm) {
+		const wrapper = frm.fields_dict.conditions_html.$wrapper;
+		frm.condition_builder = new crm_automation.ConditionBuilder({
+			wrapper,
+			doctype: frm.doc.document_type,
+			value: frm.doc.conditions,
+			on_change(tree) {
+				frm.__setting_conditions = true;
+				frm.set_value("conditions", tree ? JSON.stringify(tree, null, 1) : "").then(
+					() => (frm.__setting_conditions = false)
+				);
+			},
+		});
+	},
+
+	render_summary(frm) {
+		const wrapper = frm.fields_dict.rule_summary.$wrapper;
+		if (frm.is_new() || frm.is_dirty()) {
+			wrapper.html(`<p class="text-muted">${__("Save to see the rule as a sentence.")}</p>`);
+			return;
+		}
+		frm.call("get_summary").then((r) => {
+			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(r.message || "")}</div>`);
+		});
+	},
+});
+
+frappe.ui.form.on("Workflow Rule Branch", {
+	branch_name(frm) {
+		frm.trigger("update_branch_options");
+	},
+	branches_remove(frm) {
+		frm.trigger("update_branch_options");
+	},
+	form_render(frm, cdt, cdn) {
+		// The same builder inside a branch row, writing that row's conditions.
+		const row = locals[cdt][cdn];
+		const grid_row = frm.fields_dict.branches.grid.grid_rows_by_docname[cdn];
+		const field = grid_row.grid_form.fields_dict.conditions;
+		const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
+		new crm_automation.ConditionBuilder({
+			wrapper: holder,
+			doctype: frm.doc.document_type,
+			value: row.conditions,
+			on_change(tree) {
+				frappe.model.set_value(cdt, cdn, "conditions", tree ? JSON.stringify(tree) : "");
+			},
+		});
+	},
+});

@@ -1,0 +1,221 @@
+# Copyright (c) 2026, crm_automation developers and contributors
+# For license information, please see license.txt
+
+import re
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
+from crm_automation.engine.describe import describe_action, describe_condition, describe_rule
+from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, is_template, split_list
+from crm_automation.rules import (
+	EXCLUDED_DOCTYPES,
+	clear_rule_cache,
+	get_fields,
+	get_fields_if_doctype,
+	parse_conditions,
+	rule_as_dict,
+)
+
+_PATH_RE = re.compile(r"^(actions|branches)\[(\d+)\]\.?(.*)$")
+_TEMPLATE_FIELDS = ("subject", "message", "value", "tag")
+# Actions whose "Users" are user ids (Send Email also takes plain addresses there).
+USER_ACTIONS = (ASSIGN, "System Notification", "Create ToDo")
+
+
+class WorkflowRule(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from crm_automation.crm_automation.doctype.workflow_rule_action.workflow_rule_action import (
+			WorkflowRuleAction,
+		)
+		from crm_automation.crm_automation.doctype.workflow_rule_branch.workflow_rule_branch import (
+			WorkflowRuleBranch,
+		)
+
+		actions: DF.Table[WorkflowRuleAction]
+		branches: DF.Table[WorkflowRuleBranch]
+		condition_expression: DF.Code | None
+		conditions: DF.JSON | None
+		consecutive_failures: DF.Int
+		description: DF.SmallText | None
+		disabled_reason: DF.SmallText | None
+		document_type: DF.Link
+		enabled: DF.Check
+		fire_mode: DF.Literal["Every Time", "Once per Document", "Each Time Condition Becomes True"]
+		from_value: DF.Data | None
+		minutes_saved: DF.Float
+		priority: DF.Int
+		rule_name: DF.Data
+		time_direction: DF.Literal["Before", "After"]
+		time_field: DF.Literal[None]
+		time_offset: DF.Int
+		time_unit: DF.Literal["Minutes", "Hours", "Days"]
+		to_value: DF.Data | None
+		trigger: DF.Literal[
+			"New", "Save", "Value Change", "Submit", "Cancel", "Delete", "Validate", "Time", "Manual"
+		]
+		trigger_field: DF.Literal[None]
+	# end: auto-generated types
+
+	def validate(self):
+		self.validate_document_type()
+		self.validate_rule()
+		self.validate_templates()
+		self.validate_condition_expression()
+		self.validate_users()
+		self.set_summaries()
+		self.reset_health_when_enabled()
+
+	def on_update(self):
+		self.warn_about_loops()
+		self.index_time_field()
+		clear_rule_cache()
+
+	def on_trash(self):
+		clear_rule_cache()
+
+	def validate_document_type(self):
+		meta = frappe.get_meta(self.document_type)
+		if self.document_type in EXCLUDED_DOCTYPES or meta.istable or meta.issingle:
+			frappe.throw(
+				_("Workflow Rules cannot run on {0}").format(frappe.bold(self.document_type)),
+				title=_("Invalid Document Type"),
+			)
+		if self.trigger in ("Submit", "Cancel") and not meta.is_submittable:
+			frappe.throw(
+				_("{0} is not submittable, so the trigger {1} never happens").format(
+					frappe.bold(self.document_type), frappe.bold(self.trigger)
+				)
+			)
+
+	def validate_rule(self):
+		try:
+			self._compiled = compile_workflow_rule(
+				rule_as_dict(self), get_fields(self.document_type), get_fields_if_doctype
+			)
+		except RuleError as error:
+			frappe.throw(
+				[self.describe_problem(problem) for problem in error.problems],
+				title=_("Invalid Workflow Rule"),
+				as_list=True,
+			)
+		except ValueError as error:  # conditions that are not JSON
+			frappe.throw(_("Conditions are not valid JSON: {0}").format(frappe.bold(str(error))))
+
+	def describe_problem(self, problem):
+		"""'actions[2].url: ...' → 'Actions, row 3, URL: ...', the way the desk labels things."""
+		match = _PATH_RE.match(problem.path or "")
+		if not match:
+			label = self.meta.get_label(problem.path.split(".")[0]) if problem.path else ""
+			return f"{frappe.bold(label or problem.path)}: {problem.message}" if problem.path else problem.message
+		table, index, rest = match.group(1), int(match.group(2)), match.group(3)
+		child_doctype = "Workflow Rule Action" if table == "actions" else "Workflow Rule Branch"
+		fieldname = rest.split(".")[0].split("[")[0] if rest else ""
+		label = frappe.get_meta(child_doctype).get_label(fieldname) if fieldname else ""
+		where = _("{0}, row {1}").format(_(self.meta.get_label(table)), index + 1)
+		if label:
+			where += f", {label}"
+		return f"{frappe.bold(where)}: {problem.message}"
+
+	def validate_templates(self):
+		from frappe.utils.jinja import validate_template
+
+		for action in self.actions:
+			for fieldname in _TEMPLATE_FIELDS:
+				text = action.get(fieldname)
+				if is_template(text):
+					try:
+						validate_template(text)
+					except frappe.ValidationError:
+						frappe.clear_last_message()
+						frappe.throw(
+							_("Actions, row {0}, {1}: the Jinja template does not compile").format(
+								action.idx, frappe.bold(action.meta.get_label(fieldname))
+							),
+							title=_("Invalid Template"),
+						)
+
+	def validate_condition_expression(self):
+		"""Test-run the advanced condition on an empty document, as Frappe's Notification does,
+		so a syntax error or an unknown name is found now and not on a user's save."""
+		expression = (self.condition_expression or "").strip()
+		if not expression:
+			return
+		sample = frappe.new_doc(self.document_type)
+		try:
+			frappe.safe_eval(expression, None, {"doc": sample, "old_doc": None})
+		except Exception as error:
+			frappe.throw(
+				_("Advanced Condition {0} does not run: {1}").format(
+					frappe.bold(expression), frappe.bold(str(error) or error.__class__.__name__)
+				),
+				title=_("Invalid Condition"),
+			)
+
+	def validate_users(self):
+		for action in self.actions:
+			if action.action_type not in USER_ACTIONS:
+				continue
+			for user in split_list(action.to_users):
+				enabled = frappe.db.get_value("User", user, "enabled")
+				if enabled is None:
+					frappe.throw(
+						_("Actions, row {0}: user {1} does not exist").format(action.idx, frappe.bold(user)),
+						title=_("Invalid User"),
+					)
+				if not enabled:
+					frappe.throw(
+						_("Actions, row {0}: user {1} is disabled").format(action.idx, frappe.bold(user)),
+						title=_("Invalid User"),
+					)
+
+	def set_summaries(self):
+		fields = get_fields(self.document_type)
+		for branch in self.branches:
+			branch.condition_summary = describe_condition(parse_conditions(branch.conditions), fields)
+		for action in self.actions:
+			action.action_summary = describe_action(action.as_dict(), fields)
+
+	def reset_health_when_enabled(self):
+		if self.enabled and not self.is_new() and self.has_value_changed("enabled"):
+			self.consecutive_failures = 0
+			self.disabled_reason = None
+
+	def warn_about_loops(self):
+		from crm_automation.rules import compile_rule
+
+		if not self.enabled:
+			return
+		rules = [self._compiled]
+		for name in frappe.get_all("Workflow Rule", filters={"enabled": 1, "name": ("!=", self.name)}, pluck="name"):
+			try:
+				rules.append(compile_rule(frappe.get_doc("Workflow Rule", name)))
+			except RuleError:
+				continue
+		cycles = find_cycles(rules, through=self.name)
+		if cycles:
+			frappe.msgprint(
+				[_("These rules can trigger each other in a loop: {0}").format(describe_cycle(c)) for c in cycles],
+				title=_("Possible Automation Loop"),
+				indicator="orange",
+				as_list=True,
+			)
+		self.flags.loop_cycles = cycles
+
+	def index_time_field(self):
+		# The 5-minute sweep selects due documents by this field; without an index it would scan them all.
+		if self.enabled and self.trigger == TRIGGER_TIME and self.time_field:
+			frappe.db.add_index(self.document_type, [self.time_field])
+
+	@frappe.whitelist()
+	def get_summary(self):
+		return describe_rule(rule_as_dict(self), get_fields(self.document_type))

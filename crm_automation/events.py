@@ -1,0 +1,57 @@
+"""doc_events → engine. Every handler returns at once for a doctype without enabled rules."""
+
+import frappe
+
+from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
+
+
+def on_validate(doc, method=None):
+	# A new save cycle of this document starts: rules that fired on its previous save may fire again.
+	from crm_automation.runner import forget_fired_rules
+
+	forget_fired_rules(doc)
+	_run(doc, "validate")
+
+
+def on_after_insert(doc, method=None):
+	_run(doc, "after_insert")
+
+
+def on_update(doc, method=None):
+	_run(doc, "on_update")
+
+
+def on_change(doc, method=None):
+	_run(doc, "on_change")
+
+
+def on_submit(doc, method=None):
+	_run(doc, "on_submit")
+
+
+def on_cancel(doc, method=None):
+	_run(doc, "on_cancel")
+
+
+def on_trash(doc, method=None):
+	_run(doc, "on_trash")
+
+
+def _run(doc, event):
+	if doc.doctype in EXCLUDED_DOCTYPES:
+		return
+	rules = get_rules(doc.doctype, event)
+	if not rules or skip_automation():
+		return
+	from crm_automation.runner import run_rules
+
+	run_rules(doc, event, rules)
+
+
+def skip_automation():
+	"""The one guard: no automation while installing, patching, migrating, importing data or running
+	the setup wizard, nor when switched off in CRM Automation Settings."""
+	flags = frappe.flags
+	if flags.in_install or flags.in_patch or flags.in_migrate or flags.in_import or flags.in_setup_wizard:
+		return True
+	return not frappe.db.get_single_value("CRM Automation Settings", "enabled", cache=True)

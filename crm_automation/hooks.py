@@ -1,0 +1,65 @@
+app_name = "crm_automation"
+app_title = "CRM Automation"
+app_publisher = "crm_automation developers"
+app_description = "No-code CRM automation for ERPNext: workflow rules, lead scoring and escalations"
+app_email = "dev@crm-automation.invalid"
+app_license = "MIT"
+
+required_apps = ["frappe/erpnext"]
+
+export_python_type_annotations = True
+
+# Includes in <head>
+# ------------------
+
+# Adds "Automations" to every form: why automation did what it did, and Manual rules to run.
+app_include_js = [
+	"/assets/crm_automation/js/condition_builder.js",
+	"/assets/crm_automation/js/automation_form.js",
+]
+
+# Installation
+# ------------
+
+after_install = "crm_automation.setup.install.after_install"
+before_uninstall = "crm_automation.setup.install.before_uninstall"
+after_migrate = "crm_automation.setup.install.after_migrate"
+
+# Testing
+# -------
+
+before_tests = "crm_automation.setup.install.before_tests"
+
+# Fixtures: only filtered records of our own, never rules that users edit
+# -----------------------------------------------------------------------
+
+fixtures = [
+	{"dt": "Role", "filters": [["name", "in", ["CRM Automation Manager"]]]},
+]
+
+# Document Events
+# ---------------
+# "*" because a rule may name any doctype; each handler returns at once for a doctype
+# without enabled rules (a cached lookup, no query).
+
+doc_events = {
+	"*": {
+		"validate": "crm_automation.events.on_validate",
+		"after_insert": "crm_automation.events.on_after_insert",
+		"on_update": "crm_automation.events.on_update",
+		"on_change": "crm_automation.events.on_change",
+		"on_submit": "crm_automation.events.on_submit",
+		"on_cancel": "crm_automation.events.on_cancel",
+		"on_trash": "crm_automation.events.on_trash",
+	},
+}
+
+# Scheduled Tasks
+# ---------------
+
+scheduler_events = {
+	"cron": {
+		"*/5 * * * *": ["crm_automation.tasks.run_time_triggers_for_all_rules"],
+	},
+	"daily_long": ["crm_automation.tasks.delete_old_logs_for_all_rules"],
+}

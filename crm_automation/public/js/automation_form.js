@@ -1,0 +1,71 @@
+// On every form: "Automations" → why automation did what it did here, and Manual rules to run.
+frappe.provide("crm_automation");
+
+const CRM_AUTOMATION_SKIP = new Set(["Workflow Rule", "Automation Log", "Automation Occurrence", "CRM Automation Settings"]);
+
+$(document).on("form-refresh", function (event, frm) {
+	if (!frm || frm.is_new() || CRM_AUTOMATION_SKIP.has(frm.doctype) || frm.meta.istable) return;
+	frm.add_custom_button(
+		__("Why? (Automation History)"),
+		() => crm_automation.show_history(frm),
+		__("Automations")
+	);
+	frappe
+		.xcall("crm_automation.api.get_manual_rules", { doctype: frm.doctype })
+		.then((rules) => {
+			(rules || []).forEach((rule) => {
+				frm.add_custom_button(
+					rule.name,
+					() =>
+						frappe
+							.xcall("crm_automation.api.run_manual_rule", {
+								rule: rule.name,
+								doctype: frm.doctype,
+								name: frm.doc.name,
+							})
+							.then((r) => {
+								frappe.show_alert({
+									message: __("{0}: {1}", [rule.name, __(r.outcome)]),
+									indicator: r.outcome === "Success" ? "green" : "orange",
+								});
+								frm.reload_doc();
+							}),
+					__("Automations")
+				);
+			});
+		});
+});
+
+crm_automation.show_history = function (frm) {
+	frappe
+		.xcall("crm_automation.api.get_automation_history", { doctype: frm.doctype, name: frm.doc.name })
+		.then((logs) => {
+			const rows = (logs || [])
+				.map((log) => {
+					const actions = (log.actions || [])
+						.map((a) => `<li>${frappe.utils.escape_html(a.action_type)}: ${frappe.utils.escape_html(a.result || a.status)}</li>`)
+						.join("");
+					const why = (log.trace || [])
+						.map(
+							(t) =>
+								`<li>${t.result ? "✔" : "✘"} ${frappe.utils.escape_html(t.label)} ${frappe.utils.escape_html(t.op)} ${frappe.utils.escape_html(JSON.stringify(t.expected))} — ${__("was")} ${frappe.utils.escape_html(JSON.stringify(t.actual))}</li>`
+						)
+						.join("");
+					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>
+						<span class="indicator-pill ${log.outcome === "Success" ? "green" : log.outcome === "Failed" ? "red" : "gray"}">${__(log.outcome)}</span>
+						<span class="text-muted small">${frappe.datetime.comment_when(log.creation)}</span>
+						${log.branch ? `<div>${__("Branch")}: ${frappe.utils.escape_html(log.branch)}</div>` : ""}
+						${log.reason ? `<div class="text-muted">${frappe.utils.escape_html(log.reason)}</div>` : ""}
+						${why ? `<div>${__("Because")}:<ul>${why}</ul></div>` : ""}
+						${actions ? `<div>${__("Did")}:<ul>${actions}</ul></div>` : ""}</div>`;
+				})
+				.join("");
+			const dialog = new frappe.ui.Dialog({
+				title: __("Automation on {0}", [frm.doc.name]),
+				size: "large",
+				fields: [{ fieldtype: "HTML", fieldname: "history" }],
+			});
+			dialog.fields_dict.history.$wrapper.html(rows || `<p class="text-muted">${__("No automation has run on this document.")}</p>`);
+			dialog.show();
+		});
+};

@@ -1,0 +1,168 @@
+// Condition builder: field picker → only the operators that fit → a value widget by fieldtype.
+// Reads and writes the engine's tree: {"all"|"any": [{field, op, value}, ...]}. Deeper nesting is
+// kept intact and edited in the JSON field below the builder.
+frappe.provide("crm_automation");
+
+crm_automation.fields_cache = {};
+
+crm_automation.get_fields = function (doctype) {
+	if (!crm_automation.fields_cache[doctype]) {
+		crm_automation.fields_cache[doctype] = frappe.xcall("crm_automation.api.get_condition_fields", {
+			doctype,
+		});
+	}
+	return crm_automation.fields_cache[doctype];
+};
+
+crm_automation.ConditionBuilder = class ConditionBuilder {
+	constructor({ wrapper, doctype, value, on_change }) {
+		this.wrapper = $(wrapper);
+		this.doctype = doctype;
+		this.on_change = on_change;
+		this.set_value(value);
+	}
+
+	set_value(value) {
+		let tree = value;
+		if (typeof tree === "string") {
+			try {
+				tree = tree ? JSON.parse(tree) : null;
+			} catch (e) {
+				tree = null;
+			}
+		}
+		this.mode = tree && tree.any ? "any" : "all";
+		const items = (tree && (tree.all || tree.any)) || [];
+		this.rows = items.filter((item) => item && item.field);
+		this.nested = items.filter((item) => item && !item.field);
+		this.render();
+	}
+
+	get_value() {
+		const items = this.rows.filter((row) => row.field && row.op).concat(this.nested);
+		return items.length ? { [this.mode]: items } : null;
+	}
+
+	changed() {
+		this.on_change && this.on_change(this.get_value());
+	}
+
+	async render() {
+		if (!this.doctype) {
+			this.wrapper.html(`<p class="text-muted">${__("Choose a Document Type first.")}</p>`);
+			return;
+		}
+		this.fields = await crm_automation.get_fields(this.doctype);
+		this.by_name = Object.fromEntries(this.fields.map((f) => [f.fieldname, f]));
+		this.wrapper.empty();
+		const head = $(`<div class="crm-automation-condition-head mb-2">
+			${__("Match")} <select class="input-xs match-mode">
+				<option value="all">${__("all of")}</option><option value="any">${__("any of")}</option>
+			</select> ${__("these conditions")}</div>`).appendTo(this.wrapper);
+		head.find(".match-mode")
+			.val(this.mode)
+			.on("change", (e) => {
+				this.mode = e.target.value;
+				this.changed();
+			});
+		this.rows.forEach((row, index) => this.render_row(row, index));
+		if (this.nested.length) {
+			$(`<p class="text-muted small">${__("{0} nested group(s), edited in Conditions (JSON).", [
+				this.nested.length,
+			])}</p>`).appendTo(this.wrapper);
+		}
+		$(`<button class="btn btn-xs btn-default add-condition">${__("+ Add Condition")}</button>`)
+			.appendTo(this.wrapper)
+			.on("click", () => {
+				this.rows.push({ field: "", op: "", value: null });
+				this.render();
+			});
+	}
+
+	render_row(row, index) {
+		const line = $(`<div class="crm-automation-condition row mb-2" data-index="${index}">
+			<div class="col-sm-4 field-area"></div>
+			<div class="col-sm-3 op-area"></div>
+			<div class="col-sm-4 value-area"></div>
+			<div class="col-sm-1"><button class="btn btn-xs btn-default remove">×</button></div>
+		</div>`).appendTo(this.wrapper);
+		const field_select = $(`<select class="form-control input-sm condition-field"></select>`).appendTo(
+			line.find(".field-area")
+		);
+		field_select.append(`<option value="">${__("Field")}</option>`);
+		this.fields.forEach((f) =>
+			field_select.append(
+				$("<option>").attr("value", f.fieldname).text(`${f.label} (${f.fieldname})`)
+			)
+		);
+		field_select.val(row.field).on("change", (e) => {
+			row.field = e.target.value;
+			row.op = "";
+			row.value = null;
+			this.render();
+			this.changed();
+		});
+		line.find(".remove").on("click", () => {
+			this.rows.splice(index, 1);
+			this.render();
+			this.changed();
+		});
+		const field = this.by_name[row.field];
+		if (!field) return;
+		const op_select = $(`<select class="form-control input-sm condition-op"></select>`).appendTo(
+			line.find(".op-area")
+		);
+		op_select.append(`<option value="">${__("Operator")}</option>`);
+		field.operators.forEach((o) =>
+			op_select.append($("<option>").attr("value", o.operator).text(__(o.label)))
+		);
+		op_select.val(row.op).on("change", (e) => {
+			row.op = e.target.value;
+			row.value = null;
+			this.render();
+			this.changed();
+		});
+		const operator = field.operators.find((o) => o.operator === row.op);
+		if (operator) this.render_value(line.find(".value-area"), field, operator, row);
+	}
+
+	render_value(area, field, operator, row) {
+		if (operator.value === "none") return;
+		const make = (value, on_set, placeholder) => {
+			const df = {
+				fieldtype: ["Link", "Select", "Date", "Datetime", "Time", "Check"].includes(field.fieldtype)
+					? field.fieldtype
+					: ["Int", "Float", "Currency", "Percent"].includes(field.fieldtype)
+					? "Float"
+					: "Data",
+				options: field.options,
+				placeholder: placeholder || __(field.label),
+				onchange() {
+					on_set(this.get_value());
+				},
+			};
+			if (operator.value === "list" && df.fieldtype !== "Link") df.fieldtype = "Data";
+			const control = frappe.ui.form.make_control({
+				parent: $("<div>").appendTo(area),
+				df,
+				render_input: true,
+				only_input: true,
+			});
+			control.set_value(value == null ? "" : value);
+			return control;
+		};
+		if (operator.value === "pair") {
+			const pair = Array.isArray(row.value) ? row.value : [null, null];
+			make(pair[0], (v) => ((pair[0] = v), (row.value = pair), this.changed()), __("From"));
+			make(pair[1], (v) => ((pair[1] = v), (row.value = pair), this.changed()), __("To"));
+		} else if (operator.value === "list") {
+			const text = Array.isArray(row.value) ? row.value.join(", ") : row.value || "";
+			make(text, (v) => {
+				row.value = (v || "").split(",").map((s) => s.trim()).filter(Boolean);
+				this.changed();
+			}, __("Comma separated"));
+		} else {
+			make(row.value, (v) => ((row.value = v), this.changed()));
+		}
+	}
+};

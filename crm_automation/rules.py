@@ -1,0 +1,167 @@
+"""Active Workflow Rules, compiled once per process and looked up per (doctype, event) in O(1).
+
+The compiled index lives in process memory (compiled closures cannot go to redis). A version token
+in redis says when it is stale: any change to a rule drops the token, and each process rebuilds its
+index on its next lookup. Within a request the token comes from frappe.local's cache, so a save of
+a doctype without rules costs one dict lookup.
+"""
+
+import json
+
+import frappe
+
+from crm_automation.engine import RuleError, compile_workflow_rule
+from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
+
+VERSION_KEY = "crm_automation:workflow_rules_version"
+RULE_FIELDS = (
+	"name",
+	"rule_name",
+	"enabled",
+	"document_type",
+	"trigger",
+	"priority",
+	"fire_mode",
+	"minutes_saved",
+	"trigger_field",
+	"from_value",
+	"to_value",
+	"time_field",
+	"time_offset",
+	"time_unit",
+	"time_direction",
+	"conditions",
+	"condition_expression",
+	"owner",
+)
+# Doctypes whose saves must never start automation: our own bookkeeping and what it writes.
+EXCLUDED_DOCTYPES = frozenset(
+	{
+		"Workflow Rule",
+		"Workflow Rule Action",
+		"Workflow Rule Branch",
+		"Automation Log",
+		"Automation Log Action",
+		"Automation Occurrence",
+		"CRM Automation Settings",
+		"Error Log",
+		"Scheduled Job Log",
+		"Version",
+		"Access Log",
+		"Activity Log",
+		"Route History",
+		"Email Queue",
+		"Email Queue Recipient",
+		"DocType",
+		"Custom Field",
+		"Property Setter",
+	}
+)
+
+_process_index = {}
+
+
+def get_fields(doctype):
+	"""A doctype's fields as the engine reads them: fieldname → fieldtype, options, label."""
+	meta = frappe.get_meta(doctype)
+	return {
+		df.fieldname: {"fieldtype": df.fieldtype, "options": df.options, "label": df.label}
+		for df in meta.fields
+		if df.fieldname
+	}
+
+
+def get_fields_if_doctype(doctype):
+	if not doctype or not frappe.db.exists("DocType", doctype):
+		return None
+	return get_fields(doctype)
+
+
+def rule_as_dict(rule):
+	"""A Workflow Rule (document or row) as the plain dict the engine compiles."""
+	data = {field: rule.get(field) for field in RULE_FIELDS}
+	data["conditions"] = parse_conditions(rule.get("conditions"))
+	data["branches"] = [
+		{
+			"branch_name": branch.get("branch_name"),
+			"is_else": branch.get("is_else"),
+			"conditions": parse_conditions(branch.get("conditions")),
+		}
+		for branch in rule.get("branches") or []
+	]
+	data["actions"] = [
+		{key: value for key, value in action.as_dict().items() if key not in ("secret", "doctype", "parent")}
+		for action in rule.get("actions") or []
+	]
+	return data
+
+
+def parse_conditions(value):
+	if not value:
+		return None
+	if isinstance(value, dict | list):
+		return value
+	return json.loads(value)
+
+
+def compile_rule(rule):
+	return compile_workflow_rule(rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype)
+
+
+def get_rules(doctype, event):
+	"""Enabled, compiled Workflow Rules for (doctype, event), highest priority first."""
+	return _get_index().get((doctype, event), ())
+
+
+def has_rules_for(doctype):
+	return doctype in _get_index().get("doctypes", ())
+
+
+def _get_index():
+	version = frappe.cache.get_value(VERSION_KEY)
+	if version is None:
+		version = frappe.generate_hash(length=12)
+		frappe.cache.set_value(VERSION_KEY, version)
+	cached = _process_index.get(frappe.local.site)
+	if cached and cached[0] == version:
+		return cached[1]
+	index = _build_index()
+	_process_index[frappe.local.site] = (version, index)
+	return index
+
+
+def _build_index():
+	index = {}
+	for name in frappe.get_all("Workflow Rule", filters={"enabled": 1}, pluck="name"):
+		rule = frappe.get_doc("Workflow Rule", name)
+		try:
+			compiled = compile_rule(rule)
+		except (RuleError, frappe.DoesNotExistError):
+			# A rule that compiled when saved can break later (a custom field deleted): it stays off
+			# until fixed, and the error says why.
+			frappe.log_error(title=f"Workflow Rule {name} no longer compiles")
+			continue
+		compiled.owner = rule.owner
+		compiled.condition_expression = (rule.condition_expression or "").strip()
+		compiled.minutes_saved_override = rule.minutes_saved
+		for event in EVENTS_BY_TRIGGER.get(compiled.trigger, ()):
+			index.setdefault((compiled.document_type, event), []).append(compiled)
+		index.setdefault("by_name", {})[name] = compiled
+		index.setdefault("doctypes", set()).add(compiled.document_type)
+	for key, rules in index.items():
+		if isinstance(key, tuple):
+			rules.sort(key=lambda r: (-r.priority, r.name))
+			index[key] = tuple(rules)
+	return index
+
+
+def get_compiled_rule(name):
+	return _get_index().get("by_name", {}).get(name)
+
+
+def clear_rule_cache():
+	"""Drop the version token now and again after commit, so that no process keeps an index built
+	from the state before this transaction."""
+	frappe.cache.delete_value(VERSION_KEY)
+	_process_index.pop(frappe.local.site, None)
+	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))

@@ -1,0 +1,193 @@
+"""Run compiled rules on a document: decide (engine), act (actions.py), log (Automation Log).
+
+Loop protection at run time: a depth counter across nested automation (settings, default 3) and
+"each rule fires at most once per document per save cycle".
+"""
+
+import time
+import traceback
+
+import frappe
+from frappe import _
+
+from crm_automation import actions
+from crm_automation.engine import Evaluation
+from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
+from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
+from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
+	claim_occurrence,
+)
+
+
+class _State:
+	__slots__ = ("chain", "depth", "fired")
+
+	def __init__(self):
+		self.depth = 0
+		self.chain = []
+		self.fired = {}
+
+
+def _state():
+	state = getattr(frappe.local, "crm_automation_state", None)
+	if state is None:
+		state = frappe.local.crm_automation_state = _State()
+	return state
+
+
+def forget_fired_rules(doc):
+	state = getattr(frappe.local, "crm_automation_state", None)
+	if state and state.depth == 0:
+		state.fired.pop((doc.doctype, doc.name), None)
+
+
+def get_settings():
+	return frappe.get_cached_doc("CRM Automation Settings")
+
+
+def run_rules(doc, event, rules):
+	before = doc.get_doc_before_save() if not doc.is_new() else None
+	for rule in rules:
+		run_rule(rule, doc, before, event)
+
+
+def run_rule(rule, doc, before, event, evaluation=None, occurrence_key=None):
+	"""Evaluate one rule on one document and, if it fires, carry out its intents and log the run.
+	Returns the Automation Log name (or None when nothing was logged)."""
+	started = time.perf_counter()
+	state = _state()
+	settings = get_settings()
+	fired_here = state.fired.setdefault((doc.doctype, doc.name), set())
+	if rule.name in fired_here:
+		return None
+
+	if evaluation is None:
+		evaluation = rule.evaluate(doc, before)
+	if evaluation.fired and rule.condition_expression:
+		if not _expression_holds(rule, doc, before):
+			evaluation = Evaluation(rule.name, Evaluation.SKIPPED, "the advanced condition is false")
+	if not evaluation.fired:
+		if settings.log_skipped_runs:
+			evaluation = rule.evaluate(doc, before, explain=True)
+			return _log(rule, doc, event, evaluation, "Skipped", started, reason=evaluation.reason or None)
+		return None
+
+	# Fired: evaluate again with the trace, which the log shows as "why did this fire".
+	evaluation = rule.evaluate(doc, before, explain=True)
+	max_depth = settings.max_recursion_depth or 3
+	if state.depth >= max_depth:
+		chain = " → ".join([*state.chain, rule.name])
+		reason = _("Stopped: depth limit {0} reached ({1})").format(max_depth, chain)
+		return _log(rule, doc, event, evaluation, "Skipped", started, reason=reason)
+
+	if rule.fire_mode == FIRE_ONCE and event != TRIGGER_VALIDATE:
+		if not claim_occurrence("Workflow Rule", rule.name, doc.doctype, doc.name, "once"):
+			if settings.log_skipped_runs:
+				reason = _("Already fired once for this document")
+				return _log(rule, doc, event, evaluation, "Skipped", started, reason=reason)
+			return None
+	if occurrence_key and not claim_occurrence("Workflow Rule", rule.name, doc.doctype, doc.name, occurrence_key):
+		return None
+
+	fired_here.add(rule.name)
+	if event == "validate":
+		return _run_before_save(rule, doc, before, evaluation, started)
+
+	state.depth += 1
+	state.chain.append(rule.name)
+	try:
+		results = actions.carry_out(evaluation.intents, doc, before, rule)
+	finally:
+		state.depth -= 1
+		state.chain.pop()
+	failed = [r for r in results if r["status"] == "Failed"]
+	outcome = "Failed" if failed else "Success"
+	log_name = _log(rule, doc, event, evaluation, outcome, started, results=results)
+	actions.after_run(log_name, results)
+	record_health(rule, failed)
+	return log_name
+
+
+def _run_before_save(rule, doc, before, evaluation, started):
+	"""Validate rules change the document being saved or reject the save; nothing else."""
+	results = []
+	for intent in evaluation.intents:
+		if intent["type"] == REJECT:
+			message = actions.render(intent["message"], doc, before)
+			# The rejected save is rolled back, and the log with it; write the log after the rollback.
+			frappe.db.after_rollback.add(
+				lambda: _log_after_rollback(rule, doc, evaluation, started, message)
+			)
+			frappe.throw(message, title=_("Rejected by {0}").format(rule.name))
+		results.append(actions.set_value_before_save(intent, doc, before))
+	_log(rule, doc, "validate", evaluation, "Success", started, results=results)
+
+
+def _log_after_rollback(rule, doc, evaluation, started, message):
+	_log(rule, doc, "validate", evaluation, "Rejected", started, reason=message)
+	frappe.db.commit()  # nothing else of the rejected request is left to commit with it
+
+
+def _expression_holds(rule, doc, before):
+	try:
+		return bool(
+			frappe.safe_eval(rule.condition_expression, None, {"doc": doc, "old_doc": before})
+		)
+	except Exception:
+		frappe.log_error(title=f"Advanced condition of Workflow Rule {rule.name} failed")
+		return False
+
+
+def _log(rule, doc, event, evaluation, outcome, started, results=(), reason=None):
+	settings = get_settings()
+	minutes = 0.0
+	if outcome == "Success":
+		minutes = actions.minutes_saved(rule, results, settings)
+	return make_log(
+		rule_type="Workflow Rule",
+		rule=rule.name,
+		trigger=rule.trigger,
+		event=event,
+		doc=doc,
+		outcome=outcome,
+		branch=evaluation.branch,
+		reason=reason or evaluation.reason,
+		trace=evaluation.trace,
+		results=results,
+		duration_ms=(time.perf_counter() - started) * 1000,
+		minutes_saved=minutes,
+		depth=_state().depth,
+		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
+	)
+
+
+def record_health(rule, failed):
+	"""Count consecutive failing runs; notify the rule's owner, and switch the rule off past the
+	threshold so one broken rule does not fail on every save."""
+	current = frappe.db.get_value("Workflow Rule", rule.name, "consecutive_failures") or 0
+	if not failed:
+		if current:
+			frappe.db.set_value("Workflow Rule", rule.name, "consecutive_failures", 0, update_modified=False)
+		return
+	count = current + 1
+	threshold = get_settings().failure_threshold or 5
+	values = {"consecutive_failures": count}
+	subject = _("Workflow Rule {0} failed: {1}").format(rule.name, failed[0]["result"])
+	if count >= threshold:
+		values.update(
+			enabled=0,
+			disabled_reason=_("Disabled after {0} consecutive failures; last: {1}").format(
+				count, failed[0]["result"]
+			),
+		)
+		subject = _("Workflow Rule {0} was disabled after {1} consecutive failures").format(rule.name, count)
+	frappe.db.set_value("Workflow Rule", rule.name, values, update_modified=False)
+	if count >= threshold:
+		from crm_automation.rules import clear_rule_cache
+
+		clear_rule_cache()
+	actions.notify_users([rule.owner], subject, "Workflow Rule", rule.name)
+
+
+def format_exception():
+	return traceback.format_exc()

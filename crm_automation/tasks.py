@@ -1,0 +1,118 @@
+"""Scheduler entry points: each fans out to RQ jobs (one per rule) so more workers sweep faster."""
+
+import datetime
+
+import frappe
+from frappe.utils import add_to_date, get_datetime, now_datetime
+
+from crm_automation.engine.workflow import TRIGGER_TIME
+
+CHUNK_SIZE = 500
+LOG_DELETE_BATCH = 5000
+
+
+def run_time_triggers_for_all_rules():
+	if not frappe.db.get_single_value("CRM Automation Settings", "enabled"):
+		return
+	for name in frappe.get_all("Workflow Rule", filters={"enabled": 1, "trigger": TRIGGER_TIME}, pluck="name"):
+		frappe.enqueue(
+			"crm_automation.tasks.run_time_trigger",
+			queue="long",
+			job_id=f"crm_automation:time_trigger:{name}",
+			deduplicate=True,
+			rule_name=name,
+		)
+	frappe.enqueue(
+		"crm_automation.tasks.retry_webhooks_for_all_logs",
+		queue="short",
+		job_id="crm_automation:retry_webhooks",
+		deduplicate=True,
+	)
+
+
+def due_window(rule, now, catchup_hours):
+	"""The range of the rule's date field whose occurrences (field + offset) fall in
+	(now - catch-up window, now]: what this sweep fires, and what a missed sweep left behind."""
+	offset = datetime.timedelta(seconds=rule.time_offset_seconds)
+	high = now - offset
+	low = now - datetime.timedelta(hours=catchup_hours) - offset
+	return low, high
+
+
+def find_due_documents(rule, now=None):
+	"""(name, field value) of documents whose occurrence is due and not yet claimed, oldest first.
+	Selected through the index on the date field, so the cost follows the number due."""
+	from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
+		occurrence_key,
+	)
+
+	now = now or now_datetime()
+	catchup = frappe.db.get_single_value("CRM Automation Settings", "time_trigger_catchup_hours") or 24
+	low, high = due_window(rule, now, catchup)
+	field = rule.time_field
+	is_date = frappe.get_meta(rule.document_type).get_field(field).fieldtype == "Date"
+	bounds = (low.date(), high.date()) if is_date else (low, high)
+	fields = ["name", field, *sorted(rule.condition.fields | {"docstatus"})]
+	rows = frappe.get_all(
+		rule.document_type,
+		filters=[[field, ">=", bounds[0]], [field, "<=", bounds[1]], ["docstatus", "<", 2]],
+		fields=list(dict.fromkeys(fields)),
+		order_by=f"{field} asc",
+	)
+	due = []
+	for row in rows:
+		moment = get_datetime(row[field])
+		if low < moment <= high and rule.condition.matches(row, None):
+			due.append((row.name, row[field]))
+	if not due:
+		return []
+	keys = {
+		occurrence_key("Workflow Rule", rule.name, rule.document_type, name, f"time:{value}"): (name, value)
+		for name, value in due
+	}
+	claimed = set(
+		frappe.get_all("Automation Occurrence", filters={"occurrence_key": ("in", list(keys))}, pluck="occurrence_key")
+	)
+	return [pair for key, pair in keys.items() if key not in claimed]
+
+
+def run_time_trigger(rule_name, now=None):
+	from crm_automation.rules import get_compiled_rule
+	from crm_automation.runner import run_rule
+
+	rule = get_compiled_rule(rule_name)
+	if not rule or rule.trigger != TRIGGER_TIME:
+		return 0
+	fired = 0
+	due = find_due_documents(rule, now)
+	for start in range(0, len(due), CHUNK_SIZE):
+		for name, value in due[start : start + CHUNK_SIZE]:
+			doc = frappe.get_doc(rule.document_type, name)
+			evaluation = rule.evaluate(doc, None)
+			if run_rule(rule, doc, None, "time", evaluation=evaluation, occurrence_key=f"time:{value}"):
+				fired += 1
+		# Commit per chunk: claimed occurrences become visible to a concurrent sweep, and a crash
+		# later loses at most one chunk of work (which the next sweep picks up).
+		frappe.db.commit()
+	return fired
+
+
+def retry_webhooks_for_all_logs():
+	from crm_automation.actions import retry_due_webhooks
+
+	retry_due_webhooks()
+
+
+def delete_old_logs_for_all_rules():
+	days = frappe.db.get_single_value("CRM Automation Settings", "log_retention_days") or 90
+	cutoff = add_to_date(now_datetime(), days=-days)
+	while True:
+		names = frappe.get_all(
+			"Automation Log", filters={"creation": ("<", cutoff)}, pluck="name", limit=LOG_DELETE_BATCH
+		)
+		if not names:
+			break
+		frappe.db.delete("Automation Log Action", {"parent": ("in", names), "parenttype": "Automation Log"})
+		frappe.db.delete("Automation Log", {"name": ("in", names)})
+		# Commit per batch: a long retention backlog must not become one huge transaction.
+		frappe.db.commit()

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run):
+#   tier 1: pytest over tests/ (engine, static contract checks); runs anywhere in seconds.
+#   tier 2: CI=1 bench --site <site> run-tests --app crm_automation on a real bench, when one is
+#           present (CRM_AUTOMATION_BENCH, default ~/frappe-bench), against this checkout; then an
+#           uninstall that must leave no trace. The bench is restored as it was found.
+set -uo pipefail
+
+CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+BENCH_DIR="${CRM_AUTOMATION_BENCH:-$HOME/frappe-bench}"
+PYTHON="${PYTHON:-python3}"
+APP=crm_automation
+say() { printf '\n==> %s\n' "$*"; }
+shout() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! %s\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' "$*"; }
+
+passed=0
+failed=0
+
+# ------------------------------------------------------------------------------- tier 1
+say "Tier 1: pytest (engine and static contract checks)"
+if ! "$PYTHON" -c "import pytest" 2>/dev/null; then
+	"$PYTHON" -m pip install --quiet "pytest>=7" || { shout "could not install pytest"; exit 1; }
+fi
+tier1_log="$(mktemp)"
+(cd "$CHECKOUT" && "$PYTHON" -m pytest tests -q -p no:cacheprovider) 2>&1 | tee "$tier1_log"
+tier1=${PIPESTATUS[0]}
+if [ "$tier1" -eq 5 ]; then
+	shout "Tier 1 collected no tests: that is a broken test suite, not a pass"
+	tier1=1
+fi
+t1_passed=$(grep -Eo '[0-9]+ passed' "$tier1_log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+t1_failed=$(grep -Eo '[0-9]+ (failed|error|errors)' "$tier1_log" | awk '{s+=$1} END {print s+0}')
+passed=$((passed + t1_passed))
+failed=$((failed + t1_failed))
+[ "$tier1" -ne 0 ] && [ "$t1_failed" -eq 0 ] && failed=$((failed + 1))
+rm -f "$tier1_log"
+
+# ------------------------------------------------------------------------------- tier 2
+if [ ! -d "$BENCH_DIR/apps/frappe" ]; then
+	shout "Tier 2 (integration on a real site) SKIPPED: no bench at $BENCH_DIR (set CRM_AUTOMATION_BENCH). Nothing that touches Frappe was tested."
+	echo "crm_automation: $passed passed, $failed failed"
+	[ "$tier1" -eq 0 ] && exit 0 || exit 1
+fi
+
+BENCH_DIR="$(cd "$BENCH_DIR" && pwd -P)"
+OWNER="$(stat -c %U "$BENCH_DIR")"
+as_owner() {
+	if [ "$(id -un)" = "$OWNER" ]; then
+		(cd "$BENCH_DIR" && env "$@")
+	else
+		runuser -u "$OWNER" -- env -C "$BENCH_DIR" HOME="$(getent passwd "$OWNER" | cut -d: -f6)" PATH="$PATH" "$@"
+	fi
+}
+bench_cmd() { as_owner bench "$@"; }
+
+SITE="${CRM_AUTOMATION_SITE:-}"
+if [ -z "$SITE" ]; then
+	SITE="$(cd "$BENCH_DIR/sites" && for d in */; do [ -f "$d/site_config.json" ] && echo "${d%/}"; done | sort | head -1)"
+fi
+if [ -z "$SITE" ]; then
+	shout "Tier 2 FAILED: the bench at $BENCH_DIR has no site (set CRM_AUTOMATION_SITE)"
+	echo "crm_automation: $passed passed, $((failed + 1)) failed"
+	exit 1
+fi
+say "Tier 2: bench $BENCH_DIR (owner $OWNER), site $SITE, checkout $CHECKOUT"
+
+started_services=()
+state_dir="$(mktemp -d)"
+chmod 755 "$state_dir"
+cp "$BENCH_DIR/sites/apps.txt" "$state_dir/apps.txt"
+cp "$BENCH_DIR/sites/$SITE/site_config.json" "$state_dir/site_config.json"
+site_packages="$(as_owner env/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+pth="$site_packages/__crm_automation_under_test.pth"
+app_link="$BENCH_DIR/apps/$APP"
+assets_link="$BENCH_DIR/sites/assets/$APP"
+moved_app=""
+moved_assets=""
+
+restore_bench() {
+	say "Restoring the bench as it was found"
+	if [ -n "${reinstall_after:-}" ]; then
+		bench_cmd --site "$SITE" install-app "$APP" >/dev/null 2>&1 || echo "could not reinstall $APP on $SITE"
+	fi
+	rm -f "$pth"
+	[ -L "$app_link" ] && rm -f "$app_link"
+	[ -n "$moved_app" ] && mv "$moved_app" "$app_link"
+	[ -L "$assets_link" ] && rm -f "$assets_link"
+	[ -n "$moved_assets" ] && mv "$moved_assets" "$assets_link"
+	cp "$state_dir/apps.txt" "$BENCH_DIR/sites/apps.txt"
+	cp "$state_dir/site_config.json" "$BENCH_DIR/sites/$SITE/site_config.json"
+	for service in "${started_services[@]}"; do
+		case "$service" in
+			mariadb) service mariadb stop >/dev/null 2>&1 || mysqladmin shutdown >/dev/null 2>&1 ;;
+			redis:*) redis-cli -p "${service#redis:}" shutdown nosave >/dev/null 2>&1 ;;
+		esac
+	done
+	rm -rf "$state_dir"
+}
+trap restore_bench EXIT
+
+# MariaDB and Redis: start what is down, and stop it again afterwards.
+if ! mysqladmin ping >/dev/null 2>&1; then
+	say "Starting MariaDB"
+	service mariadb start >/dev/null 2>&1 || (mysqld_safe >/dev/null 2>&1 &)
+	for _ in $(seq 1 30); do mysqladmin ping >/dev/null 2>&1 && break; sleep 1; done
+	started_services+=(mariadb)
+fi
+for conf in redis_cache redis_queue; do
+	port="$(grep -E '^port' "$BENCH_DIR/config/$conf.conf" | awk '{print $2}')"
+	if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+		say "Starting $conf on port $port"
+		as_owner redis-server "config/$conf.conf" --daemonize yes >/dev/null
+		for _ in $(seq 1 20); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.5; done
+		started_services+=("redis:$port")
+	fi
+done
+
+# The checkout under test becomes the bench's app: importable (.pth), listed, its assets linked.
+if [ -e "$app_link" ] && [ ! -L "$app_link" ]; then
+	moved_app="$BENCH_DIR/apps/.$APP.moved-aside.$$"
+	mv "$app_link" "$moved_app"
+elif [ -L "$app_link" ]; then
+	rm -f "$app_link"
+fi
+ln -s "$CHECKOUT" "$app_link"
+if [ -e "$assets_link" ] && [ ! -L "$assets_link" ]; then
+	moved_assets="$BENCH_DIR/sites/assets/.$APP.moved-aside.$$"
+	mv "$assets_link" "$moved_assets"
+fi
+rm -f "$assets_link"
+ln -s "$CHECKOUT/$APP/public" "$assets_link"
+echo "$CHECKOUT" > "$pth"
+grep -qx "$APP" "$BENCH_DIR/sites/apps.txt" || printf '\n%s\n' "$APP" >> "$BENCH_DIR/sites/apps.txt"
+sed -i '/^$/d' "$BENCH_DIR/sites/apps.txt"
+
+installed_before=""
+bench_cmd --site "$SITE" list-apps 2>/dev/null | grep -q "^$APP" && installed_before=1
+if [ -n "$installed_before" ]; then
+	say "$APP was already installed on $SITE: migrating it to this checkout"
+	bench_cmd --site "$SITE" migrate --skip-search-index >/dev/null || { shout "migrate failed"; exit 1; }
+	reinstall_after=""
+else
+	say "Installing $APP on $SITE"
+	bench_cmd --site "$SITE" install-app "$APP" || { shout "install-app failed"; echo "crm_automation: $passed passed, $((failed + 1)) failed"; exit 1; }
+fi
+bench_cmd --site "$SITE" set-config allow_tests true >/dev/null
+bench_cmd --site "$SITE" clear-cache >/dev/null
+
+tier2_log="$state_dir/tier2.log"
+say "Tier 2: CI=1 bench --site $SITE run-tests --app $APP"
+as_owner CI=1 bench --site "$SITE" run-tests --app "$APP" 2>&1 | tee "$tier2_log"
+tier2=${PIPESTATUS[0]}
+ran=$(grep -Eo '^Ran [0-9]+ test' "$tier2_log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+bad=$(grep -Eo '^FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$tier2_log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+if [ "$ran" -eq 0 ]; then
+	shout "Tier 2 ran no test"
+	tier2=1
+	bad=$((bad + 1))
+fi
+[ "$tier2" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+passed=$((passed + ran - (bad < ran ? bad : ran)))
+failed=$((failed + bad))
+
+say "Tier 2: uninstall must leave no trace"
+if bench_cmd --site "$SITE" uninstall-app "$APP" --yes --no-backup --force >/dev/null 2>&1 \
+	&& (cd "$BENCH_DIR/sites" && as_owner env -C "$BENCH_DIR/sites" ../env/bin/python "$CHECKOUT/tests/bench/verify_uninstalled.py" "$SITE"); then
+	passed=$((passed + 1))
+else
+	shout "uninstall left traces or failed"
+	failed=$((failed + 1))
+	tier2=1
+fi
+[ -n "$installed_before" ] && reinstall_after=1
+
+echo
+echo "crm_automation: $passed passed, $failed failed"
+[ "$tier1" -eq 0 ] && [ "$tier2" -eq 0 ]
