@@ -343,8 +343,24 @@ def _value_for(intent, doc, before):
 	return render(intent["value"], doc, before) if intent["is_template"] else intent["value"]
 
 
+def _check_value_fits(doc, fieldname, value):
+	"""db_set skips the document's validation, so a Link or Select value is checked here."""
+	if value in (None, ""):
+		return
+	df = doc.meta.get_field(fieldname)
+	if not df:
+		return
+	if df.fieldtype == "Link" and not frappe.db.exists(df.options, value):
+		raise ActionError(_("{0} {1} does not exist (for {2})").format(df.options, frappe.bold(value), fieldname))
+	if df.fieldtype == "Select":
+		options = (df.options or "").split("\n")
+		if value not in options:
+			raise ActionError(_("{0} is not an option of {1}").format(frappe.bold(value), fieldname))
+
+
 def set_value(intent, doc, before, rule):
 	value = _value_for(intent, doc, before)
+	_check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}

@@ -6,10 +6,6 @@ from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
 
 
 def on_validate(doc, method=None):
-	# A new save cycle of this document starts: rules that fired on its previous save may fire again.
-	from crm_automation.runner import forget_fired_rules
-
-	forget_fired_rules(doc)
 	_run(doc, "validate")
 
 

@@ -54,6 +54,13 @@ doc_events = {
 	},
 }
 
+# Request Events
+# ----------------
+# Loop protection lets a rule fire once per document per request or job: start each afresh.
+
+before_request = ["crm_automation.runner.reset_request_state"]
+before_job = ["crm_automation.runner.reset_request_state"]
+
 # Scheduled Tasks
 # ---------------
 

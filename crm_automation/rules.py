@@ -7,6 +7,7 @@ a doctype without rules costs one dict lookup.
 """
 
 import json
+import re
 
 import frappe
 
@@ -59,6 +60,30 @@ EXCLUDED_DOCTYPES = frozenset(
 )
 
 _process_index = {}
+
+
+def regex_match(pattern, text):
+	"""True if the whole text matches the regular expression: for advanced conditions."""
+	return re.fullmatch(pattern, "" if text is None else str(text)) is not None
+
+
+# Names an advanced condition may use besides doc and old_doc (Frappe's safe_eval adds int, float,
+# round). Plain functions without side effects only.
+EXPRESSION_HELPERS = {
+	"len": len,
+	"min": min,
+	"max": max,
+	"abs": abs,
+	"str": str,
+	"any": any,
+	"all": all,
+	"regex_match": regex_match,
+}
+EXPRESSION_NAMES = frozenset({"doc", "old_doc", "int", "float", "round", "True", "False", "None", *EXPRESSION_HELPERS})
+
+
+def expression_context(doc, before):
+	return {"doc": doc, "old_doc": before, **EXPRESSION_HELPERS}
 
 
 def get_fields(doctype):

@@ -1,7 +1,7 @@
 """Run compiled rules on a document: decide (engine), act (actions.py), log (Automation Log).
 
 Loop protection at run time: a depth counter across nested automation (settings, default 3) and
-"each rule fires at most once per document per save cycle".
+"each rule fires at most once per document per request" (or background job).
 """
 
 import time
@@ -13,6 +13,7 @@ from frappe import _
 from crm_automation import actions
 from crm_automation.engine import Evaluation
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
+from crm_automation.rules import expression_context
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
 	claim_occurrence,
@@ -35,10 +36,9 @@ def _state():
 	return state
 
 
-def forget_fired_rules(doc):
-	state = getattr(frappe.local, "crm_automation_state", None)
-	if state and state.depth == 0:
-		state.fired.pop((doc.doctype, doc.name), None)
+def reset_request_state(*args, **kwargs):
+	"""Each request and each background job starts with nothing fired (before_request, before_job)."""
+	frappe.local.crm_automation_state = _State()
 
 
 def get_settings():
@@ -131,7 +131,7 @@ def _log_after_rollback(rule, doc, evaluation, started, message):
 def _expression_holds(rule, doc, before):
 	try:
 		return bool(
-			frappe.safe_eval(rule.condition_expression, None, {"doc": doc, "old_doc": before})
+			frappe.safe_eval(rule.condition_expression, None, expression_context(doc, before))
 		)
 	except Exception:
 		frappe.log_error(title=f"Advanced condition of Workflow Rule {rule.name} failed")

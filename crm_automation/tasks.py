@@ -9,6 +9,7 @@ from crm_automation.engine.workflow import TRIGGER_TIME
 
 CHUNK_SIZE = 500
 LOG_DELETE_BATCH = 5000
+SWEEP_LOCK_WAIT_SECONDS = 300
 
 
 def run_time_triggers_for_all_rules():
@@ -46,7 +47,7 @@ def find_due_documents(rule, now=None):
 		occurrence_key,
 	)
 
-	now = now or now_datetime()
+	now = get_datetime(now) if now else now_datetime()
 	catchup = frappe.db.get_single_value("CRM Automation Settings", "time_trigger_catchup_hours") or 24
 	low, high = due_window(rule, now, catchup)
 	field = rule.time_field
@@ -78,11 +79,24 @@ def find_due_documents(rule, now=None):
 
 def run_time_trigger(rule_name, now=None):
 	from crm_automation.rules import get_compiled_rule
-	from crm_automation.runner import run_rule
 
 	rule = get_compiled_rule(rule_name)
 	if not rule or rule.trigger != TRIGGER_TIME:
 		return 0
+	# Two sweeps of one rule take turns: their claims would otherwise interleave on the unique index
+	# of Automation Occurrence and deadlock. The second finds everything claimed and fires nothing.
+	lock = f"crm_automation:time_trigger:{frappe.local.site}:{rule_name}"[:64]
+	if not frappe.db.sql("select get_lock(%s, %s)", (lock, SWEEP_LOCK_WAIT_SECONDS))[0][0]:
+		return 0
+	try:
+		return _sweep(rule, now)
+	finally:
+		frappe.db.sql("select release_lock(%s)", lock)
+
+
+def _sweep(rule, now):
+	from crm_automation.runner import run_rule
+
 	fired = 0
 	due = find_due_documents(rule, now)
 	for start in range(0, len(due), CHUNK_SIZE):

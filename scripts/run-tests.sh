@@ -75,6 +75,8 @@ app_link="$BENCH_DIR/apps/$APP"
 assets_link="$BENCH_DIR/sites/assets/$APP"
 moved_app=""
 moved_assets=""
+original_app_link="$(readlink "$app_link" 2>/dev/null || true)"
+original_assets_link="$(readlink "$assets_link" 2>/dev/null || true)"
 
 restore_bench() {
 	say "Restoring the bench as it was found"
@@ -84,8 +86,10 @@ restore_bench() {
 	rm -f "$pth"
 	[ -L "$app_link" ] && rm -f "$app_link"
 	[ -n "$moved_app" ] && mv "$moved_app" "$app_link"
+	[ -n "$original_app_link" ] && ln -s "$original_app_link" "$app_link"
 	[ -L "$assets_link" ] && rm -f "$assets_link"
 	[ -n "$moved_assets" ] && mv "$moved_assets" "$assets_link"
+	[ -n "$original_assets_link" ] && ln -s "$original_assets_link" "$assets_link"
 	cp "$state_dir/apps.txt" "$BENCH_DIR/sites/apps.txt"
 	cp "$state_dir/site_config.json" "$BENCH_DIR/sites/$SITE/site_config.json"
 	for service in "${started_services[@]}"; do

@@ -62,4 +62,5 @@ def delete_custom_fields(custom_fields):
 		for fieldname in fieldnames:
 			if frappe.db.has_column(doctype, fieldname):
 				frappe.db.sql_ddl(f"alter table `tab{doctype}` drop column `{fieldname}`")
+		frappe.cache.hdel("table_columns", f"tab{doctype}")
 		frappe.clear_cache(doctype=doctype)

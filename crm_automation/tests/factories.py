@@ -12,8 +12,22 @@ def ensure(doctype, name, **fields):
 	"""A master record the tests need (Lead Source, Territory...), created once."""
 	if not frappe.db.exists(doctype, name):
 		doc = frappe.get_doc({"doctype": doctype, **fields})
-		doc.insert(ignore_permissions=True, ignore_if_duplicate=True)
+		doc.insert(ignore_permissions=True, ignore_if_duplicate=True, set_name=name)
 	return name
+
+
+def new_request():
+	"""What a new web request or job starts with: nothing fired yet (the once-per-request guard)."""
+	from crm_automation.runner import reset_request_state
+
+	reset_request_state()
+
+
+def delete_test_rules(pattern="_Test %"):
+	names = frappe.get_all("Workflow Rule", filters={"name": ("like", pattern)}, pluck="name")
+	for name in names:
+		frappe.delete_doc("Workflow Rule", name, force=True, ignore_permissions=True)
+	clear_rule_cache()
 
 
 def make_user(email, roles=(), enabled=1):
@@ -75,6 +89,7 @@ def make_opportunity(**fields):
 		"party_name": lead,
 		"company": default_company(),
 		"sales_stage": "Prospecting",
+		"items": [{"item_code": make_item(), "qty": 1, "rate": 1000}],
 	}
 	values.update(fields)
 	return frappe.get_doc(values).insert(ignore_permissions=True)
@@ -114,7 +129,7 @@ def make_sales_order(delivery_in_days=10, submit=False, **fields):
 		"doctype": "Sales Order",
 		"customer": make_customer(),
 		"company": default_company(),
-		"transaction_date": nowdate(),
+		"transaction_date": min(nowdate(), delivery_date),
 		"delivery_date": delivery_date,
 		"items": [{"item_code": make_item(), "qty": 1, "rate": 100, "delivery_date": delivery_date}],
 	}

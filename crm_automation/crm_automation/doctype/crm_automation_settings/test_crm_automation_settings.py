@@ -1,7 +1,6 @@
 # Copyright (c) 2026, crm_automation developers and contributors
 # For license information, please see license.txt
 
-from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
@@ -26,16 +25,16 @@ class TestInstall(FrappeTestCase):
 
 	def test_custom_fields_are_created_and_removed_symmetrically(self):
 		"""Custom fields registered by a feature are made at install and dropped at uninstall."""
+		from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
+
 		fields = {"Lead": [{"fieldname": "crm_automation_probe", "fieldtype": "Data", "label": "Probe"}]}
-		with patch.object(install, "get_custom_fields", return_value=fields):
-			install.after_install()
-			self.assertTrue(frappe.db.exists("Custom Field", {"dt": "Lead", "fieldname": "crm_automation_probe"}))
-			self.assertTrue(frappe.db.has_column("Lead", "crm_automation_probe"))
-			install.before_uninstall()
-			self.assertFalse(frappe.db.exists("Custom Field", {"dt": "Lead", "fieldname": "crm_automation_probe"}))
-			self.assertFalse(frappe.db.has_column("Lead", "crm_automation_probe"))
-			self.assertFalse(frappe.db.exists("Role", "CRM Automation Manager"))
-		install.create_manager_role()
+		create_custom_fields(fields, ignore_validate=True)
+		self.assertTrue(frappe.db.exists("Custom Field", {"dt": "Lead", "fieldname": "crm_automation_probe"}))
+		self.assertTrue(frappe.db.has_column("Lead", "crm_automation_probe"))
+		install.delete_custom_fields(fields)
+		self.assertFalse(frappe.db.exists("Custom Field", {"dt": "Lead", "fieldname": "crm_automation_probe"}))
+		self.assertFalse(frappe.db.has_column("Lead", "crm_automation_probe"))
+		self.assertNotIn("crm_automation_probe", [df.fieldname for df in frappe.get_meta("Lead").fields])
 
 
 class TestPermissions(FrappeTestCase):
@@ -63,8 +62,17 @@ class TestPermissions(FrappeTestCase):
 				api.get_condition_fields("Lead")
 			with self.assertRaises(frappe.PermissionError):
 				api.retry_failed_actions("nothing")
+		finally:
+			frappe.set_user("Administrator")
+		from crm_automation.tests.factories import make_rule
+
+		make_rule("_Test Private Rule", "Lead", "New", actions=[{"action_type": "Add Comment", "message": "x"}])
+		frappe.set_user(sales)
+		try:
 			with self.assertRaises(frappe.PermissionError):
-				api.get_automation_history("Workflow Rule", "anything")
+				api.get_automation_history("Workflow Rule", "_Test Private Rule")
+			with self.assertRaises(frappe.PermissionError):
+				api.run_manual_rule("_Test Private Rule", "Workflow Rule", "_Test Private Rule")
 		finally:
 			frappe.set_user("Administrator")
 

@@ -1,17 +1,19 @@
 # Copyright (c) 2026, crm_automation developers and contributors
 # For license information, please see license.txt
 
+import datetime
 import json
 from collections import Counter
 from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import add_days, add_to_date, now_datetime, nowdate
+from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowdate
 
 from crm_automation.rules import clear_rule_cache, get_rules
 from crm_automation.tests.concurrency import run_in_processes
 from crm_automation.tests.factories import (
+	delete_test_rules,
 	ensure,
 	logs_for,
 	make_lead,
@@ -19,6 +21,7 @@ from crm_automation.tests.factories import (
 	make_rule,
 	make_sales_order,
 	make_user,
+	new_request,
 	open_assignees,
 )
 
@@ -52,8 +55,11 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		setup_masters()
 		frappe.db.set_single_value("CRM Automation Settings", {"enabled": 1, "max_recursion_depth": 3})
 
+	def setUp(self):
+		new_request()
+
 	def tearDown(self):
-		clear_rule_cache()
+		delete_test_rules()
 
 	def test_assigns_lead_by_territory_and_industry_to_named_user(self):
 		"""Scenario 1a: a Lead in territory X and industry IT goes to one named user."""
@@ -88,8 +94,8 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 	def test_welcome_email_template_chosen_by_source(self):
 		"""Scenario 2: a welcome email is queued for a new Lead, a different template by source."""
 		ensure_email_account()
-		ensure("Email Template", "_Test Welcome Live", name="_Test Welcome Live", subject="Welcome {{ doc.first_name }}", response="Here is the e-brochure")
-		ensure("Email Template", "_Test Welcome Expo", name="_Test Welcome Expo", subject="Thanks for visiting, {{ doc.first_name }}", response="Samples are on their way")
+		ensure("Email Template", "_Test Welcome Live", subject="Welcome {{ doc.first_name }}", response="Here is the e-brochure")
+		ensure("Email Template", "_Test Welcome Expo", subject="Thanks for visiting, {{ doc.first_name }}", response="Samples are on their way")
 		make_rule(
 			"_Test Welcome Email",
 			"Lead",
@@ -111,7 +117,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		self.assertEqual(queued_subjects(live), ["Welcome Lara"])
 		self.assertEqual(queued_subjects(expo), ["Thanks for visiting, Emil"])
 		self.assertEqual(queued_subjects(walk_in), [])
-		self.assertEqual(logs_for(expo)[0].branch, "Exhibition")
+		self.assertEqual(logs_for(expo, "_Test Welcome Email")[0].branch, "Exhibition")
 		self.assertTrue(frappe.db.exists("ToDo", {"reference_name": expo.name, "description": ("like", "%Ship samples%")}))
 		self.assertTrue(
 			frappe.db.exists("Communication", {"reference_doctype": "Lead", "reference_name": live.name}),
@@ -131,9 +137,11 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		)
 		small = make_opportunity(opportunity_amount=50000)
 		self.assertFalse(notifications(manager, small))
+		new_request()
 		small.opportunity_amount = 2500000
 		small.save()
 		self.assertEqual(notifications(manager, small), [f"Large deal {small.name}"])
+		new_request()
 		small.opportunity_amount = 2600000
 		small.save()
 		self.assertEqual(len(notifications(manager, small)), 1, "already above: not notified again")
@@ -151,6 +159,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		)
 		opportunity = make_opportunity()
 		self.assertFalse(frappe.db.exists("Quotation", {"opportunity": opportunity.name}))
+		new_request()
 		opportunity.sales_stage = "Proposal/Price Quote"
 		opportunity.save()
 		quotation = frappe.get_all("Quotation", filters={"opportunity": opportunity.name}, fields=["name", "docstatus"])
@@ -172,7 +181,8 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 			],
 		)
 		order = make_sales_order(submit=True)
-		order.reload()
+		new_request()  # closing is another request from the desk, on a freshly loaded order
+		order = frappe.get_doc("Sales Order", order.name)
 		order.update_status("Closed")  # ERPNext writes this with db_set
 		subjects = notifications(stock_user, order)
 		self.assertIn(f"{order.name}: To Deliver and Bill → Closed", subjects)
@@ -216,17 +226,21 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 			time_direction="After",
 			actions=[{"action_type": "Add Comment", "message": "Delivery day"}],
 		)
-		yesterday = make_sales_order(delivery_in_days=-1)
-		last_week = make_sales_order(delivery_in_days=-7)
+		today = make_sales_order(delivery_in_days=0)
+		two_days_ago = make_sales_order(delivery_in_days=-2)
+		# The scheduler was down from before midnight and comes back at 06:00: today's midnight
+		# occurrence was missed and fires now; the one two days ago is outside the 24 h window.
+		back_at = get_datetime(nowdate()) + datetime.timedelta(hours=6)
 		with patch.object(frappe.db, "commit"):
-			run_time_trigger("_Test Catch Up")
-		self.assertEqual(comments(yesterday, "Delivery day"), 1, "missed yesterday: fires once now")
-		self.assertEqual(comments(last_week, "Delivery day"), 0, "outside the 24 h window: not fired")
+			run_time_trigger("_Test Catch Up", now=back_at)
+			run_time_trigger("_Test Catch Up", now=add_to_date(back_at, minutes=5))
+		self.assertEqual(comments(today, "Delivery day"), 1, "missed at midnight: fires once after downtime")
+		self.assertEqual(comments(two_days_ago, "Delivery day"), 0, "outside the 24 h window: not fired")
 
 	def test_new_issue_classified_and_load_balanced(self):
 		"""Scenario 7: a new Issue is classified from its subject and assigned by load balancing."""
-		ensure("Issue Type", "_Test Billing", name="_Test Billing")
-		ensure("Issue Priority", "High", name="High")
+		ensure("Issue Type", "_Test Billing")
+		ensure("Issue Priority", "High")
 		agents = [make_user(f"crm-auto-support-{i}@example.com", roles=["Support Team"]) for i in (1, 2)]
 		busy = frappe.get_doc({"doctype": "Issue", "subject": "Earlier ticket"}).insert()
 		frappe.get_doc({"doctype": "ToDo", "allocated_to": agents[0], "reference_type": "Issue", "reference_name": busy.name, "description": "x"}).insert()
@@ -265,7 +279,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 			"_Test Loop B",
 			"Comment",
 			"New",
-			conditions={"all": [leaf("content", "like", "%loop-test%")]},
+			conditions={"all": [leaf("comment_type", "=", "Comment"), leaf("content", "like", "%loop-test%")]},
 			actions=[
 				{
 					"action_type": "Create Document",
@@ -275,8 +289,8 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 				}
 			],
 		)
-		self.assertIn(["_Test Loop B", "_Test Loop A", "_Test Loop B"], rule_b.flags.loop_cycles)
-		self.assertIn("_Test Loop B → _Test Loop A → _Test Loop B", str(frappe.message_log))
+		self.assertIn(["_Test Loop A", "_Test Loop B", "_Test Loop A"], rule_b.flags.loop_cycles)
+		self.assertIn("_Test Loop A → _Test Loop B → _Test Loop A", str(frappe.message_log))
 
 		frappe.get_doc({"doctype": "ToDo", "description": "loop-test start", "allocated_to": "Administrator"}).insert()
 		stopped = frappe.get_all(
@@ -332,8 +346,11 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		log = frappe.get_doc("Automation Log", logs_for(first, "_Test Failing")[0].name)
 		self.assertEqual(log.outcome, "Failed")
 		self.assertEqual([row.status for row in log.actions], ["Failed", "Success"])
+		self.assertEqual("Territory No Such Territory does not exist (for territory)", log.actions[0].result)
 		self.assertIn("Traceback", log.error)
+		self.assertEqual(frappe.db.get_value("Lead", first.name, "territory"), first.territory, "nothing half-written")
 		self.assertEqual(comments(first, "still runs"), 1)
+		new_request()
 		make_lead(first_name="Fail 2")
 		rule = frappe.get_doc("Workflow Rule", "_Test Failing")
 		self.assertEqual((rule.enabled, rule.consecutive_failures), (0, 2))
@@ -441,7 +458,7 @@ class TestRejectOnValidate(FrappeTestCase):
 			"Lead",
 			"Validate",
 			conditions={"all": [leaf("mobile_no", "is set")]},
-			condition_expression="not (doc.mobile_no.isdigit() and len(doc.mobile_no) == 11)",
+			condition_expression='not regex_match(r"\\d{11}", doc.mobile_no)',
 			actions=[{"action_type": "Reject", "message": "Mobile number {{ doc.mobile_no }} must be 11 digits"}],
 		)
 		good = make_lead(first_name="Good Mobile", mobile_no="01234567890")
@@ -485,10 +502,16 @@ class TestWorkflowRuleBadInput(FrappeTestCase):
 		self.assert_rejected('"abc" is not a number for annual_revenue \\(Currency\\)', conditions={"all": [leaf("annual_revenue", ">", "abc")]})
 
 	def test_broken_jinja(self):
-		self.assert_rejected("Actions, row 1, Message.*does not compile", actions=[{"action_type": "Add Comment", "message": "{{ doc.name "}])
+		self.assert_rejected("Actions, row 1, .*Message.*the Jinja template does not compile", actions=[{"action_type": "Add Comment", "message": "{{ doc.name "}])
+
+	def test_expression_with_unavailable_name(self):
+		self.assert_rejected("Advanced Condition uses .*open.*, which is not available", condition_expression="open('x')")
 
 	def test_broken_expression(self):
 		self.assert_rejected("Advanced Condition.*does not run", condition_expression="doc.lead_name ==")
+
+	def test_expression_naming_an_unknown_field(self):
+		self.assert_rejected("Advanced Condition: .*Lead.* has no field .*lead_nmae", condition_expression="doc.lead_nmae == 'x'")
 
 	def test_webhook_url_not_http(self):
 		self.assert_rejected('Actions, row 1, URL.*"ftp://example.com" is not an http\\(s\\) URL', actions=[{"action_type": "Webhook", "url": "ftp://example.com"}])

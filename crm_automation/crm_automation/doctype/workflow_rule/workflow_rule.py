@@ -1,6 +1,7 @@
 # Copyright (c) 2026, crm_automation developers and contributors
 # For license information, please see license.txt
 
+import ast
 import re
 
 import frappe
@@ -12,6 +13,9 @@ from crm_automation.engine.describe import describe_action, describe_condition, 
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, is_template, split_list
 from crm_automation.rules import (
 	EXCLUDED_DOCTYPES,
+	EXPRESSION_HELPERS,
+	EXPRESSION_NAMES,
+	expression_context,
 	clear_rule_cache,
 	get_fields,
 	get_fields_if_doctype,
@@ -145,14 +149,41 @@ class WorkflowRule(Document):
 						)
 
 	def validate_condition_expression(self):
-		"""Test-run the advanced condition on an empty document, as Frappe's Notification does,
-		so a syntax error or an unknown name is found now and not on a user's save."""
+		"""Test-run the advanced condition on an empty document, as Frappe's Notification does, so a
+		syntax error, an unknown name or an unknown field is found now and not on a user's save.
+		Errors that only come from the sample's empty values (None.isdigit()) are the data's, not the
+		expression's: at run time they count as false and are logged."""
 		expression = (self.condition_expression or "").strip()
 		if not expression:
 			return
+		known = set(get_fields(self.document_type)) | set(frappe.model.default_fields)
+		for fieldname in re.findall(r"\b(?:old_)?doc\.([a-zA-Z_]\w*)\b(?!\s*\()", expression):
+			if fieldname not in known and not hasattr(Document, fieldname):
+				frappe.throw(
+					_("Advanced Condition: {0} has no field {1}").format(
+						frappe.bold(self.document_type), frappe.bold(fieldname)
+					),
+					title=_("Invalid Condition"),
+				)
+		try:
+			unknown = sorted(
+				{node.id for node in ast.walk(ast.parse(expression, mode="eval")) if isinstance(node, ast.Name)}
+				- EXPRESSION_NAMES
+			)
+		except SyntaxError:
+			unknown = []
+		if unknown:
+			frappe.throw(
+				_("Advanced Condition uses {0}, which is not available (use doc, old_doc, {1})").format(
+					frappe.bold(", ".join(unknown)), ", ".join(sorted(EXPRESSION_HELPERS))
+				),
+				title=_("Invalid Condition"),
+			)
 		sample = frappe.new_doc(self.document_type)
 		try:
-			frappe.safe_eval(expression, None, {"doc": sample, "old_doc": None})
+			frappe.safe_eval(expression, None, expression_context(sample, None))
+		except (AttributeError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError):
+			pass
 		except Exception as error:
 			frappe.throw(
 				_("Advanced Condition {0} does not run: {1}").format(
