@@ -48,7 +48,7 @@ def make_frappes(frappe):
 			"assign_condition": 'source == "Campaign"',
 			"rule": "Round Robin",
 			"users": [{"user": u} for u in USERS],
-			"assignment_days": [],
+			"assignment_days": [{"day": d} for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")],
 		}
 	).insert()
 	frappe.get_doc(

@@ -7,7 +7,7 @@ from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation.engine.workflow import TRIGGER_TIME
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = 100
 LOG_DELETE_BATCH = 5000
 SWEEP_LOCK_WAIT_SECONDS = 300
 
@@ -89,25 +89,45 @@ def run_time_trigger(rule_name, now=None):
 	if not frappe.db.sql("select get_lock(%s, %s)", (lock, SWEEP_LOCK_WAIT_SECONDS))[0][0]:
 		return 0
 	try:
-		return _sweep(rule, now)
+		due = find_due_documents(rule, now)
+		if len(due) <= CHUNK_SIZE:
+			return fire_due_documents(rule_name, due)
+		# Fan out: each chunk is a job on the long queue, so more workers fire more at once. The job
+		# id makes a chunk queued twice (two overlapping sweeps) run once.
+		for start in range(0, len(due), CHUNK_SIZE):
+			chunk = due[start : start + CHUNK_SIZE]
+			frappe.enqueue(
+				"crm_automation.tasks.fire_due_documents",
+				queue="long",
+				job_id=f"crm_automation:time_chunk:{rule_name}:{chunk[0][0]}:{chunk[0][1]}",
+				deduplicate=True,
+				rule_name=rule_name,
+				due=chunk,
+			)
+		return len(due)
 	finally:
 		frappe.db.sql("select release_lock(%s)", lock)
 
 
-def _sweep(rule, now):
+def fire_due_documents(rule_name, due):
+	"""Fire a Time rule on (name, date value) pairs; each occurrence is claimed before it fires."""
+	from crm_automation.rules import get_compiled_rule
 	from crm_automation.runner import run_rule
 
+	rule = get_compiled_rule(rule_name)
+	if not rule:
+		return 0
 	fired = 0
-	due = find_due_documents(rule, now)
-	for start in range(0, len(due), CHUNK_SIZE):
-		for name, value in due[start : start + CHUNK_SIZE]:
-			doc = frappe.get_doc(rule.document_type, name)
-			evaluation = rule.evaluate(doc, None)
-			if run_rule(rule, doc, None, "time", evaluation=evaluation, occurrence_key=f"time:{value}"):
-				fired += 1
-		# Commit per chunk: claimed occurrences become visible to a concurrent sweep, and a crash
-		# later loses at most one chunk of work (which the next sweep picks up).
-		frappe.db.commit()
+	for name, value in due:
+		if not frappe.db.exists(rule.document_type, name):
+			continue
+		doc = frappe.get_doc(rule.document_type, name)
+		evaluation = rule.evaluate(doc.__dict__, None)
+		if run_rule(rule, doc, None, "time", evaluation=evaluation, occurrence_key=f"time:{value}"):
+			fired += 1
+	# Commit the chunk: its claimed occurrences become visible to a concurrent sweep, and a crash
+	# loses at most this chunk, which the next sweep finds unclaimed and fires.
+	frappe.db.commit()
 	return fired
 
 
