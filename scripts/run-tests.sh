@@ -22,7 +22,7 @@ if ! "$PYTHON" -c "import pytest" 2>/dev/null; then
 	"$PYTHON" -m pip install --quiet "pytest>=7" || { shout "could not install pytest"; exit 1; }
 fi
 tier1_log="$(mktemp)"
-(cd "$CHECKOUT" && "$PYTHON" -m pytest tests -q -p no:cacheprovider) 2>&1 | tee "$tier1_log"
+(cd "$CHECKOUT" && "$PYTHON" -m pytest tests -q -p no:cacheprovider --ignore=tests/browser) 2>&1 | tee "$tier1_log"
 tier1=${PIPESTATUS[0]}
 if [ "$tier1" -eq 5 ]; then
 	shout "Tier 1 collected no tests: that is a broken test suite, not a pass"
@@ -164,6 +164,32 @@ fi
 [ "$tier2" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
 passed=$((passed + ran - (bad < ran ? bad : ran)))
 failed=$((failed + bad))
+
+say "Tier 2: the desk in headless Chromium against bench serve"
+desk_port=8765
+desk_password="desk-$(date +%s)-$RANDOM"
+desk_log="$state_dir/serve.log"
+if ! "$PYTHON" -c "import selenium, requests" 2>/dev/null; then
+	"$PYTHON" -m pip install --quiet selenium requests >/dev/null 2>&1 || echo "could not install selenium"
+fi
+bench_cmd --site "$SITE" execute crm_automation.tests.desk.setup_desk_check --kwargs "{'password': '$desk_password'}" >/dev/null
+as_owner bench --site "$SITE" serve --port "$desk_port" --noreload >"$desk_log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$desk_port/api/method/ping" >/dev/null 2>&1 && break; sleep 1; done
+desk_out="$state_dir/desk.log"
+(cd "$CHECKOUT" && CRM_AUTOMATION_DESK_URL="http://127.0.0.1:$desk_port" CRM_AUTOMATION_DESK_PASSWORD="$desk_password" \
+	"$PYTHON" -m pytest tests/browser -q -p no:cacheprovider) 2>&1 | tee "$desk_out"
+desk=${PIPESTATUS[0]}
+pkill -P "$serve_pid" >/dev/null 2>&1; kill "$serve_pid" >/dev/null 2>&1
+pkill -f "serve --port $desk_port" >/dev/null 2>&1
+bench_cmd --site "$SITE" execute crm_automation.tests.desk.teardown_desk_check >/dev/null
+d_passed=$(grep -Eo '[0-9]+ passed' "$desk_out" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+d_failed=$(grep -Eo '[0-9]+ (failed|error|errors)' "$desk_out" | awk '{s+=$1} END {print s+0}')
+[ "$desk" -ne 0 ] && [ "$d_failed" -eq 0 ] && d_failed=1
+[ "$d_passed" -eq 0 ] && [ "$d_failed" -eq 0 ] && { shout "the desk check ran no test"; d_failed=1; }
+passed=$((passed + d_passed))
+failed=$((failed + d_failed))
+[ "$d_failed" -ne 0 ] && tier2=1
 
 say "Tier 2: uninstall must leave no trace"
 if bench_cmd --site "$SITE" uninstall-app "$APP" --yes --no-backup --force >/dev/null 2>&1 \

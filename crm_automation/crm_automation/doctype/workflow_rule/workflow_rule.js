@@ -20,6 +20,11 @@ frappe.ui.form.on("Workflow Rule", {
 	document_type(frm) {
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
+		frm.trigger("render_summary");
+	},
+
+	validate(frm) {
+		frm.trigger("render_summary");
 	},
 
 	trigger(frm) {
@@ -30,6 +35,7 @@ frappe.ui.form.on("Workflow Rule", {
 		if (frm.condition_builder && !frm.__setting_conditions) {
 			frm.condition_builder.set_value(frm.doc.conditions);
 		}
+		frm.trigger("render_summary");
 	},
 
 	async setup_field_pickers(frm) {
@@ -74,12 +80,13 @@ frappe.ui.form.on("Workflow Rule", {
 	},
 
 	render_summary(frm) {
+		// Describes the form as it is now (frm.call sends the unsaved values too).
 		const wrapper = frm.fields_dict.rule_summary.$wrapper;
-		if (frm.is_new() || frm.is_dirty()) {
-			wrapper.html(`<p class="text-muted">${__("Save to see the rule as a sentence.")}</p>`);
+		if (!frm.doc.document_type || !frm.doc.trigger) {
+			wrapper.html(`<p class="text-muted">${__("Choose a document type and a trigger.")}</p>`);
 			return;
 		}
-		frm.call("get_summary").then((r) => {
+		frm.call({ method: "get_summary", doc: frm.doc }).then((r) => {
 			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(r.message || "")}</div>`);
 		});
 	},

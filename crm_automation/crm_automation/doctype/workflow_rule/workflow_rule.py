@@ -2,6 +2,7 @@
 # For license information, please see license.txt
 
 import ast
+import json
 import re
 
 import frappe
@@ -72,6 +73,7 @@ class WorkflowRule(Document):
 
 	def validate(self):
 		self.validate_document_type()
+		self.normalize_conditions()
 		self.validate_rule()
 		self.validate_templates()
 		self.validate_condition_expression()
@@ -100,6 +102,16 @@ class WorkflowRule(Document):
 					frappe.bold(self.document_type), frappe.bold(self.trigger)
 				)
 			)
+
+	def normalize_conditions(self):
+		"""Store condition JSON as the desk's JSON control shows it, so opening a rule does not mark
+		it as changed."""
+		for row in [self, *self.branches]:
+			if row.conditions and isinstance(row.conditions, str):
+				try:
+					row.conditions = json.dumps(json.loads(row.conditions), indent=1, ensure_ascii=False)
+				except ValueError:
+					pass  # validate_rule reports it with the field's name
 
 	def validate_rule(self):
 		try:
