@@ -54,6 +54,9 @@ doc_events = {
 	},
 }
 
+# Logs and occurrences must never stop a user from deleting the document they describe.
+ignore_links_on_delete = ["Automation Log", "Automation Log Action", "Automation Occurrence"]
+
 # Request Events
 # ----------------
 # Loop protection lets a rule fire once per document per request or job: start each afresh.

@@ -584,3 +584,132 @@ def comments(doc, text):
 	return frappe.db.count(
 		"Comment", {"reference_doctype": doc.doctype, "reference_name": doc.name, "content": ("like", f"%{text}%")}
 	)
+
+
+class TestTriggersAndActions(FrappeTestCase):
+	"""The remaining triggers and action variants, each as an administrator would configure it."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		setup_masters()
+
+	def setUp(self):
+		new_request()
+
+	def tearDown(self):
+		delete_test_rules()
+
+	def test_submit_cancel_and_delete_triggers(self):
+		"""Submit and Cancel fire on submittable documents; Delete fires before the row goes."""
+		for trigger in ("Submit", "Cancel"):
+			make_rule(f"_Test On {trigger}", "Sales Order", trigger, actions=[{"action_type": "Add Comment", "message": f"{trigger.lower()}ted"}])
+		make_rule("_Test On Delete", "Lead", "Delete", actions=[{"action_type": "System Notification", "to_users": "Administrator", "subject": "Deleted {{ doc.name }}"}])
+		order = make_sales_order(submit=True)
+		self.assertEqual(comments(order, "submitted"), 1)
+		new_request()
+		order.cancel()
+		self.assertEqual(comments(order, "cancelted"), 1)
+		lead = make_lead(first_name="Doomed")
+		lead.delete()
+		self.assertFalse(frappe.db.exists("Lead", lead.name))
+		# Frappe deletes the document's notifications with it; the log of the run stays.
+		self.assertEqual([log.outcome for log in logs_for(lead, "_Test On Delete")], ["Success"])
+		with self.assertRaisesRegex(frappe.ValidationError, "is not submittable"):
+			make_rule("_Test Submit Lead", "Lead", "Submit", actions=[{"action_type": "Add Comment", "message": "x"}])
+
+	def test_manual_rule_runs_from_the_api_only_when_asked(self):
+		"""A Manual rule never fires on save; the Automations button (API) runs it on one document."""
+		from crm_automation.api import get_manual_rules, run_manual_rule
+
+		make_rule("_Test Manual Escalate", "Lead", "Manual", actions=[{"action_type": "Add Tag", "tag": "Escalated"}])
+		lead = make_lead(first_name="Manual")
+		self.assertEqual(logs_for(lead), [])
+		self.assertIn("_Test Manual Escalate", [r.name for r in get_manual_rules("Lead")])
+		result = run_manual_rule("_Test Manual Escalate", "Lead", lead.name)
+		self.assertEqual(result.outcome, "Success")
+		self.assertIn("Escalated", frappe.db.get_value("Lead", lead.name, "_user_tags"))
+		with self.assertRaisesRegex(frappe.ValidationError, "is not an enabled Manual rule"):
+			run_manual_rule("_Test Manual Escalate", "Issue", frappe.get_doc({"doctype": "Issue", "subject": "x"}).insert().name)
+
+	def test_assign_to_user_group_skips_disabled_users(self):
+		"""A User Group's users take turns; a disabled member is never chosen."""
+		disabled = make_user("crm-auto-gone@example.com", roles=["Sales User"], enabled=0)
+		if not frappe.db.exists("User Group", "_Test CRM Team"):
+			frappe.get_doc({"doctype": "User Group", "name": "_Test CRM Team", "user_group_members": [{"user": u} for u in [*SALES_USERS[:2], disabled]]}).insert(set_name="_Test CRM Team")
+		make_rule("_Test Group Assign", "Lead", "New", actions=[{"action_type": "Assign", "assign_to_type": "User Group", "user_group": "_Test CRM Team"}])
+		assignees = [open_assignees(make_lead(first_name=f"Group {i}")) for i in range(4)]
+		self.assertEqual(sorted(a[0] for a in assignees), sorted(SALES_USERS[:2] * 2))
+
+	def test_assign_user_in_field_only_if_unassigned_then_unassign(self):
+		"""Assign the user a field names, only if nobody has it yet; Unassign closes assignments."""
+		make_rule(
+			"_Test Owner Field",
+			"Lead",
+			"Save",
+			conditions={"all": [leaf("lead_owner", "is set")]},
+			actions=[{"action_type": "Assign", "assign_to_type": "User in Field", "to_field": "lead_owner", "only_if_unassigned": 1}],
+		)
+		make_rule(
+			"_Test Unassign Lost",
+			"Lead",
+			"Value Change",
+			trigger_field="status",
+			to_value="Do Not Contact",
+			actions=[{"action_type": "Unassign"}],
+		)
+		lead = make_lead(first_name="Owned", lead_owner=SALES_USERS[1])
+		self.assertEqual(open_assignees(lead), [SALES_USERS[1]])
+		new_request()
+		lead.lead_owner = SALES_USERS[2]
+		lead.save()
+		self.assertEqual(open_assignees(lead), [SALES_USERS[1]], "already assigned: left alone")
+		skipped = frappe.get_doc("Automation Log", logs_for(lead, "_Test Owner Field")[-1].name)
+		self.assertEqual(skipped.actions[0].status, "Skipped")
+		new_request()
+		lead.status = "Do Not Contact"
+		lead.save()
+		self.assertEqual(open_assignees(lead), [])
+
+	def test_webhook_is_signed_and_delivered(self):
+		"""The webhook POSTs the document as JSON with an HMAC-SHA256 signature of the body."""
+		import hashlib
+		import hmac
+		import http.server
+		import threading
+
+		received = {}
+
+		class Receiver(http.server.BaseHTTPRequestHandler):
+			def do_POST(self):
+				received["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+				received["signature"] = self.headers["X-CRM-Automation-Signature"]
+				received["custom"] = self.headers["X-Tenant"]
+				self.send_response(200)
+				self.end_headers()
+				self.wfile.write(b"ok")
+
+			def log_message(self, *args):
+				pass
+
+		server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+		threading.Thread(target=server.handle_request, daemon=True).start()
+		from crm_automation.actions import deliver_webhooks
+
+		make_rule(
+			"_Test Signed Webhook",
+			"Lead",
+			"New",
+			actions=[{"action_type": "Webhook", "url": f"http://127.0.0.1:{server.server_port}/in", "headers": '{"X-Tenant": "acme"}', "secret": "s3cret"}],
+		)
+		lead = make_lead(first_name="Hooked")
+		log_name = logs_for(lead, "_Test Signed Webhook")[0].name
+		with patch.object(frappe.db, "commit"):
+			deliver_webhooks(log_name)
+		server.server_close()
+		expected = "sha256=" + hmac.new(b"s3cret", received["body"], hashlib.sha256).hexdigest()
+		self.assertEqual(received["signature"], expected)
+		self.assertEqual(received["custom"], "acme")
+		self.assertEqual(json.loads(received["body"])["doc"]["first_name"], "Hooked")
+		row = frappe.get_doc("Automation Log", log_name).actions[0]
+		self.assertEqual((row.status, row.attempts), ("Success", 1))
