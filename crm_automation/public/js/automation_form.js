@@ -51,7 +51,10 @@ crm_automation.show_history = function (frm) {
 								`<li>${t.result ? "✔" : "✘"} ${frappe.utils.escape_html(t.label)} ${frappe.utils.escape_html(t.op)} ${frappe.utils.escape_html(JSON.stringify(t.expected))} — ${__("was")} ${frappe.utils.escape_html(JSON.stringify(t.actual))}</li>`
 						)
 						.join("");
-					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>
+					const open_log = frappe.user.has_role(["System Manager", "CRM Automation Manager"])
+						? ` <a href="/app/automation-log/${encodeURIComponent(log.name)}" class="small">${__("Open log")}</a>`
+						: "";
+					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>${open_log}
 						<span class="indicator-pill ${log.outcome === "Success" ? "green" : log.outcome === "Failed" ? "red" : "gray"}">${__(log.outcome)}</span>
 						<span class="text-muted small">${frappe.datetime.comment_when(log.creation)}</span>
 						${log.branch ? `<div>${__("Branch")}: ${frappe.utils.escape_html(log.branch)}</div>` : ""}

@@ -350,10 +350,19 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		self.assertIn("Traceback", log.error)
 		self.assertEqual(frappe.db.get_value("Lead", first.name, "territory"), first.territory, "nothing half-written")
 		self.assertEqual(comments(first, "still runs"), 1)
+		# Retryable: once the data is fixed, the failed action is run again from the log.
+		from crm_automation.api import retry_failed_actions
+
+		ensure("Territory", "No Such Territory", territory_name="No Such Territory", parent_territory="All Territories")
+		self.assertEqual(retry_failed_actions(log.name), "Success")
+		self.assertEqual(frappe.db.get_value("Lead", first.name, "territory"), "No Such Territory")
+		frappe.delete_doc("Territory", "No Such Territory", force=True)
 		new_request()
 		make_lead(first_name="Fail 2")
+		new_request()
+		make_lead(first_name="Fail 3")
 		rule = frappe.get_doc("Workflow Rule", "_Test Failing")
-		self.assertEqual((rule.enabled, rule.consecutive_failures), (0, 2))
+		self.assertEqual((rule.enabled, rule.consecutive_failures), (0, 2), "the retry's success did not reset it: runs count, retries do not")
 		self.assertIn("2 consecutive failures", rule.disabled_reason)
 		self.assertTrue(
 			frappe.db.exists("Notification Log", {"document_name": "_Test Failing", "for_user": rule.owner})
