@@ -37,6 +37,44 @@ def get_condition_fields(doctype: str):
 	return fields
 
 
+@frappe.whitelist(methods=["POST"])
+def track_activity(document: str, activity_type: str, document_type: str = "Lead", note: str | None = None):
+	"""Record a behaviour signal (a product page view, an inquiry...) on a Lead, Opportunity or
+	Customer from outside, with an API key; activity criteria count these. Returns the new score."""
+	from crm_automation.scoring import check_rate_limit, rescore
+
+	check_rate_limit()
+	if not document or not isinstance(document, str):
+		frappe.throw(_("Say which {0} the activity belongs to (document)").format(_(document_type)))
+	if not frappe.db.exists("DocType", document_type):
+		frappe.throw(_("{0} is not a document type").format(frappe.bold(document_type)))
+	if not frappe.db.exists(document_type, document):
+		frappe.throw(
+			_("{0} {1} does not exist").format(_(document_type), frappe.bold(document)), frappe.DoesNotExistError
+		)
+	frappe.has_permission(document_type, "read", doc=document, throw=True)
+	if not activity_type or not frappe.db.exists("CRM Activity Type", activity_type):
+		known = ", ".join(frappe.get_all("CRM Activity Type", pluck="name", order_by="name asc"))
+		frappe.throw(
+			_("Unknown activity type {0} (known: {1})").format(frappe.bold(activity_type), known or _("none yet"))
+		)
+	activity = frappe.get_doc(
+		{
+			"doctype": "CRM Activity",
+			"reference_doctype": document_type,
+			"reference_name": document,
+			"activity_type": activity_type,
+			"note": note,
+		}
+	).insert(ignore_permissions=True)
+	result = rescore(document_type, document)
+	return {
+		"activity": activity.name,
+		"score": result.score if result else None,
+		"grade": result.grade if result else None,
+	}
+
+
 @frappe.whitelist()
 def get_manual_rules(doctype: str):
 	frappe.has_permission(doctype, "read", throw=True)

@@ -3,9 +3,14 @@
 import frappe
 
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
+from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
+	if doc.doctype in SCORED_DOCTYPES and not skip_automation():
+		from crm_automation.scoring import score_on_save
+
+		score_on_save(doc)
 	_run(doc, "validate")
 
 
@@ -14,6 +19,10 @@ def on_after_insert(doc, method=None):
 
 
 def on_update(doc, method=None):
+	if doc.flags.crm_score_band_change:
+		from crm_automation.scoring import after_save
+
+		after_save(doc)
 	_run(doc, "on_update")
 
 

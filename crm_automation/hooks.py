@@ -71,5 +71,8 @@ scheduler_events = {
 	"cron": {
 		"*/5 * * * *": ["crm_automation.tasks.run_time_triggers_for_all_rules"],
 	},
-	"daily_long": ["crm_automation.tasks.delete_old_logs_for_all_rules"],
+	"daily_long": [
+		"crm_automation.tasks.delete_old_logs_for_all_rules",
+		"crm_automation.tasks.apply_decay_for_all_score_rules",
+	],
 }

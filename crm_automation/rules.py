@@ -56,6 +56,10 @@ EXCLUDED_DOCTYPES = frozenset(
 		"DocType",
 		"Custom Field",
 		"Property Setter",
+		"Lead Score Rule",
+		"Lead Score Rule Criterion",
+		"Lead Score Rule Activity",
+		"Lead Score Rule Band",
 	}
 )
 
@@ -185,8 +189,10 @@ def get_compiled_rule(name):
 
 
 def clear_rule_cache():
-	"""Drop the version token now and again after commit, so that no process keeps an index built
-	from the state before this transaction."""
+	"""Drop the version token now, and again after commit or rollback, so that no process keeps an
+	index built from a state that did not last."""
 	frappe.cache.delete_value(VERSION_KEY)
 	_process_index.pop(frappe.local.site, None)
 	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	# A rolled-back change must not live on in an index built while it was there.
+	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))

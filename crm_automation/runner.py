@@ -41,6 +41,13 @@ def reset_request_state(*args, **kwargs):
 	frappe.local.crm_automation_state = _State()
 
 
+def field_values(doc):
+	"""The plain dict the engine reads: a Document's own attributes, or a dict as it is."""
+	if doc is None or isinstance(doc, dict):
+		return doc
+	return doc.__dict__
+
+
 def get_settings():
 	return frappe.get_cached_doc("CRM Automation Settings")
 
@@ -49,7 +56,7 @@ def run_rules(doc, event, rules):
 	"""The hot path of every save with rules: a rule whose conditions do not hold costs one compiled
 	test on the document's own dict, nothing more (unless skipped runs are being logged)."""
 	before = doc.get_doc_before_save()
-	values, before_values = doc.__dict__, before.__dict__ if before else None
+	values, before_values = field_values(doc), field_values(before)
 	log_skipped = get_settings().log_skipped_runs
 	for rule in rules:
 		if log_skipped or rule.condition_holds(values, before_values):
@@ -66,7 +73,7 @@ def run_rule(rule, doc, before, event, evaluation=None, occurrence_key=None):
 	if rule.name in fired_here:
 		return None
 
-	values, before_values = doc.__dict__, before.__dict__ if before else None
+	values, before_values = field_values(doc), field_values(before)
 	if evaluation is None:
 		evaluation = rule.evaluate(values, before_values)
 	if evaluation.fired and rule.condition_expression:

@@ -137,6 +137,23 @@ def retry_webhooks_for_all_logs():
 	retry_due_webhooks()
 
 
+def apply_decay_for_all_score_rules():
+	"""Daily: scores lose points as days pass without activity. A band change from decay is the
+	lead's own behaviour, so it is announced (timeline, Score Band Changed rules)."""
+	for name in frappe.get_all(
+		"Lead Score Rule", filters={"enabled": 1, "decay_mode": ("!=", "None")}, pluck="name"
+	):
+		frappe.enqueue(
+			"crm_automation.scoring.recompute_all",
+			queue="long",
+			timeout=3600,
+			job_id=f"crm_automation:decay:{name}",
+			deduplicate=True,
+			rule_name=name,
+			announce=True,
+		)
+
+
 def delete_old_logs_for_all_rules():
 	days = frappe.db.get_single_value("CRM Automation Settings", "log_retention_days") or 90
 	cutoff = add_to_date(now_datetime(), days=-days)

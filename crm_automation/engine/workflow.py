@@ -33,7 +33,10 @@ TRIGGERS = (
 	TRIGGER_VALIDATE,
 	TRIGGER_TIME,
 	TRIGGER_MANUAL,
+	TRIGGER_SCORE_BAND,
 )
+# The grade a Lead Score Rule writes; Score Band Changed rules watch it.
+SCORE_GRADE_FIELD = "crm_score_grade"
 
 # The document event each trigger listens to. Value Change listens to on_change only: Frappe runs it
 # after every save and after doc.db_set (which ERPNext uses for statuses), so one hook sees both.
@@ -283,6 +286,15 @@ def _compile_trigger(compiled, rule, fields, problems):
 		problems.add("fire_mode", f"unknown fire mode {describe_value(fire_mode)}")
 	if trigger == TRIGGER_VALUE_CHANGE:
 		_compile_value_change(compiled, rule, fields, problems)
+	elif trigger == TRIGGER_SCORE_BAND:
+		if SCORE_GRADE_FIELD not in fields:
+			problems.add(
+				"trigger",
+				f"Score Band Changed needs a scored document type (Lead, Opportunity, Customer), "
+				f"not {describe_value(rule.get('document_type'))}",
+			)
+			return
+		_compile_value_change(compiled, {**rule, "trigger_field": SCORE_GRADE_FIELD}, fields, problems)
 	elif trigger == TRIGGER_TIME:
 		_compile_time_trigger(compiled, rule, fields, problems)
 

@@ -47,11 +47,15 @@ def delete_manager_role():
 
 
 def get_custom_fields():
-	"""Custom fields the app adds to other apps' doctypes, by doctype. Later features register here;
-	install creates them and uninstall removes exactly these."""
+	"""Custom fields the app adds to other apps' doctypes, by doctype: install creates them and
+	uninstall removes exactly these."""
 	from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
 
-	return fields_by_doctype()
+	fields = fields_by_doctype()
+	for doctype_fields in fields.values():
+		for field in doctype_fields:
+			field.setdefault("module", "CRM Automation")
+	return fields
 
 
 def delete_custom_fields(custom_fields):

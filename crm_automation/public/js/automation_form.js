@@ -72,3 +72,30 @@ crm_automation.show_history = function (frm) {
 			dialog.show();
 		});
 };
+
+// "Why this score": each criterion with its points, the activity totals, decay and the total.
+$(document).on("form-refresh", function (event, frm) {
+	if (!frm || !frm.fields_dict || !frm.fields_dict.crm_score_explanation) return;
+	const wrapper = frm.fields_dict.crm_score_explanation.$wrapper;
+	let data = null;
+	try {
+		data = frm.doc.crm_score_breakdown ? JSON.parse(frm.doc.crm_score_breakdown) : null;
+	} catch (e) {
+		data = null;
+	}
+	if (!data) {
+		wrapper.html(`<p class="text-muted">${__("Not scored yet.")}</p>`);
+		return;
+	}
+	const rows = (data.breakdown || [])
+		.map((entry) => {
+			const note = entry.capped_from != null ? ` <span class="text-muted">(${__("capped from {0}", [entry.capped_from])})</span>` : "";
+			const count = entry.count ? ` × ${entry.count}` : "";
+			return `<tr><td>${frappe.utils.escape_html(entry.label)}${count}${note}</td><td class="text-right">${entry.points > 0 ? "+" : ""}${entry.points}</td></tr>`;
+		})
+		.join("");
+	wrapper.html(`<table class="table table-sm crm-score-explanation">
+		<tbody>${rows || `<tr><td class="text-muted">${__("No criterion matched")}</td><td></td></tr>`}</tbody>
+		<tfoot><tr><th>${__("Score")} ${data.grade ? `· ${frappe.utils.escape_html(data.grade)}` : ""}</th><th class="text-right">${data.score}</th></tr></tfoot>
+	</table>`);
+});

@@ -101,8 +101,8 @@ class TestSettingsValidation(FrappeTestCase):
 		frappe.clear_document_cache("CRM Automation Settings", "CRM Automation Settings")
 		try:
 			lead = make_lead(first_name="Off")
-			self.assertEqual(logs_for(lead), [])
+			self.assertEqual(logs_for(lead, "_Test Switched Off"), [])
 		finally:
 			frappe.db.set_single_value("CRM Automation Settings", "enabled", 1)
 		lead = make_lead(first_name="On")
-		self.assertEqual([log.outcome for log in logs_for(lead)], ["Success"])
+		self.assertEqual([log.outcome for log in logs_for(lead, "_Test Switched Off")], ["Success"])

@@ -1,0 +1,85 @@
+# Copyright (c) 2026, crm_automation developers and contributors
+# For license information, please see license.txt
+
+import json
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from crm_automation.engine import RuleError
+from crm_automation.engine.describe import describe_condition
+from crm_automation.rules import get_fields, parse_conditions
+from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
+
+_TABLE_LABELS = {"criteria": "Criteria", "activity_criteria": "Activity Criteria", "bands": "Bands"}
+
+
+class LeadScoreRule(Document):
+	def validate(self):
+		self.normalize_conditions()
+		self.validate_rule()
+		self.validate_one_rule_per_score_field()
+		self.set_summaries()
+
+	def on_update(self):
+		clear_score_cache()
+		if self.enabled:
+			self.recompute_status = _("Recompute queued")
+			self.db_set("recompute_status", self.recompute_status, update_modified=False)
+			enqueue_recompute(self.name)
+
+	def on_trash(self):
+		clear_score_cache()
+
+	def normalize_conditions(self):
+		for row in self.criteria:
+			if row.conditions and isinstance(row.conditions, str):
+				try:
+					row.conditions = json.dumps(json.loads(row.conditions), indent=1, ensure_ascii=False)
+				except ValueError:
+					pass
+
+	def validate_rule(self):
+		try:
+			compile_rule(self)
+		except RuleError as error:
+			frappe.throw(
+				[self.describe_problem(problem) for problem in error.problems],
+				title=_("Invalid Lead Score Rule"),
+				as_list=True,
+			)
+		except ValueError as error:
+			frappe.throw(_("Conditions are not valid JSON: {0}").format(frappe.bold(str(error))))
+
+	def describe_problem(self, problem):
+		table, _sep, rest = (problem.path or "").partition("[")
+		if table in _TABLE_LABELS and rest:
+			index, _close, field = rest.partition("]")
+			return f"{frappe.bold(_('{0}, row {1}').format(_(_TABLE_LABELS[table]), int(index) + 1))}: {problem.message}"
+		return f"{frappe.bold(problem.path)}: {problem.message}" if problem.path else problem.message
+
+	def validate_one_rule_per_score_field(self):
+		if not self.enabled:
+			return
+		other = frappe.db.get_value(
+			"Lead Score Rule", {"enabled": 1, "document_type": self.document_type, "name": ("!=", self.name)}
+		)
+		if other:
+			frappe.throw(
+				_("{0} already writes the score of {1}; two enabled rules cannot write the same score field").format(
+					frappe.bold(other), frappe.bold(self.document_type)
+				),
+				title=_("Score Field Taken"),
+			)
+
+	def set_summaries(self):
+		fields = get_fields(self.document_type)
+		for row in self.criteria:
+			row.condition_summary = describe_condition(parse_conditions(row.conditions), fields)
+
+	@frappe.whitelist()
+	def recompute_now(self):
+		frappe.only_for(("System Manager", "CRM Automation Manager"))
+		enqueue_recompute(self.name)
+		return _("Recompute queued")

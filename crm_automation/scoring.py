@@ -1,0 +1,320 @@
+"""Lead scoring on a site: counts of recent activity in batched SQL, the engine's score, and what a
+band change sets off (a timeline comment and Score Band Changed workflow rules).
+
+On save the score is recomputed in the same transaction (a handful of indexed queries); a rule
+change recomputes every document of its doctype in batches in the background; decay is applied by
+a daily job.
+"""
+
+import json
+
+import frappe
+from frappe import _
+from frappe.utils import add_days, get_datetime, now_datetime
+
+from crm_automation.engine.scoring import compile_score_rule
+from crm_automation.rules import get_fields, parse_conditions
+from crm_automation.setup.custom_fields import SCORED_DOCTYPES
+
+VERSION_KEY = "crm_automation:score_rules_version"
+SCORE_VALUE_FIELDS = ("crm_score", "crm_score_grade", "crm_score_priority", "crm_scored_on", "crm_score_breakdown")
+BATCH_SIZE = 2000
+
+_process_index = {}
+
+
+def score_rule_as_dict(rule):
+	return {
+		"name": rule.get("name"),
+		"document_type": rule.get("document_type"),
+		"criteria": [
+			{"label": c.get("label"), "points": c.get("points"), "conditions": parse_conditions(c.get("conditions"))}
+			for c in rule.get("criteria") or []
+		],
+		"activity_criteria": [
+			{key: a.get(key) for key in ("activity_source", "activity_type", "days", "points", "cap", "label")}
+			for a in rule.get("activity_criteria") or []
+		],
+		"decay_mode": rule.get("decay_mode"),
+		"half_life_days": rule.get("half_life_days"),
+		"points_per_week": rule.get("points_per_week"),
+		"bands": [
+			{key: b.get(key) for key in ("min_score", "grade", "priority", "set_field", "set_value")}
+			for b in rule.get("bands") or []
+		],
+		"known_activity_types": set(frappe.get_all("CRM Activity Type", pluck="name")),
+	}
+
+
+def compile_rule(rule):
+	return compile_score_rule(score_rule_as_dict(rule), get_fields(rule.document_type))
+
+
+def get_score_rule(doctype):
+	"""The enabled Lead Score Rule of a doctype, compiled once per process (None if there is none)."""
+	if doctype not in SCORED_DOCTYPES:
+		return None
+	version = frappe.cache.get_value(VERSION_KEY)
+	if version is None:
+		version = frappe.generate_hash(length=12)
+		frappe.cache.set_value(VERSION_KEY, version)
+	cached = _process_index.get(frappe.local.site)
+	if not cached or cached[0] != version:
+		index = {}
+		for name in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
+			rule = frappe.get_doc("Lead Score Rule", name)
+			try:
+				index[rule.document_type] = compile_rule(rule)
+			except Exception:
+				frappe.log_error(title=f"Lead Score Rule {name} no longer compiles")
+		cached = _process_index[frappe.local.site] = (version, index)
+	return cached[1].get(doctype)
+
+
+def clear_score_cache():
+	frappe.cache.delete_value(VERSION_KEY)
+	_process_index.pop(frappe.local.site, None)
+	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+
+
+# ----------------------------------------------------------------------------------------------
+# Activity counts: one grouped query per activity criterion for a whole batch of documents
+
+
+def _grouped(query, values):
+	return dict(frappe.db.sql(query, values))
+
+
+def count_activity(activity, doctype, names, now):
+	since = add_days(now, -activity.days)
+	values = {"doctype": doctype, "names": tuple(names), "since": since, "activity_type": activity.activity_type}
+	source = activity.source
+	if source == "CRM Activity":
+		type_filter = "and activity_type = %(activity_type)s" if activity.activity_type else ""
+		return _grouped(
+			f"""select reference_name, count(*) from `tabCRM Activity`
+			where reference_doctype = %(doctype)s and reference_name in %(names)s and creation >= %(since)s
+			{type_filter} group by reference_name""",
+			values,
+		)
+	if source == "Communication":
+		return _grouped(
+			"""select reference_name, count(*) from `tabCommunication`
+			where reference_doctype = %(doctype)s and reference_name in %(names)s
+			and communication_date >= %(since)s group by reference_name""",
+			values,
+		)
+	if source == "Comment":
+		return _grouped(
+			"""select reference_name, count(*) from `tabComment`
+			where reference_doctype = %(doctype)s and reference_name in %(names)s and comment_type = 'Comment'
+			and creation >= %(since)s group by reference_name""",
+			values,
+		)
+	if source == "ToDo":
+		return _grouped(
+			"""select reference_name, count(*) from `tabToDo`
+			where reference_type = %(doctype)s and reference_name in %(names)s and creation >= %(since)s
+			group by reference_name""",
+			values,
+		)
+	if source == "Event":
+		return _grouped(
+			"""select participant.reference_docname, count(distinct event.name)
+			from `tabEvent Participants` participant join `tabEvent` event on event.name = participant.parent
+			where participant.reference_doctype = %(doctype)s and participant.reference_docname in %(names)s
+			and event.starts_on >= %(since)s group by participant.reference_docname""",
+			values,
+		)
+	if source == "Opportunity":
+		return _grouped(
+			"""select party_name, count(*) from `tabOpportunity`
+			where opportunity_from = %(doctype)s and party_name in %(names)s and creation >= %(since)s
+			group by party_name""",
+			values,
+		)
+	return {}
+
+
+def last_activity(doctype, names):
+	"""When each document last saw activity: a CRM Activity, an email or a comment."""
+	values = {"doctype": doctype, "names": tuple(names)}
+	latest = {}
+	for query in (
+		"""select reference_name, max(creation) from `tabCRM Activity`
+		where reference_doctype = %(doctype)s and reference_name in %(names)s group by reference_name""",
+		"""select reference_name, max(communication_date) from `tabCommunication`
+		where reference_doctype = %(doctype)s and reference_name in %(names)s group by reference_name""",
+		"""select reference_name, max(creation) from `tabComment`
+		where reference_doctype = %(doctype)s and reference_name in %(names)s and comment_type = 'Comment'
+		group by reference_name""",
+	):
+		for name, moment in frappe.db.sql(query, values):
+			if moment and (name not in latest or moment > latest[name]):
+				latest[name] = moment
+	return latest
+
+
+def score_documents(rule, rows, now=None):
+	"""Score many documents (dicts with name, creation and the criteria's fields) at once: the
+	number of queries depends on the rule, not on the number of documents."""
+	now = get_datetime(now) if now else now_datetime()
+	names = [row["name"] for row in rows]
+	if not names:
+		return {}
+	counts = {activity.key: count_activity(activity, rule.document_type, names, now) for activity in rule.activities}
+	latest = last_activity(rule.document_type, names) if rule.decay_mode != "None" else {}
+	results = {}
+	for row in rows:
+		name = row["name"]
+		activity_counts = {key: by_name.get(name, 0) for key, by_name in counts.items()}
+		idle_since = max(filter(None, [latest.get(name), get_datetime(row.get("creation")) if row.get("creation") else None]), default=now)
+		days_idle = max((now - idle_since).total_seconds() / 86400, 0)
+		results[name] = rule.score(row, activity_counts, round(days_idle, 2))
+	return results
+
+
+def score_values(result, now):
+	return {
+		"crm_score": result.score,
+		"crm_score_grade": result.grade,
+		"crm_score_priority": result.priority,
+		"crm_scored_on": now,
+		"crm_score_breakdown": json.dumps(result.as_dict(), default=str),
+	}
+
+
+# ----------------------------------------------------------------------------------------------
+# On save, on tracked activity, on rule change, daily
+
+
+def score_on_save(doc):
+	"""validate: set the score on the document being saved (no second save)."""
+	rule = get_score_rule(doc.doctype)
+	if not rule:
+		return
+	now = now_datetime()
+	result = score_documents(rule, [doc.__dict__], now)[doc.name]
+	before = doc.get_doc_before_save()
+	old_grade = before.get("crm_score_grade") if before else None
+	doc.update(score_values(result, now))
+	if result.band and result.band.set_field:
+		doc.set(result.band.set_field, result.band.set_value)
+	if old_grade != result.grade:
+		doc.flags.crm_score_band_change = (old_grade, result)
+
+
+def after_save(doc):
+	"""on_update: what a band change sets off, once the document is saved."""
+	change = doc.flags.pop("crm_score_band_change", None)
+	if change:
+		announce_band_change(doc, *change)
+
+
+def rescore(doctype, name, announce=True):
+	"""Recompute one document outside a save (a tracked activity): write only the score fields."""
+	rule = get_score_rule(doctype)
+	if not rule:
+		return None
+	doc = frappe.get_doc(doctype, name)
+	now = now_datetime()
+	result = score_documents(rule, [doc.__dict__], now)[name]
+	old_grade = doc.get("crm_score_grade")
+	values = score_values(result, now)
+	if result.band and result.band.set_field:
+		values[result.band.set_field] = result.band.set_value
+	doc.db_set(values, update_modified=False)
+	if announce and old_grade != result.grade:
+		announce_band_change(doc, old_grade, result)
+	return result
+
+
+def announce_band_change(doc, old_grade, result):
+	from crm_automation.rules import get_rules
+	from crm_automation.runner import run_rule
+
+	if old_grade:
+		doc.add_comment(
+			"Info",
+			_("Grade {0} → {1}: {2}").format(old_grade, result.grade or _("none"), result.explain()),
+		)
+	before = {**doc.__dict__, "crm_score_grade": old_grade}
+	before_doc = frappe._dict(before)
+	for rule in get_rules(doc.doctype, "score_band_changed"):
+		if rule.condition_holds(doc.__dict__, before):
+			run_rule(rule, doc, before_doc, "score_band_changed")
+
+
+def recompute_all(rule_name, announce=False, now=None):
+	"""Recompute every document of a rule's doctype in batches, with progress in the desk.
+
+	Keyset pagination by name and one grouped query per activity criterion per batch keep both
+	time and memory flat; only changed scores are written."""
+	rule_doc = frappe.get_doc("Lead Score Rule", rule_name)
+	rule = compile_rule(rule_doc)
+	doctype = rule.document_type
+	fields = sorted({"name", "creation", "crm_score", "crm_score_grade", *rule.fields})
+	total = frappe.db.count(doctype)
+	now = get_datetime(now) if now else now_datetime()
+	done, changed, last_name = 0, 0, ""
+	while True:
+		rows = frappe.get_all(
+			doctype, filters={"name": (">", last_name)}, fields=fields, order_by="name asc", limit=BATCH_SIZE
+		)
+		if not rows:
+			break
+		last_name = rows[-1]["name"]
+		results = score_documents(rule, rows, now)
+		updates = {}
+		for row in rows:
+			result = results[row["name"]]
+			if row.get("crm_score") != result.score or row.get("crm_score_grade") != result.grade:
+				updates[row["name"]] = {
+					"crm_score": result.score,
+					"crm_score_grade": result.grade,
+					"crm_score_priority": result.priority,
+					"crm_scored_on": now,
+					"crm_score_breakdown": json.dumps(result.as_dict(), default=str),
+				}
+				if announce and row.get("crm_score_grade") != result.grade:
+					announce_band_change(frappe.get_doc(doctype, row["name"]), row.get("crm_score_grade"), result)
+		if updates:
+			frappe.db.bulk_update(doctype, updates, chunk_size=500, update_modified=False)
+			changed += len(updates)
+		done += len(rows)
+		# Commit per batch: a recompute of 100,000 documents must not be one long transaction, and
+		# what is done stays done if the job is stopped.
+		frappe.db.commit()
+		frappe.publish_progress(done * 100 / max(total, 1), title=_("Recomputing scores"), doctype="Lead Score Rule", docname=rule_name)
+	status = _("{0} of {1} {2} recomputed on {3}; {4} changed").format(done, total, doctype, now, changed)
+	frappe.db.set_value("Lead Score Rule", rule_name, "recompute_status", status, update_modified=False)
+	frappe.db.commit()
+	return {"done": done, "changed": changed}
+
+
+def enqueue_recompute(rule_name):
+	frappe.enqueue(
+		"crm_automation.scoring.recompute_all",
+		queue="long",
+		timeout=3600,
+		job_id=f"crm_automation:recompute_scores:{rule_name}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		rule_name=rule_name,
+	)
+
+
+def check_rate_limit():
+	"""A flood from one API key (user) is refused past the per-minute limit in the settings."""
+	limit = frappe.db.get_single_value("CRM Automation Settings", "track_activity_rate_limit") or 120
+	bucket = int(now_datetime().timestamp() // 60)
+	key = frappe.cache.make_key(f"crm_automation:track_activity:{frappe.session.user}:{bucket}")
+	count = frappe.cache.incr(key)
+	if count == 1:
+		frappe.cache.expire(key, 120)
+	if count > limit:
+		frappe.throw(
+			_("Too many activities from {0}: at most {1} a minute").format(frappe.bold(frappe.session.user), limit),
+			frappe.RateLimitExceededError,
+		)
