@@ -50,6 +50,7 @@ class TestTrackActivityAPI(FrappeAPITestCase):
 		self.assertEqual(response.status_code, 200, response.json)
 		message = response.json["message"]
 		self.assertEqual(message["score"], before + 3)
+		frappe.db.commit()  # a new snapshot: the request committed on its own connection
 		self.assertEqual(message["grade"], frappe.db.get_value("Lead", self.lead, "crm_score_grade"))
 		self.assertEqual(message["score"], frappe.db.get_value("Lead", self.lead, "crm_score"))
 		self.assertEqual(frappe.db.get_value("CRM Activity", message["activity"], "recorded_by"), self.user)
