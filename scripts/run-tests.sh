@@ -81,7 +81,10 @@ original_assets_link="$(readlink "$assets_link" 2>/dev/null || true)"
 restore_bench() {
 	say "Restoring the bench as it was found"
 	if [ -n "${reinstall_after:-}" ]; then
-		bench_cmd --site "$SITE" install-app "$APP" >/dev/null 2>&1 || echo "could not reinstall $APP on $SITE"
+		if ! bench_cmd --site "$SITE" install-app "$APP" >"$state_dir/reinstall.log" 2>&1; then
+			shout "could not reinstall $APP on $SITE as it was found:"
+			tail -20 "$state_dir/reinstall.log"
+		fi
 	fi
 	rm -f "$pth"
 	[ -L "$app_link" ] && rm -f "$app_link"
