@@ -120,6 +120,16 @@ def current_assignees(doc):
 	)
 
 
+def managers_of(users):
+	"""The users their Employee records report to (Employee: Reports To)."""
+	if not users or not frappe.db.exists("DocType", "Employee"):
+		return []
+	managers = frappe.get_all("Employee", filters={"user_id": ("in", users), "reports_to": ("is", "set")}, pluck="reports_to")
+	if not managers:
+		return []
+	return frappe.get_all("Employee", filters={"name": ("in", managers), "user_id": ("is", "set")}, pluck="user_id")
+
+
 def resolve_users(intent, doc):
 	users = []
 	if intent.get("to_field"):
@@ -131,6 +141,8 @@ def resolve_users(intent, doc):
 	if intent.get("to_role"):
 		users.extend(users_with_role(intent["to_role"]))
 	users.extend(intent.get("to_users") or [])
+	if intent.get("to_managers"):
+		users.extend(managers_of(enabled_users(users)))
 	return enabled_users(users)
 
 
@@ -147,6 +159,8 @@ def resolve_addresses(intent, doc):
 		users.extend(users_with_role(intent["to_role"]))
 	for entry in intent.get("to_users") or []:
 		(users if frappe.db.exists("User", entry) else addresses).append(entry)
+	if intent.get("to_managers"):
+		users.extend(managers_of(enabled_users(users)))
 	for user in enabled_users(users):
 		email = frappe.db.get_value("User", user, "email")
 		if email:
@@ -172,7 +186,7 @@ def assign(intent, doc, before, rule):
 	elif strategy == wf.LOAD_BALANCING:
 		chosen = [_least_loaded(candidates, doc.doctype)]
 	else:
-		chosen = [_next_in_turn(intent["row_id"], candidates)]
+		chosen = [_next_in_turn(intent["row_id"], candidates, intent.get("row_doctype") or "Workflow Rule Action")]
 	assign_to.add(
 		{
 			"assign_to": chosen,
@@ -206,16 +220,16 @@ def _assignment_candidates(intent, doc):
 	return enabled_users([doc.get(intent["user_field"])])
 
 
-def _next_in_turn(row_id, candidates):
+def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action"):
 	"""Round robin that stays fair when two processes save at once: the action row is locked
 	(SELECT ... FOR UPDATE) until the saving transaction ends, so turns are taken one at a time."""
 	last = frappe.db.sql(
-		"select last_assigned_user from `tabWorkflow Rule Action` where name = %s for update", row_id
+		f"select last_assigned_user from `tab{row_doctype}` where name = %s for update", row_id
 	)
 	last = last[0][0] if last else None
 	following = [user for user in candidates if last and user > last]
 	chosen = following[0] if following else candidates[0]
-	frappe.db.set_value("Workflow Rule Action", row_id, "last_assigned_user", chosen, update_modified=False)
+	frappe.db.set_value(row_doctype, row_id, "last_assigned_user", chosen, update_modified=False)
 	return chosen
 
 

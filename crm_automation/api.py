@@ -106,6 +106,17 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 
 
 @frappe.whitelist()
+def get_escalation_status(doctype: str, name: str):
+	"""The document's running escalation clocks: current level and the next escalation."""
+	frappe.has_permission(doctype, "read", doc=name, throw=True)
+	return frappe.get_all(
+		"Escalation State",
+		filters={"reference_doctype": doctype, "reference_name": name, "status": ("!=", "Stopped")},
+		fields=["policy", "status", "current_level", "next_escalation", "next_escalation_on"],
+	)
+
+
+@frappe.whitelist()
 def get_automation_history(doctype: str, name: str, limit: int = 20):
 	"""Why automation did what it did on this document: its recent runs, for anyone who can read it."""
 	frappe.has_permission(doctype, "read", doc=name, throw=True)

@@ -28,6 +28,7 @@ def on_update(doc, method=None):
 
 def on_change(doc, method=None):
 	_run(doc, "on_change")
+	_sync_escalations(doc)
 
 
 def on_submit(doc, method=None):
@@ -51,6 +52,16 @@ def _run(doc, event):
 	from crm_automation.runner import run_rules
 
 	run_rules(doc, event, rules)
+
+
+def _sync_escalations(doc):
+	"""on_change runs after every save and every db_set: the one place to keep clocks in step."""
+	if doc.doctype in EXCLUDED_DOCTYPES or doc.doctype == "Escalation State":
+		return
+	from crm_automation.escalation import get_policies, sync_document
+
+	if get_policies(doc.doctype) and not skip_automation():
+		sync_document(doc)
 
 
 def skip_automation():

@@ -55,7 +55,7 @@ doc_events = {
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.
-ignore_links_on_delete = ["Automation Log", "Automation Log Action", "Automation Occurrence"]
+ignore_links_on_delete = ["Automation Log", "Automation Log Action", "Automation Occurrence", "Escalation State"]
 
 # Request Events
 # ----------------
@@ -69,7 +69,10 @@ before_job = ["crm_automation.runner.reset_request_state"]
 
 scheduler_events = {
 	"cron": {
-		"*/5 * * * *": ["crm_automation.tasks.run_time_triggers_for_all_rules"],
+		"*/5 * * * *": [
+			"crm_automation.tasks.run_time_triggers_for_all_rules",
+			"crm_automation.escalation.run_escalations_for_all_policies",
+		],
 	},
 	"daily_long": [
 		"crm_automation.tasks.delete_old_logs_for_all_rules",

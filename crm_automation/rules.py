@@ -60,6 +60,10 @@ EXCLUDED_DOCTYPES = frozenset(
 		"Lead Score Rule Criterion",
 		"Lead Score Rule Activity",
 		"Lead Score Rule Band",
+		"Escalation Policy",
+		"Escalation Policy Level",
+		"Escalation Policy Working Hour",
+		"Escalation State",
 	}
 )
 

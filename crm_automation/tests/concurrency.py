@@ -31,6 +31,7 @@ def main():
 	frappe.connect()
 	try:
 		frappe.flags.in_test = True  # no gravatar lookups
+		frappe.flags.mute_emails = True
 		frappe.get_attr(path)(*args)
 	finally:
 		frappe.destroy()

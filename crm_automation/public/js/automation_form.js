@@ -99,3 +99,22 @@ $(document).on("form-refresh", function (event, frm) {
 		<tfoot><tr><th>${__("Score")} ${data.grade ? `· ${frappe.utils.escape_html(data.grade)}` : ""}</th><th class="text-right">${data.score}</th></tr></tfoot>
 	</table>`);
 });
+
+// Escalation clocks: the current level and the next escalation, at the top of the form.
+$(document).on("form-refresh", function (event, frm) {
+	if (!frm || frm.is_new() || CRM_AUTOMATION_SKIP.has(frm.doctype) || frm.meta.istable) return;
+	frappe
+		.xcall("crm_automation.api.get_escalation_status", { doctype: frm.doctype, name: frm.doc.name })
+		.then((states) => {
+			(states || []).forEach((state) => {
+				const next = state.next_escalation_on
+					? __("{0} {1}", [state.next_escalation, frappe.datetime.comment_when(state.next_escalation_on)])
+					: __("paused");
+				frm.dashboard.add_comment(
+					__("Escalation ({0}): level {1}; next: {2}", [frappe.utils.escape_html(state.policy), state.current_level || 0, next]),
+					state.current_level ? "orange" : "blue",
+					true
+				);
+			});
+		});
+});

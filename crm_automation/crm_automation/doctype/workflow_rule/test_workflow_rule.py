@@ -241,7 +241,8 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		"""Scenario 7: a new Issue is classified from its subject and assigned by load balancing."""
 		ensure("Issue Type", "_Test Billing")
 		ensure("Issue Priority", "High")
-		agents = [make_user(f"crm-auto-support-{i}@example.com", roles=["Support Team"]) for i in (1, 2)]
+		ensure("Role", "_Test CRM Support Desk", role_name="_Test CRM Support Desk", desk_access=1)
+		agents = [make_user(f"crm-auto-support-{i}@example.com", roles=["Support Team", "_Test CRM Support Desk"]) for i in (1, 2)]
 		busy = frappe.get_doc({"doctype": "Issue", "subject": "Earlier ticket"}).insert()
 		frappe.get_doc({"doctype": "ToDo", "allocated_to": agents[0], "reference_type": "Issue", "reference_name": busy.name, "description": "x"}).insert()
 		make_rule(
@@ -258,7 +259,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 			"_Test Balance Support",
 			"Issue",
 			"New",
-			actions=[{"action_type": "Assign", "assign_to_type": "Role", "to_role": "Support Team", "assign_strategy": "Load Balancing"}],
+			actions=[{"action_type": "Assign", "assign_to_type": "Role", "to_role": "_Test CRM Support Desk", "assign_strategy": "Load Balancing"}],
 		)
 		issue = frappe.get_doc({"doctype": "Issue", "subject": "Please refund my order"}).insert()
 		self.assertEqual((issue.issue_type, issue.priority), ("_Test Billing", "High"))
@@ -563,9 +564,9 @@ def queued_subjects(lead):
 	communications = frappe.get_all(
 		"Communication", filters={"reference_doctype": "Lead", "reference_name": lead.name}, pluck="name"
 	)
-	queues = frappe.get_all(
-		"Email Queue", filters={"communication": ("in", communications or [""])}, pluck="message"
-	)
+	if not communications:
+		return []
+	queues = frappe.get_all("Email Queue", filters={"communication": ("in", communications)}, pluck="message")
 	return [subject_of(message) for message in queues]
 
 

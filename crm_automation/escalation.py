@@ -1,0 +1,324 @@
+"""Escalation Policies on a site: each document's clock (an Escalation State row), kept in step on
+save, and a sweep every 5 minutes that fires what is due, level by level.
+
+The sweep reads only Escalation State rows whose indexed next_escalation_on has passed, so its cost
+follows the number due. Each (policy, document, clock, level) is claimed once in Automation
+Occurrence; missed levels after downtime fire once each, in order, marked late.
+"""
+
+import datetime
+import time
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime, getdate, now_datetime
+
+from crm_automation import actions
+from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
+from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import claim_occurrence
+from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
+from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
+from crm_automation.rules import get_fields, get_fields_if_doctype, parse_conditions
+from crm_automation.runner import field_values
+
+VERSION_KEY = "crm_automation:escalation_policies_version"
+SWEEP_CHUNK = 200
+LATE_AFTER = datetime.timedelta(minutes=10)
+WARNING_ACTIONS = (NOTIFY, SEND_EMAIL, CREATE_TODO, ADD_COMMENT)
+
+_process_index = {}
+
+
+def policy_as_dict(policy):
+	data = {
+		key: policy.get(key)
+		for key in (
+			"name", "document_type", "clock_start", "start_field", "on_reopen", "pause_field", "pause_values",
+			"calendar_mode", "holiday_list",
+		)
+	}
+	data["conditions"] = parse_conditions(policy.get("conditions"))
+	data["stop_conditions"] = parse_conditions(policy.get("stop_conditions"))
+	data["working_hours"] = [
+		{"weekday": row.weekday, "start_time": str(row.start_time), "end_time": str(row.end_time)}
+		for row in policy.get("working_hours") or []
+	]
+	data["levels"] = [row.as_dict() for row in policy.get("levels") or []]
+	return data
+
+
+def holidays_of(holiday_list):
+	if not holiday_list:
+		return []
+	if not frappe.db.exists("Holiday List", holiday_list):
+		return None
+	return [getdate(d).isoformat() for d in frappe.get_all("Holiday", filters={"parent": holiday_list}, pluck="holiday_date")]
+
+
+def compile_policy_doc(policy):
+	compiled = compile_policy(policy_as_dict(policy), get_fields(policy.document_type), holidays_of(policy.holiday_list))
+	for level in compiled.levels:
+		for intent in level.intents:
+			intent["row_doctype"] = "Escalation Policy Level"
+	return compiled
+
+
+def _index():
+	version = frappe.cache.get_value(VERSION_KEY)
+	if version is None:
+		version = frappe.generate_hash(length=12)
+		frappe.cache.set_value(VERSION_KEY, version)
+	cached = _process_index.get(frappe.local.site)
+	if cached and cached[0] == version:
+		return cached[1]
+	index = {"by_doctype": {}, "by_name": {}}
+	for name in frappe.get_all("Escalation Policy", filters={"enabled": 1}, pluck="name"):
+		try:
+			compiled = compile_policy_doc(frappe.get_doc("Escalation Policy", name))
+		except Exception:
+			frappe.log_error(title=f"Escalation Policy {name} no longer compiles")
+			continue
+		index["by_doctype"].setdefault(compiled.document_type, []).append(compiled)
+		index["by_name"][name] = compiled
+	_process_index[frappe.local.site] = (version, index)
+	return index
+
+
+def get_policies(doctype):
+	return _index()["by_doctype"].get(doctype, ())
+
+
+def clear_policy_cache():
+	frappe.cache.delete_value(VERSION_KEY)
+	_process_index.pop(frappe.local.site, None)
+	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+
+
+# ----------------------------------------------------------------------------------------------
+# Keeping each document's clock in step with the document
+
+
+def sync_document(doc, now=None):
+	"""After a save (or db_set): start, stop, pause, resume or restart this document's clocks."""
+	now = get_datetime(now) if now else now_datetime()
+	for policy in get_policies(doc.doctype):
+		sync_one(policy, doc, now)
+
+
+def get_state(policy_name, doc):
+	name = frappe.db.get_value(
+		"Escalation State", {"policy": policy_name, "reference_doctype": doc.doctype, "reference_name": doc.name}
+	)
+	return frappe.get_doc("Escalation State", name) if name else None
+
+
+def sync_one(policy, doc, now):
+	values = field_values(doc)
+	state = get_state(policy.name, doc)
+	live = policy.applies(values) and not policy.stopped(values)
+	if state is None:
+		if live:
+			start_clock(policy, values, doc, now)
+		return
+	before = clock_fields(state)
+	if not live:
+		if state.status != "Stopped":
+			state.update({"status": "Stopped", "paused_since": now, "next_escalation_on": None, "next_escalation": None})
+	elif state.status == "Stopped":
+		if policy.on_reopen == REOPEN_RESTART:
+			restart(state, now)
+		else:
+			# Continue: the time it stood stopped does not count, like a pause.
+			add_paused_time(policy, state, now)
+			state.status = "Active"
+	elif policy.clock_start == CLOCK_FIELD:
+		field_start = values.get(policy.start_field)
+		if field_start and get_datetime(field_start) != get_datetime(state.clock_started_on):
+			restart(state, get_datetime(field_start))
+	if live and state.status != "Stopped":
+		is_paused = policy.paused(values)
+		if is_paused and state.status == "Active":
+			state.update({"status": "Paused", "paused_since": now})
+		elif not is_paused and state.status == "Paused":
+			add_paused_time(policy, state, now)
+			state.status = "Active"
+	schedule(policy, state)
+	if clock_fields(state) != before:
+		state.save(ignore_permissions=True)
+
+
+def clock_fields(state):
+	return tuple(
+		str(state.get(field))
+		for field in ("status", "clock_started_on", "paused_since", "paused_seconds", "current_level", "next_escalation_on")
+	)
+
+
+def start_clock(policy, values, doc, now):
+	start = policy.clock_start_for(values, now)
+	if not start:
+		return None
+	state = frappe.get_doc(
+		{
+			"doctype": "Escalation State",
+			"policy": policy.name,
+			"reference_doctype": doc.doctype,
+			"reference_name": doc.name,
+			"status": "Paused" if policy.paused(values) else "Active",
+			"clock_started_on": get_datetime(start),
+			"paused_since": now if policy.paused(values) else None,
+		}
+	)
+	schedule(policy, state)
+	state.flags.ignore_links = True
+	state.insert(ignore_permissions=True)
+	return state
+
+
+def restart(state, start):
+	state.update(
+		{
+			"status": "Active",
+			"clock_started_on": start,
+			"paused_since": None,
+			"paused_seconds": 0,
+			"current_level": 0,
+			"warned_level": 0,
+			"repeats": 0,
+		}
+	)
+
+
+def add_paused_time(policy, state, now):
+	if state.paused_since:
+		paused = policy.calendar.elapsed(get_datetime(state.paused_since), now)
+		state.paused_seconds = (state.paused_seconds or 0) + paused.total_seconds()
+	state.paused_since = None
+
+
+def schedule(policy, state):
+	due = None
+	if state.status == "Active":
+		due = policy.next_due(
+			get_datetime(state.clock_started_on),
+			state.paused_seconds,
+			state.current_level or 0,
+			state.warned_level or 0,
+			state.repeats or 0,
+		)
+	state.next_escalation_on = due.at if due else None
+	state.next_escalation = due.describe() if due else None
+	return due
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep
+
+
+def run_escalations_for_all_policies():
+	if not frappe.db.get_single_value("CRM Automation Settings", "enabled"):
+		return
+	frappe.enqueue(
+		"crm_automation.escalation.sweep", queue="long", job_id="crm_automation:escalation_sweep", deduplicate=True
+	)
+
+
+def sweep(now=None):
+	"""Fire everything due. Two sweeps take turns (a named lock); the occurrence claims are what make
+	each level fire once even so."""
+	now = get_datetime(now) if now else now_datetime()
+	lock = f"crm_automation:escalations:{frappe.local.site}"[:64]
+	if not frappe.db.sql("select get_lock(%s, %s)", (lock, 300))[0][0]:
+		return 0
+	fired = 0
+	try:
+		done = set()
+		while True:
+			due = frappe.get_all(
+				"Escalation State",
+				filters={"status": "Active", "next_escalation_on": ("<=", now), "name": ("not in", list(done) or [""])},
+				pluck="name",
+				order_by="next_escalation_on asc",
+				limit=SWEEP_CHUNK,
+			)
+			if not due:
+				break
+			for name in due:
+				fired += escalate(name, now)
+				done.add(name)
+			# Commit per chunk: fired levels and claims become final and visible to the next sweep.
+			frappe.db.commit()
+	finally:
+		frappe.db.sql("select release_lock(%s)", lock)
+	return fired
+
+
+def escalate(state_name, now):
+	state = frappe.get_doc("Escalation State", state_name)
+	policy = _index()["by_name"].get(state.policy)
+	if not policy or not frappe.db.exists(state.reference_doctype, state.reference_name):
+		state.db_set({"status": "Stopped", "next_escalation_on": None, "next_escalation": None})
+		return 0
+	doc = frappe.get_doc(state.reference_doctype, state.reference_name)
+	values = field_values(doc)
+	if not policy.applies(values) or policy.stopped(values) or policy.paused(values):
+		# Changed without a save we saw (a db_set in a report, a direct import): catch up now.
+		sync_one(policy, doc, now)
+		return 0
+	fired = 0
+	due = schedule(policy, state)
+	while due and due.at <= now:
+		key = f"{get_datetime(state.clock_started_on).isoformat()}:{due.key}"
+		if claim_occurrence("Escalation Policy", policy.name, doc.doctype, doc.name, key):
+			fire(policy, doc, due, now)
+			fired += 1
+		if due.is_warning:
+			state.warned_level = due.level.number
+		elif due.repeat:
+			state.repeats = due.repeat
+		else:
+			state.current_level, state.repeats = due.level.number, 0
+		state.last_escalated_on = now
+		due = schedule(policy, state)
+	state.save(ignore_permissions=True)
+	return fired
+
+
+class _PolicyAsRule:
+	"""What actions.py needs to know of the rule that asked: its name (for messages and turns)."""
+
+	minutes_saved_override = None
+
+	def __init__(self, name):
+		self.name = name
+
+
+def fire(policy, doc, due, now):
+	started = time.perf_counter()
+	intents = [dict(intent) for intent in due.level.intents]
+	if due.is_warning:
+		intents = [i for i in intents if i["type"] in WARNING_ACTIONS]
+		for intent in intents:
+			for key in ("subject", "description", "message"):
+				if intent.get(key):
+					intent[key] = _("Warning") + ": " + intent[key]
+	results = actions.carry_out(intents, doc, None, _PolicyAsRule(policy.name))
+	late = now - due.at
+	reason = _("{0} due {1}").format(due.describe(), due.at)
+	if late > LATE_AFTER:
+		reason += " · " + _("late by {0} (the scheduler was not running)").format(str(late).split(".")[0])
+	failed = any(r["status"] == "Failed" for r in results)
+	make_log(
+		rule_type="Escalation Policy",
+		rule=policy.name,
+		trigger="Escalation",
+		event=due.describe(),
+		doc=doc,
+		outcome="Failed" if failed else "Success",
+		reason=reason,
+		results=results,
+		duration_ms=(time.perf_counter() - started) * 1000,
+		minutes_saved=0 if failed else sum(r.get("minutes_saved") or 0 for r in results),
+		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
+	)
