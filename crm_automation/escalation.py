@@ -225,32 +225,43 @@ def run_escalations_for_all_policies():
 
 
 def sweep(now=None):
-	"""Fire everything due. Two sweeps take turns (a named lock); the occurrence claims are what make
-	each level fire once even so."""
+	"""Find what is due through the index on next_escalation_on and fire it: inline when it fits in
+	one chunk, else as chunk jobs on the long queue so that more workers fire more at once. Two sweeps
+	take turns (a named lock); the occurrence claims make each level fire once even so.
+	Returns the levels fired inline, or the number of clocks handed to chunk jobs."""
 	now = get_datetime(now) if now else now_datetime()
 	lock = f"crm_automation:escalations:{frappe.local.site}"[:64]
 	if not frappe.db.sql("select get_lock(%s, %s)", (lock, 300))[0][0]:
 		return 0
-	fired = 0
 	try:
-		done = set()
-		while True:
-			due = frappe.get_all(
-				"Escalation State",
-				filters={"status": "Active", "next_escalation_on": ("<=", now), "name": ("not in", list(done) or [""])},
-				pluck="name",
-				order_by="next_escalation_on asc",
-				limit=SWEEP_CHUNK,
+		due = frappe.get_all(
+			"Escalation State",
+			filters={"status": "Active", "next_escalation_on": ("<=", now)},
+			pluck="name",
+			order_by="next_escalation_on asc",
+		)
+		if len(due) <= SWEEP_CHUNK:
+			return fire_due_escalations(due, now)
+		for start in range(0, len(due), SWEEP_CHUNK):
+			chunk = due[start : start + SWEEP_CHUNK]
+			frappe.enqueue(
+				"crm_automation.escalation.fire_due_escalations",
+				queue="long",
+				job_id=f"crm_automation:escalations:{chunk[0]}:{now:%Y%m%d%H%M}",
+				deduplicate=True,
+				names=chunk,
+				now=str(now),
 			)
-			if not due:
-				break
-			for name in due:
-				fired += escalate(name, now)
-				done.add(name)
-			# Commit per chunk: fired levels and claims become final and visible to the next sweep.
-			frappe.db.commit()
+		return len(due)
 	finally:
 		frappe.db.sql("select release_lock(%s)", lock)
+
+
+def fire_due_escalations(names, now=None):
+	now = get_datetime(now) if now else now_datetime()
+	fired = sum(escalate(name, now) for name in names)
+	# Commit the chunk: its fired levels and claims become final and visible to the next sweep.
+	frappe.db.commit()
 	return fired
 
 
