@@ -240,6 +240,38 @@ class TestEscalationScenarios(FrappeTestCase):
 		self.assertIsNotNone(state.next_escalation_on)
 
 
+	def test_warning_then_level_then_repeats_and_the_overdue_report(self):
+		"""A warning before the level, the level, then repeats every hour until the clock stops; the
+		Overdue Escalations report lists the document at its level."""
+		from crm_automation.crm_automation.report.overdue_escalations.overdue_escalations import execute
+
+		make_policy(
+			"_Test Nagging",
+			"Lead",
+			clock_start="Creation",
+			stop_conditions={"all": [{"field": "status", "op": "=", "value": "Do Not Contact"}]},
+			levels=[{"level": 1, "after": 2, "warn_before": 1, "repeat_every": 1, "unit": "Hours", "action_type": "Add Comment", "message": "follow up"}],
+		)
+		lead = make_lead(first_name="Nagged")
+		start = get_datetime(lead.creation)
+		hours = lambda h: start + datetime.timedelta(hours=h, minutes=1)  # noqa: E731
+		events = []
+		for h in (1, 2, 3, 4):
+			sweep(hours(h))
+			events.append(get_state("_Test Nagging", lead).next_escalation)
+		comments = frappe.get_all("Comment", filters={"reference_name": lead.name, "content": ("like", "%follow up%")}, pluck="content", order_by="creation asc")
+		self.assertEqual(comments[0], "Warning: follow up")
+		self.assertEqual(comments[1:], ["follow up"] * 3, "the level, then two repeats")
+		self.assertEqual(events, ["Level 1", "Level 1 (repeat 1)", "Level 1 (repeat 2)", "Level 1 (repeat 3)"])
+		columns, rows = execute({"policy": "_Test Nagging"})
+		self.assertEqual([(r.reference_name, r.current_level) for r in rows], [(lead.name, 1)])
+		lead.reload()
+		lead.status = "Do Not Contact"
+		lead.save()
+		self.assertEqual(sweep(hours(10)), 0, "stopped: no more repeats")
+		self.assertEqual(execute({"policy": "_Test Nagging"})[1], [])
+
+
 class TestConcurrentEscalationSweeps(FrappeTestCase):
 	def test_two_sweeps_fire_each_level_once(self):
 		"""Scenario 4: two sweeps at the same moment fire each level once."""
