@@ -124,7 +124,7 @@ class CompiledScoreRule:
 		base = total
 		decay = self.decay_for(base, days_idle)
 		if decay:
-			breakdown.append({"label": f"decay ({days_idle:g} days without activity)", "points": -decay, "kind": "decay"})
+			breakdown.append({"label": f"decay ({days_idle:g} days without activity)", "points": -round(decay, 2), "kind": "decay"})
 		result = ScoreResult()
 		result.base = round(base, 2)
 		result.decay = round(decay, 2)

@@ -294,6 +294,7 @@ def _compile_trigger(compiled, rule, fields, problems):
 				f"not {describe_value(rule.get('document_type'))}",
 			)
 			return
+		compiled.trigger_field = SCORE_GRADE_FIELD
 		_compile_value_change(compiled, {**rule, "trigger_field": SCORE_GRADE_FIELD}, fields, problems)
 	elif trigger == TRIGGER_TIME:
 		_compile_time_trigger(compiled, rule, fields, problems)
