@@ -76,6 +76,35 @@ def track_activity(document: str, activity_type: str, document_type: str = "Lead
 
 
 @frappe.whitelist()
+def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
+	"""The Test button: what a rule would do on chosen or the latest documents; nothing written but
+	a Dry Run log entry."""
+	_require_manager()
+	from crm_automation.dry_run import dry_run
+
+	chosen = frappe.parse_json(names) if names else None
+	return dry_run(rule, names=chosen, last=int(last) if last else None)
+
+
+@frappe.whitelist()
+def replay_rule(rule: str, days: int = 30):
+	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
+	_require_manager()
+	from crm_automation.dry_run import replay
+
+	return replay(rule, days)
+
+
+@frappe.whitelist()
+def get_applicable_automations(doctype: str, name: str):
+	"""'Which automations apply to this document?': every enabled rule evaluated on it now."""
+	frappe.has_permission(doctype, "read", doc=name, throw=True)
+	from crm_automation.dry_run import automations_for
+
+	return automations_for(frappe.get_doc(doctype, name))
+
+
+@frappe.whitelist()
 def get_manual_rules(doctype: str):
 	frappe.has_permission(doctype, "read", throw=True)
 	return frappe.get_all(

@@ -10,6 +10,21 @@ $(document).on("form-refresh", function (event, frm) {
 		() => crm_automation.show_history(frm),
 		__("Automations")
 	);
+	frm.add_custom_button(
+		__("Which Automations Apply?"),
+		() =>
+			frappe
+				.xcall("crm_automation.api.get_applicable_automations", { doctype: frm.doctype, name: frm.doc.name })
+				.then((rows) =>
+					frappe.msgprint({
+						title: __("Automations for {0}", [frm.doc.name]),
+						message: (rows || []).length
+							? `<ul>${rows.map((r) => `<li><b>${frappe.utils.escape_html(r.rule)}</b> (${__(r.trigger)}): ${__(r.would)}${r.branch ? `, ${frappe.utils.escape_html(r.branch)}` : ""}${r.reason ? ` — ${frappe.utils.escape_html(r.reason)}` : ""}</li>`).join("")}</ul>`
+							: __("No enabled Workflow Rule watches {0}.", [__(frm.doctype)]),
+					})
+				),
+		__("Automations")
+	);
 	frappe
 		.xcall("crm_automation.api.get_manual_rules", { doctype: frm.doctype })
 		.then((rules) => {

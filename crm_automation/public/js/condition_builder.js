@@ -166,3 +166,50 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 		}
 	}
 };
+
+// The Test button of Workflow Rule, Lead Score Rule and Escalation Policy: a dry run.
+crm_automation.test_rule = function (frm) {
+	const dialog = new frappe.ui.Dialog({
+		title: __("Test {0}", [frm.doc.name]),
+		fields: [
+			{ fieldname: "document", fieldtype: "Link", options: frm.doc.document_type, label: __("Document") },
+			{ fieldname: "last", fieldtype: "Int", label: __("Or the latest N documents"), default: 5 },
+		],
+		primary_action_label: __("Run Dry Run"),
+		primary_action(values) {
+			frappe
+				.xcall("crm_automation.api.dry_run_rule", {
+					rule: frm.doc.name,
+					names: values.document ? JSON.stringify([values.document]) : null,
+					last: values.document ? null : values.last,
+				})
+				.then((result) => {
+					dialog.hide();
+					crm_automation.show_dry_run(result);
+				});
+		},
+	});
+	dialog.show();
+};
+
+crm_automation.show_dry_run = function (result) {
+	const esc = frappe.utils.escape_html;
+	const html = (result.results || [])
+		.map((entry) => {
+			const trace = (entry.trace || [])
+				.map((t) => `<li>${t.result ? "✔" : "✘"} ${esc(t.label)} ${esc(t.op)} ${esc(JSON.stringify(t.expected))} — ${__("is")} ${esc(JSON.stringify(t.actual))}</li>`)
+				.join("");
+			const acts = (entry.actions || [])
+				.map((a) => `<li><b>${esc(a.type)}</b>: ${esc(a.summary)}${a.message ? `<div class="small text-muted">${esc(a.message)}</div>` : ""}</li>`)
+				.join("");
+			const steps = (entry.schedule || []).map((s) => `<li>${esc(s.at)} — ${esc(s.what)}</li>`).join("");
+			const score = entry.score ? `<div>${__("Score")} ${entry.score.score}: ${esc(entry.explained)}</div>` : "";
+			return `<div class="mb-3"><b>${esc(entry.document)}</b> → ${esc(entry.outcome)}${entry.branch ? ` (${esc(entry.branch)})` : ""}
+				${entry.reason ? `<div class="text-muted">${esc(entry.reason)}</div>` : ""}${score}
+				${trace ? `<ul>${trace}</ul>` : ""}${acts ? `<div>${__("Would")}:</div><ul>${acts}</ul>` : ""}${steps ? `<ul>${steps}</ul>` : ""}</div>`;
+		})
+		.join("");
+	const dialog = new frappe.ui.Dialog({ title: __("Dry run: nothing was written"), size: "large", fields: [{ fieldtype: "HTML", fieldname: "out" }] });
+	dialog.fields_dict.out.$wrapper.html(html || __("No documents to test on."));
+	dialog.show();
+};

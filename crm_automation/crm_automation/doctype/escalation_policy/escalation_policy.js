@@ -9,6 +9,7 @@ frappe.ui.form.on("Escalation Policy", {
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
 		if (!frm.is_new()) {
+			frm.add_custom_button(__("Test"), () => crm_automation.test_rule(frm));
 			frm.add_custom_button(__("Overdue Escalations"), () =>
 				frappe.set_route("query-report", "Overdue Escalations", { policy: frm.doc.name })
 			);

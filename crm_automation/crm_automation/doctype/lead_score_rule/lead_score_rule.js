@@ -5,6 +5,7 @@ frappe.ui.form.on("Lead Score Rule", {
 	refresh(frm) {
 		frm.trigger("setup_field_pickers");
 		if (!frm.is_new()) {
+			frm.add_custom_button(__("Test"), () => crm_automation.test_rule(frm));
 			frm.add_custom_button(__("Recompute Now"), () =>
 				frm.call("recompute_now").then((r) => frappe.show_alert(r.message))
 			);

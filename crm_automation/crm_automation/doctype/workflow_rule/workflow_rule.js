@@ -11,6 +11,15 @@ frappe.ui.form.on("Workflow Rule", {
 		frm.trigger("render_condition_builder");
 		frm.trigger("render_summary");
 		if (!frm.is_new()) {
+			frm.add_custom_button(__("Test"), () => crm_automation.test_rule(frm));
+			frm.add_custom_button(__("Replay Last 30 Days"), () =>
+				frappe.xcall("crm_automation.api.replay_rule", { rule: frm.doc.name, days: 30 }).then((r) =>
+					frappe.msgprint({
+						title: __("Replay: {0} documents", [r.documents]),
+						message: `<pre>${frappe.utils.escape_html(JSON.stringify({ outcomes: r.outcomes, branches: r.branches, actions: r.actions }, null, 2))}</pre>`,
+					})
+				)
+			);
 			frm.add_custom_button(__("Automation Log"), () =>
 				frappe.set_route("List", "Automation Log", { rule_type: "Workflow Rule", rule: frm.doc.name })
 			);

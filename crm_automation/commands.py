@@ -1,0 +1,96 @@
+"""bench --site S crm-automation export-pack | import-pack | test-rule"""
+
+import json
+import sys
+
+import click
+from frappe.commands import get_site, pass_context
+
+
+def _connect(context):
+	import frappe
+
+	frappe.init(site=get_site(context))
+	frappe.connect()
+	frappe.set_user("Administrator")
+	return frappe
+
+
+@click.group("crm-automation")
+def crm_automation():
+	"""crm_automation: rule packs and dry runs."""
+
+
+@crm_automation.command("export-pack")
+@click.option("--output", "-o", help="write the pack here instead of standard output")
+@click.option("--name", help="the pack's name")
+@pass_context
+def export_pack(context, output=None, name=None):
+	"""Export every Workflow Rule, Lead Score Rule and Escalation Policy of the site as a pack."""
+	frappe = _connect(context)
+	try:
+		from crm_automation.packs import export_pack as build
+
+		text = json.dumps(build(name=name), indent=1, ensure_ascii=False, default=str)
+		if output:
+			with open(output, "w") as handle:
+				handle.write(text + "\n")
+			click.echo(f"written to {output}")
+		else:
+			click.echo(text)
+	finally:
+		frappe.destroy()
+
+
+@crm_automation.command("import-pack")
+@click.argument("path")
+@click.option("--dry-run", is_flag=True, help="check and report, write nothing")
+@click.option("--enable", is_flag=True, help="enable the imported rules (new rules are disabled otherwise)")
+@pass_context
+def import_pack(context, path, dry_run=False, enable=False):
+	"""Import a pack: checked completely first, then all or nothing; importing again updates by name."""
+	frappe = _connect(context)
+	try:
+		from crm_automation.packs import import_pack as run
+
+		with open(path) as handle:
+			try:
+				data = json.load(handle)
+			except ValueError as error:
+				click.echo(f"{path}: not valid JSON ({error})", err=True)
+				sys.exit(1)
+		report = run(data, dry_run=dry_run, enable=enable)
+		if report["problems"]:
+			click.echo(f"{len(report['problems'])} problem(s), nothing imported:", err=True)
+			for problem in report["problems"]:
+				click.echo(f"  {problem}", err=True)
+			sys.exit(1)
+		if not dry_run:
+			frappe.db.commit()
+		for key in ("created", "updated", "unchanged"):
+			for line in report[key]:
+				click.echo(f"{key}: {line}")
+		click.echo(("dry run, nothing written: " if dry_run else "") + ", ".join(f"{len(report[k])} {k}" for k in ("created", "updated", "unchanged")))
+	finally:
+		frappe.destroy()
+
+
+@crm_automation.command("test-rule")
+@click.argument("rule")
+@click.option("--doc", help="the document to test on")
+@click.option("--last", type=int, help="test on the latest N documents of the rule's type")
+@pass_context
+def test_rule(context, rule, doc=None, last=None):
+	"""Dry run: what a rule would do, with nothing written but a Dry Run log entry."""
+	frappe = _connect(context)
+	try:
+		from crm_automation.dry_run import dry_run, format_dry_run
+
+		result = dry_run(rule, names=[doc] if doc else None, last=last or (None if doc else 1))
+		frappe.db.commit()  # only the Dry Run log entries
+		click.echo(format_dry_run(result))
+	finally:
+		frappe.destroy()
+
+
+commands = [crm_automation]

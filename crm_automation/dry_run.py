@@ -1,0 +1,203 @@
+"""The sandbox: what a rule would do, shown and never done.
+
+Workflow Rules are evaluated with their trace and every action is rendered (email subject, body and
+recipients; ToDo text; field changes; the document it would create; who would be assigned) without
+writing anything but one Dry Run entry per document in the Automation Log. Lead Score Rules show
+the score breakdown; Escalation Policies the schedule of their levels.
+"""
+
+import datetime
+import json
+import time
+from collections import Counter
+
+import frappe
+from frappe import _
+from frappe.utils import add_days, get_datetime, now_datetime
+
+from crm_automation import actions
+from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
+from crm_automation.engine import workflow as wf
+from crm_automation.runner import field_values
+
+RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
+
+
+def rule_doctype_of(name):
+	for doctype in RULE_DOCTYPES:
+		if frappe.db.exists(doctype, name):
+			return doctype
+	frappe.throw(_("No rule or policy is named {0}").format(frappe.bold(name)), frappe.DoesNotExistError)
+
+
+def _documents(doctype, names, last, since=None):
+	if names:
+		return [frappe.get_doc(doctype, name) for name in names]
+	filters = {"creation": (">=", since)} if since else {}
+	latest = frappe.get_all(doctype, filters=filters, pluck="name", order_by="creation desc", limit=last or 1)
+	return [frappe.get_doc(doctype, name) for name in latest]
+
+
+def dry_run(rule, names=None, last=None, log=True):
+	rule_type = rule_doctype_of(rule)
+	rule_doc = frappe.get_doc(rule_type, rule)
+	doctype = rule_doc.document_type
+	documents = _documents(doctype, names, last)
+	if rule_type == "Workflow Rule":
+		results = [_workflow(rule_doc, doc, log) for doc in documents]
+	elif rule_type == "Lead Score Rule":
+		results = [_score(rule_doc, doc) for doc in documents]
+	else:
+		results = [_escalation(rule_doc, doc) for doc in documents]
+	return {"rule": rule, "rule_type": rule_type, "document_type": doctype, "results": results}
+
+
+def _workflow(rule_doc, doc, log=True):
+	from crm_automation.rules import compile_rule
+
+	started = time.perf_counter()
+	compiled = compile_rule(rule_doc)
+	values = field_values(doc)
+	evaluation = compiled.evaluate(values, None, explain=True)
+	result = {
+		"document": doc.name,
+		"outcome": evaluation.outcome,
+		"reason": evaluation.reason,
+		"branch": evaluation.branch,
+		"trace": evaluation.trace,
+		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
+	}
+	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
+		result["note"] = _("Evaluated as the document is now, with no earlier state: change triggers do not fire")
+	if log:
+		make_log(
+			rule_type="Workflow Rule",
+			rule=compiled.name,
+			trigger=compiled.trigger,
+			event="dry run",
+			doc=doc,
+			outcome="Dry Run",
+			branch=evaluation.branch,
+			reason=_("Would have: {0}").format(evaluation.outcome) + (f" ({evaluation.reason})" if evaluation.reason else ""),
+			trace=evaluation.trace,
+			results=[{"action_type": a["type"], "status": "Dry Run", "result": a["summary"][:500]} for a in result["actions"]],
+			duration_ms=(time.perf_counter() - started) * 1000,
+		)
+	return result
+
+
+def preview(intent, doc, rule):
+	"""An action as it would be carried out, rendered, with nothing written."""
+	kind = intent["type"]
+	out = {"type": kind}
+	if kind == wf.SEND_EMAIL:
+		subject, message = actions._email_content(intent, doc, None)
+		out.update(subject=subject, message=message, recipients=actions.resolve_addresses(intent, doc))
+		out["summary"] = _("email {0} to {1}").format(subject, ", ".join(out["recipients"]) or _("nobody"))
+	elif kind == wf.NOTIFY:
+		out.update(subject=actions.render(intent["subject"], doc, None), users=actions.resolve_users(intent, doc))
+		out["summary"] = _("notify {0}: {1}").format(", ".join(out["users"]) or _("nobody"), out["subject"])
+	elif kind == wf.CREATE_TODO:
+		out.update(description=actions.render(intent["description"], doc, None), users=actions.resolve_users(intent, doc))
+		out["summary"] = _("ToDo for {0}: {1}").format(", ".join(out["users"]) or _("nobody"), out["description"])
+	elif kind == wf.SET_VALUE:
+		new = actions._value_for(intent, doc, None)
+		out.update(field=intent["field"], old=doc.get(intent["field"]), new=new)
+		out["summary"] = _("{0}: {1} → {2}").format(intent["field"], out["old"], new)
+	elif kind == wf.ASSIGN:
+		candidates = actions._assignment_candidates(intent, doc)
+		out.update(candidates=candidates, strategy=intent["strategy"])
+		out["summary"] = _("assign by {0} among {1}").format(intent["strategy"].lower(), ", ".join(candidates) or _("nobody"))
+	elif kind == wf.CREATE_DOCUMENT:
+		mapper = actions.STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
+		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
+		for fieldname, source in intent["field_map"].items():
+			new.set(fieldname, actions.render(source, doc, None) if isinstance(source, str) else source)
+		actions._link_back(new, doc)
+		shown = {k: v for k, v in new.as_dict(no_default_fields=True).items() if v not in (None, "", [], 0) and not isinstance(v, list)}
+		out.update(document={"doctype": intent["doctype"], **{k: str(v) for k, v in list(shown.items())[:15]}})
+		out["summary"] = _("create a draft {0}").format(intent["doctype"])
+	elif kind == wf.WEBHOOK:
+		out.update(url=intent["url"])
+		out["summary"] = _("POST the document to {0}").format(intent["url"])
+	elif kind in (wf.ADD_COMMENT, wf.REJECT):
+		out.update(message=actions.render(intent["message"], doc, None))
+		out["summary"] = (_("comment: ") if kind == wf.ADD_COMMENT else _("reject: ")) + out["message"]
+	elif kind == wf.ADD_TAG:
+		out["summary"] = _("tag {0}").format(intent["tag"])
+	else:
+		out["summary"] = kind
+	return out
+
+
+def _score(rule_doc, doc):
+	from crm_automation.scoring import compile_rule, score_documents
+
+	result = score_documents(compile_rule(rule_doc), [field_values(doc)])[doc.name]
+	return {"document": doc.name, "outcome": result.grade or _("no band"), "score": result.as_dict(), "explained": result.explain()}
+
+
+def _escalation(rule_doc, doc):
+	from crm_automation.escalation import compile_policy_doc
+
+	policy = compile_policy_doc(rule_doc)
+	values = field_values(doc)
+	if not policy.applies(values) or policy.stopped(values):
+		return {"document": doc.name, "outcome": _("Not Watched") if not policy.applies(values) else _("Stopped")}
+	start = get_datetime(policy.clock_start_for(values, now_datetime()))
+	schedule = []
+	for level in policy.levels:
+		if level.warn_before:
+			schedule.append({"at": str(policy.calendar.deadline(start, level.after - level.warn_before)), "what": f"Warning before level {level.number}"})
+		schedule.append({"at": str(policy.calendar.deadline(start, level.after)), "what": level.label(), "actions": [i["type"] for i in level.intents]})
+	return {"document": doc.name, "outcome": _("Paused") if policy.paused(values) else _("Running"), "clock_started": str(start), "schedule": schedule}
+
+
+def automations_for(doc):
+	"""Every enabled Workflow Rule of the document's type, evaluated on it now, and its score and
+	escalation clocks: 'which automations apply to this document?'"""
+	from crm_automation.rules import compile_rule
+
+	out = []
+	for name in frappe.get_all("Workflow Rule", filters={"document_type": doc.doctype, "enabled": 1}, pluck="name", order_by="priority desc, name asc"):
+		rule = frappe.get_doc("Workflow Rule", name)
+		evaluation = compile_rule(rule).evaluate(field_values(doc), None, explain=True)
+		out.append({"rule": name, "trigger": rule.trigger, "would": evaluation.outcome, "reason": evaluation.reason, "branch": evaluation.branch, "trace": evaluation.trace})
+	return out
+
+
+def replay(rule, days=30):
+	"""What a Workflow Rule would have done over the documents created in the last N days: counts
+	per outcome, branch and action. Nothing is written, not even a log entry."""
+	rule_doc = frappe.get_doc("Workflow Rule", rule)
+	documents = _documents(rule_doc.document_type, None, last=10000, since=add_days(now_datetime(), -int(days)))
+	outcomes, branches, action_counts = Counter(), Counter(), Counter()
+	for doc in documents:
+		result = _workflow(rule_doc, doc, log=False)
+		outcomes[result["outcome"]] += 1
+		if result["branch"]:
+			branches[result["branch"]] += 1
+		for action in result["actions"]:
+			action_counts[action["type"]] += 1
+	return {"rule": rule, "days": int(days), "documents": len(documents), "outcomes": dict(outcomes), "branches": dict(branches), "actions": dict(action_counts)}
+
+
+def format_dry_run(result):
+	lines = [f"{result['rule_type']} {result['rule']} on {result['document_type']} (dry run: nothing written)"]
+	for entry in result["results"]:
+		head = f"  {entry['document']}: {entry['outcome']}"
+		if entry.get("branch"):
+			head += f", branch {entry['branch']}"
+		if entry.get("reason"):
+			head += f" ({entry['reason']})"
+		lines.append(head)
+		for leaf in entry.get("trace") or []:
+			mark = "✔" if leaf["result"] else "✘"
+			lines.append(f"      {mark} {leaf['label']} {leaf['op']} {json.dumps(leaf['expected'], default=str)}: is {json.dumps(leaf['actual'], default=str)}")
+		for action in entry.get("actions") or []:
+			lines.append(f"      → {action['summary']}")
+		if entry.get("explained"):
+			lines.append(f"      score {entry['score']['score']}: {entry['explained']}")
+		for step in entry.get("schedule") or []:
+			lines.append(f"      {step['at']}  {step['what']}")
+	return "\n".join(lines)
