@@ -105,6 +105,19 @@ def get_applicable_automations(doctype: str, name: str):
 
 
 @frappe.whitelist()
+def hours_saved_this_week(filters=None):
+	"""The 'Hours Saved This Week' number card: minutes saved by automation since Monday, in hours."""
+	frappe.has_permission("Automation Log", "read", throw=True)
+	from frappe.utils import add_days, getdate
+
+	monday = add_days(getdate(), -getdate().weekday())
+	minutes = frappe.db.sql(
+		"select sum(minutes_saved) from `tabAutomation Log` where creation >= %s and outcome = 'Success'", monday
+	)[0][0]
+	return {"value": round((minutes or 0) / 60, 1), "fieldtype": "Float"}
+
+
+@frappe.whitelist()
 def get_manual_rules(doctype: str):
 	frappe.has_permission(doctype, "read", throw=True)
 	return frappe.get_all(

@@ -30,6 +30,9 @@ def main(site):
 				traces.append(f"table tab{doctype}")
 		if frappe.db.exists("Module Def", "CRM Automation"):
 			traces.append("Module Def CRM Automation")
+		for doctype in ("Workspace", "Number Card", "Dashboard Chart", "Dashboard Chart Source", "Report"):
+			for name in frappe.get_all(doctype, filters={"module": "CRM Automation"}, pluck="name"):
+				traces.append(f"{doctype} {name}")
 		if frappe.db.exists("Role", "CRM Automation Manager"):
 			traces.append("Role CRM Automation Manager")
 		for field in frappe.get_all("Custom Field", filters={"module": "CRM Automation"}, pluck="name"):
