@@ -97,3 +97,24 @@ def test_condition_builder_offers_pickers_by_fieldtype(browser):
 	]
 	assert ">" in offered and "between" in offered and "like" not in offered, offered
 	browser.save_screenshot(str(ARTIFACTS / "desk-condition-builder.png"))
+
+
+def test_workspace_shows_cards_and_links(browser):
+	"""The CRM Automation workspace: the two number cards, the chart and links to every doctype."""
+	browser.get(f"{URL}/app/crm-automation")
+	wait_for(browser, ".widget.number-widget-box")
+	wait_for(browser, ".widget.dashboard-widget-box")
+	text = browser.find_element("css selector", ".layout-main-section").text
+	for expected in ("Hours Saved This Week", "Failing Rules", "Workflow Rule", "Lead Score Rule", "Escalation Policy", "Automation Efficacy"):
+		assert expected in text, expected
+	browser.save_screenshot(str(ARTIFACTS / "desk-workspace.png"))
+
+
+def test_efficacy_report_renders(browser):
+	"""The Automation Efficacy report opens with its summary and table."""
+	browser.get(f"{URL}/app/query-report/Automation Efficacy")
+	wait_for(browser, ".report-summary")
+	summary = browser.find_element("css selector", ".report-summary").text
+	for label in ("Runs", "Success Rate", "Hours Saved", "Failing Rules"):
+		assert label.upper() in summary.upper(), summary
+	browser.save_screenshot(str(ARTIFACTS / "desk-efficacy-report.png"))
