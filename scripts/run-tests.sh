@@ -194,6 +194,48 @@ passed=$((passed + d_passed))
 failed=$((failed + d_failed))
 [ "$d_failed" -ne 0 ] && tier2=1
 
+say "Tier 2: rules shipped as fixtures of a consultant's own client app"
+client=crm_rules_client
+client_dir="$state_dir/$client"
+mkdir -p "$client_dir/$client/$client" "$client_dir/$client/fixtures"
+printf '__version__ = "0.0.1"\n' > "$client_dir/$client/__init__.py"
+touch "$client_dir/$client/$client/__init__.py"
+printf 'CRM Rules Client\n' > "$client_dir/$client/modules.txt"
+printf '[pre_model_sync]\n[post_model_sync]\n' > "$client_dir/$client/patches.txt"
+cat > "$client_dir/$client/hooks.py" <<HOOKS
+app_name = "$client"
+app_title = "CRM Rules Client"
+app_publisher = "a consultant"
+app_description = "A client's rules, shipped as fixtures"
+app_license = "MIT"
+required_apps = ["crm_automation"]
+fixtures = [{"dt": "Workflow Rule", "filters": [["name", "like", "_Fixture%"]]}]
+HOOKS
+chmod -R a+rwX "$client_dir"
+ln -sfn "$client_dir" "$BENCH_DIR/apps/$client"
+echo "$client_dir" > "$site_packages/__crm_rules_client_under_test.pth"
+echo "$client" >> "$BENCH_DIR/sites/apps.txt"
+fixtures_ok=0
+if bench_cmd --site "$SITE" install-app "$client" >/dev/null 2>&1 \
+	&& bench_cmd --site "$SITE" execute crm_automation.tests.fixtures_check.create_rule \
+	&& bench_cmd --site "$SITE" export-fixtures --app "$client" >/dev/null 2>&1 \
+	&& [ -s "$client_dir/$client/fixtures/workflow_rule.json" ] \
+	&& bench_cmd --site "$SITE" execute crm_automation.tests.fixtures_check.delete_rule \
+	&& bench_cmd --site "$SITE" migrate --skip-search-index >/dev/null 2>&1 \
+	&& bench_cmd --site "$SITE" execute crm_automation.tests.fixtures_check.verify; then
+	fixtures_ok=1
+fi
+bench_cmd --site "$SITE" uninstall-app "$client" --yes --no-backup --force >/dev/null 2>&1
+rm -f "$BENCH_DIR/apps/$client" "$site_packages/__crm_rules_client_under_test.pth"
+sed -i "/^$client\$/d" "$BENCH_DIR/sites/apps.txt"
+if [ "$fixtures_ok" -eq 1 ]; then
+	passed=$((passed + 1))
+else
+	shout "the fixtures round trip through a client app failed"
+	failed=$((failed + 1))
+	tier2=1
+fi
+
 say "Tier 2: uninstall must leave no trace"
 if bench_cmd --site "$SITE" uninstall-app "$APP" --yes --no-backup --force >/dev/null 2>&1 \
 	&& (cd "$BENCH_DIR/sites" && as_owner env -C "$BENCH_DIR/sites" ../env/bin/python "$CHECKOUT/tests/bench/verify_uninstalled.py" "$SITE"); then

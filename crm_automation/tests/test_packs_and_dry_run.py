@@ -19,8 +19,18 @@ def counts():
 
 
 def starter(name):
+	"""A shipped starter pack, with any rule of the same name removed from the site first."""
 	with open(f"{SAMPLES}/packs/{name}.json") as handle:
-		return json.load(handle)
+		pack = json.load(handle)
+	for section, doctype, key in (
+		("workflow_rules", "Workflow Rule", "rule_name"),
+		("lead_score_rules", "Lead Score Rule", "rule_name"),
+		("escalation_policies", "Escalation Policy", "policy_name"),
+	):
+		for item in pack.get(section) or []:
+			if frappe.db.exists(doctype, item[key]):
+				frappe.delete_doc(doctype, item[key], force=True)
+	return pack
 
 
 class TestDryRun(FrappeTestCase):
