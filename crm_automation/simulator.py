@@ -168,7 +168,7 @@ def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
 	for record in records:
 		values = record["values"]
 		entry = {"record": record["where"], "doctype": record["doctype"], "name": values.get("name"), "rules": [], "scores": [], "escalations": []}
-		for rule_source, rule in check.compiled["lead_score_rules"]:
+		for _source, rule in check.compiled["lead_score_rules"]:
 			if rule.document_type != record["doctype"]:
 				continue
 			counts = _activity_counts(rule, record["activities"], record["where"], problems)
@@ -179,7 +179,7 @@ def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
 			if rule.document_type != record["doctype"] or rule_source.get("enabled") == 0:
 				continue
 			entry["rules"].append(_simulate_rule(rule, values, record["before"], now))
-		for policy_source, policy in check.compiled["escalation_policies"]:
+		for _source, policy in check.compiled["escalation_policies"]:
 			if policy.document_type == record["doctype"]:
 				entry["escalations"].append(_simulate_policy(policy, values, now))
 		report.append(entry)

@@ -411,7 +411,7 @@ def calendars(draw):
 		boundaries = sorted(
 			draw(st.lists(minutes_of_day, min_size=boundary_count, max_size=boundary_count, unique=True))
 		)
-		intervals_by_weekday[weekday] = list(zip(boundaries[::2], boundaries[1::2]))
+		intervals_by_weekday[weekday] = list(zip(boundaries[::2], boundaries[1::2], strict=True))
 	holidays = draw(st.sets(st.dates(min_value=FIRST_DAY, max_value=HOLIDAY_RANGE_END), max_size=15))
 	return ModelCalendar(intervals_by_weekday, holidays)
 

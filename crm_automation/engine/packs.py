@@ -53,7 +53,7 @@ def check_pack(data, meta_for, known_activity_types=None):
 	unknown = set(data) - set(SECTIONS) - {"format", "version", "name", "description", "exported_from", "exported_on"}
 	for key in sorted(unknown):
 		check.add(key, "unknown section")
-	for section, (doctype_label, name_key) in SECTIONS.items():
+	for section, (_doctype, name_key) in SECTIONS.items():
 		items = data.get(section) or []
 		if not isinstance(items, list):
 			check.add(section, "must be a list")
