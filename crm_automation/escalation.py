@@ -14,6 +14,7 @@ from frappe import _
 from frappe.utils import get_datetime, getdate, now_datetime
 
 from crm_automation import actions
+from crm_automation.compiled_cache import CompiledCache
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import claim_occurrence
 from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
@@ -25,9 +26,6 @@ VERSION_KEY = "crm_automation:escalation_policies_version"
 SWEEP_CHUNK = 200
 LATE_AFTER = datetime.timedelta(minutes=10)
 WARNING_ACTIONS = (NOTIFY, SEND_EMAIL, CREATE_TODO, ADD_COMMENT)
-
-_process_index = {}
-
 
 def policy_as_dict(policy):
 	data = {
@@ -63,14 +61,7 @@ def compile_policy_doc(policy):
 	return compiled
 
 
-def _index():
-	version = frappe.cache.get_value(VERSION_KEY)
-	if version is None:
-		version = frappe.generate_hash(length=12)
-		frappe.cache.set_value(VERSION_KEY, version)
-	cached = _process_index.get(frappe.local.site)
-	if cached and cached[0] == version:
-		return cached[1]
+def _build_policy_index():
 	index = {"by_doctype": {}, "by_name": {}}
 	for name in frappe.get_all("Escalation Policy", filters={"enabled": 1}, pluck="name"):
 		try:
@@ -80,8 +71,14 @@ def _index():
 			continue
 		index["by_doctype"].setdefault(compiled.document_type, []).append(compiled)
 		index["by_name"][name] = compiled
-	_process_index[frappe.local.site] = (version, index)
 	return index
+
+
+_policy_cache = CompiledCache(VERSION_KEY, _build_policy_index)
+
+
+def _index():
+	return _policy_cache.get()
 
 
 def get_policies(doctype):
@@ -89,10 +86,7 @@ def get_policies(doctype):
 
 
 def clear_policy_cache():
-	frappe.cache.delete_value(VERSION_KEY)
-	_process_index.pop(frappe.local.site, None)
-	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
-	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	_policy_cache.clear()
 
 
 # ----------------------------------------------------------------------------------------------

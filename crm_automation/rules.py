@@ -1,16 +1,12 @@
-"""Active Workflow Rules, compiled once per process and looked up per (doctype, event) in O(1).
-
-The compiled index lives in process memory (compiled closures cannot go to redis). A version token
-in redis says when it is stale: any change to a rule drops the token, and each process rebuilds its
-index on its next lookup. Within a request the token comes from frappe.local's cache, so a save of
-a doctype without rules costs one dict lookup.
-"""
+"""Active Workflow Rules, compiled once per process (see compiled_cache) and looked up per
+(doctype, event) in O(1): a save of a doctype without rules costs one dict lookup."""
 
 import json
 import re
 
 import frappe
 
+from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
 
@@ -66,9 +62,6 @@ EXCLUDED_DOCTYPES = frozenset(
 		"Escalation State",
 	}
 )
-
-_process_index = {}
-
 
 def regex_match(pattern, text):
 	"""True if the whole text matches the regular expression: for advanced conditions."""
@@ -151,16 +144,7 @@ def has_rules_for(doctype):
 
 
 def _get_index():
-	version = frappe.cache.get_value(VERSION_KEY)
-	if version is None:
-		version = frappe.generate_hash(length=12)
-		frappe.cache.set_value(VERSION_KEY, version)
-	cached = _process_index.get(frappe.local.site)
-	if cached and cached[0] == version:
-		return cached[1]
-	index = _build_index()
-	_process_index[frappe.local.site] = (version, index)
-	return index
+	return _rules_cache.get()
 
 
 def _build_index():
@@ -193,10 +177,7 @@ def get_compiled_rule(name):
 
 
 def clear_rule_cache():
-	"""Drop the version token now, and again after commit or rollback, so that no process keeps an
-	index built from a state that did not last."""
-	frappe.cache.delete_value(VERSION_KEY)
-	_process_index.pop(frappe.local.site, None)
-	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
-	# A rolled-back change must not live on in an index built while it was there.
-	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	_rules_cache.clear()
+
+
+_rules_cache = CompiledCache(VERSION_KEY, _build_index)

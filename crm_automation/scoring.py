@@ -12,6 +12,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
+from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
 from crm_automation.rules import get_fields, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
@@ -19,9 +20,6 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 VERSION_KEY = "crm_automation:score_rules_version"
 SCORE_VALUE_FIELDS = ("crm_score", "crm_score_grade", "crm_score_priority", "crm_scored_on", "crm_score_breakdown")
 BATCH_SIZE = 2000
-
-_process_index = {}
-
 
 def score_rule_as_dict(rule):
 	return {
@@ -50,32 +48,29 @@ def compile_rule(rule):
 	return compile_score_rule(score_rule_as_dict(rule), get_fields(rule.document_type))
 
 
+def _build_score_index():
+	index = {}
+	for name in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
+		rule = frappe.get_doc("Lead Score Rule", name)
+		try:
+			index[rule.document_type] = compile_rule(rule)
+		except Exception:
+			frappe.log_error(title=f"Lead Score Rule {name} no longer compiles")
+	return index
+
+
+_score_cache = CompiledCache(VERSION_KEY, _build_score_index)
+
+
 def get_score_rule(doctype):
 	"""The enabled Lead Score Rule of a doctype, compiled once per process (None if there is none)."""
 	if doctype not in SCORED_DOCTYPES:
 		return None
-	version = frappe.cache.get_value(VERSION_KEY)
-	if version is None:
-		version = frappe.generate_hash(length=12)
-		frappe.cache.set_value(VERSION_KEY, version)
-	cached = _process_index.get(frappe.local.site)
-	if not cached or cached[0] != version:
-		index = {}
-		for name in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
-			rule = frappe.get_doc("Lead Score Rule", name)
-			try:
-				index[rule.document_type] = compile_rule(rule)
-			except Exception:
-				frappe.log_error(title=f"Lead Score Rule {name} no longer compiles")
-		cached = _process_index[frappe.local.site] = (version, index)
-	return cached[1].get(doctype)
+	return _score_cache.get().get(doctype)
 
 
 def clear_score_cache():
-	frappe.cache.delete_value(VERSION_KEY)
-	_process_index.pop(frappe.local.site, None)
-	frappe.db.after_commit.add(lambda: frappe.cache.delete_value(VERSION_KEY))
-	frappe.db.after_rollback.add(lambda: frappe.cache.delete_value(VERSION_KEY))
+	_score_cache.clear()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -213,3 +213,20 @@ crm_automation.show_dry_run = function (result) {
 	dialog.fields_dict.out.$wrapper.html(html || __("No documents to test on."));
 	dialog.show();
 };
+
+// The builder inside a child row's form (Workflow Rule branches, Lead Score Rule criteria), writing
+// that row's conditions.
+crm_automation.attach_row_builder = function (frm, table_field, cdt, cdn) {
+	const row = locals[cdt][cdn];
+	const grid_row = frm.fields_dict[table_field].grid.grid_rows_by_docname[cdn];
+	const field = grid_row.grid_form.fields_dict.conditions;
+	const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
+	new crm_automation.ConditionBuilder({
+		wrapper: holder,
+		doctype: frm.doc.document_type,
+		value: row.conditions,
+		on_change(tree) {
+			frappe.model.set_value(cdt, cdn, "conditions", tree ? JSON.stringify(tree, null, 1) : "");
+		},
+	});
+};

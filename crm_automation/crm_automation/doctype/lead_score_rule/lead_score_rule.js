@@ -37,17 +37,6 @@ frappe.ui.form.on("Lead Score Rule", {
 
 frappe.ui.form.on("Lead Score Rule Criterion", {
 	form_render(frm, cdt, cdn) {
-		const row = locals[cdt][cdn];
-		const grid_row = frm.fields_dict.criteria.grid.grid_rows_by_docname[cdn];
-		const field = grid_row.grid_form.fields_dict.conditions;
-		const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
-		new crm_automation.ConditionBuilder({
-			wrapper: holder,
-			doctype: frm.doc.document_type,
-			value: row.conditions,
-			on_change(tree) {
-				frappe.model.set_value(cdt, cdn, "conditions", tree ? JSON.stringify(tree, null, 1) : "");
-			},
-		});
+		crm_automation.attach_row_builder(frm, "criteria", cdt, cdn);
 	},
 });

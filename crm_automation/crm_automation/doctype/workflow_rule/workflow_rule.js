@@ -109,18 +109,6 @@ frappe.ui.form.on("Workflow Rule Branch", {
 		frm.trigger("update_branch_options");
 	},
 	form_render(frm, cdt, cdn) {
-		// The same builder inside a branch row, writing that row's conditions.
-		const row = locals[cdt][cdn];
-		const grid_row = frm.fields_dict.branches.grid.grid_rows_by_docname[cdn];
-		const field = grid_row.grid_form.fields_dict.conditions;
-		const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
-		new crm_automation.ConditionBuilder({
-			wrapper: holder,
-			doctype: frm.doc.document_type,
-			value: row.conditions,
-			on_change(tree) {
-				frappe.model.set_value(cdt, cdn, "conditions", tree ? JSON.stringify(tree) : "");
-			},
-		});
+		crm_automation.attach_row_builder(frm, "branches", cdt, cdn);
 	},
 });

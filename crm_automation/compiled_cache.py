@@ -1,0 +1,37 @@
+"""Compiled rules, kept per process and per site, rebuilt when any process changes a rule.
+
+Compiled closures cannot go to redis, so each process keeps its own index; a version token in redis
+says when it is stale. Within a request the token comes from frappe.local's cache, so a lookup costs
+a dict access. Dropping the token now, after commit and after rollback means no process keeps an
+index built from a state that did not last.
+"""
+
+import frappe
+
+
+class CompiledCache:
+	def __init__(self, version_key, build):
+		self.version_key = version_key
+		self.build = build
+		self._by_site = {}
+
+	def get(self):
+		version = frappe.cache.get_value(self.version_key)
+		if version is None:
+			version = frappe.generate_hash(length=12)
+			frappe.cache.set_value(self.version_key, version)
+		cached = self._by_site.get(frappe.local.site)
+		if cached and cached[0] == version:
+			return cached[1]
+		index = self.build()
+		self._by_site[frappe.local.site] = (version, index)
+		return index
+
+	def clear(self):
+		frappe.cache.delete_value(self.version_key)
+		self._by_site.pop(frappe.local.site, None)
+		frappe.db.after_commit.add(self._drop_token)
+		frappe.db.after_rollback.add(self._drop_token)
+
+	def _drop_token(self):
+		frappe.cache.delete_value(self.version_key)
