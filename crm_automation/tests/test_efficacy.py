@@ -51,3 +51,19 @@ class TestAutomationEfficacy(FrappeTestCase):
 		self.assertTrue(frappe.db.exists("Number Card", "Hours Saved This Week"))
 		self.assertTrue(frappe.db.exists("Number Card", "Failing Rules"))
 		self.assertTrue(frappe.db.exists("Dashboard Chart", "Hours Saved per Week"))
+
+	def test_before_and_after_figures_where_the_data_allows(self):
+		"""First response before and after an Issue policy, and conversion by score band."""
+		from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import make_policy
+		from crm_automation.crm_automation.report.automation_efficacy.automation_efficacy import before_after
+
+		make_policy("_Test Before After", "Issue", levels=[{"level": 1, "after": 1, "unit": "Hours", "action_type": "Add Comment", "message": "x"}])
+		issue = frappe.get_doc({"doctype": "Issue", "subject": "Answered"}).insert()
+		frappe.db.set_value("Issue", issue.name, "first_responded_on", frappe.utils.add_to_date(issue.creation, hours=3))
+		lead = make_lead(first_name="Banded")
+		frappe.db.set_value("Lead", lead.name, {"crm_score_grade": "_Test Band", "status": "Converted"})
+		html = before_after(frappe._dict())
+		self.assertIn("_Test Before After", html)
+		self.assertIn("h to first response", html)
+		self.assertIn("<strong>_Test Band</strong>: 1 / 1 converted (100%)", html)
+		frappe.delete_doc("Escalation Policy", "_Test Before After", force=True)

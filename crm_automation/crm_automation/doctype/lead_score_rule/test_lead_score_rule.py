@@ -163,6 +163,26 @@ class TestLeadScoring(FrappeTestCase):
 		self.assertIn("recomputed", frappe.db.get_value("Lead Score Rule", rule.name, "recompute_status"))
 
 
+	def test_criterion_lift_compares_conversion_with_and_without_each_criterion(self):
+		"""The lift view: leads from exhibitions converted more often than the others."""
+		from crm_automation.crm_automation.report.lead_score_criterion_lift.lead_score_criterion_lift import execute
+
+		ensure("Lead Source", "Exhibition", source_name="Exhibition")
+		make_score_rule(criteria=[{"label": "from exhibition", "points": 2, "conditions": {"all": [{"field": "source", "op": "=", "value": "Exhibition"}]}}])
+		frappe.db.delete("Lead", {"first_name": ("like", "Lift %")})
+		for i, (source, converted) in enumerate([("Exhibition", 1), ("Exhibition", 1), ("Exhibition", 0), ("Exhibition", 1), (None, 1), (None, 0), (None, 0), (None, 0)]):
+			lead = make_lead(first_name=f"Lift {i}", source=source)
+			if converted:
+				lead.db_set("status", "Converted")
+		columns, rows, message, chart = execute({"rule": "_Test Lead Score"})
+		row = rows[0]
+		self.assertEqual(row["criterion"], "from exhibition")
+		self.assertGreaterEqual(row["met"], 4)
+		self.assertGreater(row["met_converted_rate"], row["not_met_converted_rate"])
+		self.assertGreater(row["lift"], 1)
+		self.assertEqual(chart["data"]["labels"], ["from exhibition"])
+
+
 class TestLeadScoreRuleBadInput(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
