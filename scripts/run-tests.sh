@@ -97,7 +97,15 @@ restore_bench() {
 	cp "$state_dir/site_config.json" "$BENCH_DIR/sites/$SITE/site_config.json"
 	for service in "${started_services[@]}"; do
 		case "$service" in
-			mariadb) service mariadb stop >/dev/null 2>&1 || mysqladmin shutdown >/dev/null 2>&1 ;;
+			mariadb)
+				# Debian's stop authenticates with debian.cnf, which fails once root has a password:
+				# then a clean SIGTERM through the pid file.
+				service mariadb stop >/dev/null 2>&1
+				if pgrep -x mariadbd >/dev/null 2>&1 && [ -f /run/mysqld/mysqld.pid ]; then
+					kill -TERM "$(cat /run/mysqld/mysqld.pid)" 2>/dev/null
+				fi
+				for _ in $(seq 1 30); do pgrep -x mariadbd >/dev/null 2>&1 || break; sleep 1; done
+				;;
 			redis:*) redis-cli -p "${service#redis:}" shutdown nosave >/dev/null 2>&1 ;;
 		esac
 	done
