@@ -7,10 +7,11 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if doc.doctype in SCORED_DOCTYPES and not skip_automation():
-		from crm_automation.scoring import score_on_save
+	if doc.doctype in SCORED_DOCTYPES:
+		from crm_automation.scoring import get_score_rule, score_on_save
 
-		score_on_save(doc)
+		if get_score_rule(doc.doctype) and not skip_automation():
+			score_on_save(doc)
 	_run(doc, "validate")
 
 

@@ -63,7 +63,7 @@ def run_rules(doc, event, rules):
 			run_rule(rule, doc, before, event)
 
 
-def run_rule(rule, doc, before, event, evaluation=None, occurrence_key=None):
+def run_rule(rule, doc, before, event, occurrence_key=None):
 	"""Evaluate one rule on one document and, if it fires, carry out its intents and log the run.
 	Returns the Automation Log name (or None when nothing was logged)."""
 	started = time.perf_counter()
@@ -73,27 +73,26 @@ def run_rule(rule, doc, before, event, evaluation=None, occurrence_key=None):
 	if rule.name in fired_here:
 		return None
 
-	values, before_values = field_values(doc), field_values(before)
-	if evaluation is None:
-		evaluation = rule.evaluate(values, before_values)
-	if evaluation.fired and rule.condition_expression:
-		if not _expression_holds(rule, doc, before):
-			evaluation = Evaluation(rule.name, Evaluation.SKIPPED, "the advanced condition is false")
+	# One evaluation, with the trace the log shows as "why did this fire / not fire". Callers reach
+	# here only for rules whose conditions hold (or while skipped runs are logged), so the trace's
+	# extra cost is never paid by a rule that does not match.
+	evaluation = rule.evaluate(field_values(doc), field_values(before), explain=True)
+	if evaluation.fired and rule.condition_expression and not _expression_holds(rule, doc, before):
+		evaluation = Evaluation(
+			rule.name, Evaluation.SKIPPED, _("the advanced condition is false"), trace=evaluation.trace
+		)
 	if not evaluation.fired:
 		if settings.log_skipped_runs:
-			evaluation = rule.evaluate(values, before_values, explain=True)
 			return _log(rule, doc, event, evaluation, "Skipped", started, reason=evaluation.reason or None)
 		return None
 
-	# Fired: evaluate again with the trace, which the log shows as "why did this fire".
-	evaluation = rule.evaluate(values, before_values, explain=True)
 	max_depth = settings.max_recursion_depth or 3
 	if state.depth >= max_depth:
 		chain = " → ".join([*state.chain, rule.name])
 		reason = _("Stopped: depth limit {0} reached ({1})").format(max_depth, chain)
 		return _log(rule, doc, event, evaluation, "Skipped", started, reason=reason)
 
-	if rule.fire_mode == FIRE_ONCE and event != TRIGGER_VALIDATE:
+	if rule.fire_mode == FIRE_ONCE and rule.trigger != TRIGGER_VALIDATE:
 		if not claim_occurrence("Workflow Rule", rule.name, doc.doctype, doc.name, "once"):
 			if settings.log_skipped_runs:
 				reason = _("Already fired once for this document")

@@ -122,8 +122,7 @@ def fire_due_documents(rule_name, due):
 		if not frappe.db.exists(rule.document_type, name):
 			continue
 		doc = frappe.get_doc(rule.document_type, name)
-		evaluation = rule.evaluate(doc.__dict__, None)
-		if run_rule(rule, doc, None, "time", evaluation=evaluation, occurrence_key=f"time:{value}"):
+		if run_rule(rule, doc, None, "time", occurrence_key=f"time:{value}"):
 			fired += 1
 	# Commit the chunk: its claimed occurrences become visible to a concurrent sweep, and a crash
 	# loses at most this chunk, which the next sweep finds unclaimed and fires.
