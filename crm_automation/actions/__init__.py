@@ -1,0 +1,79 @@
+"""The only layer that writes: carries out the intents the engine returned.
+
+Each action runs inside its own savepoint. A failing action is rolled back alone, recorded with its
+traceback and never breaks the user's save. One module per action family: assignment, messages
+(email, notification, ToDo), records (values, tags, comments, documents) and webhooks.
+"""
+
+import traceback
+
+import frappe
+
+from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
+from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
+from crm_automation.actions.messages import (
+	_email_content,
+	create_todo,
+	notify_users,
+	send_email,
+	system_notification,
+)
+from crm_automation.actions.recipients import resolve_addresses, resolve_users
+from crm_automation.actions.records import (
+	_link_back,
+	_value_for,
+	add_comment,
+	add_tag,
+	create_document,
+	reject,
+	set_value,
+	set_value_before_save,
+)
+from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
+from crm_automation.engine import workflow as wf
+
+
+def carry_out(intents, doc, before, rule):
+	return [_carry_out_one(intent, doc, before, rule) for intent in intents]
+
+
+def _carry_out_one(intent, doc, before, rule):
+	handler = _HANDLERS[intent["type"]]
+	result = {"action_type": intent["type"], "action_row": intent.get("row"), "status": "Success"}
+	savepoint = f"crm_automation_action_{intent.get('row') or 0}"
+	messages_before = len(frappe.local.message_log)
+	frappe.db.savepoint(savepoint)
+	try:
+		result.update(handler(intent, doc, before, rule) or {})
+	except Exception as error:
+		frappe.db.rollback(save_point=savepoint)
+		# The user's save succeeded; the red dialog of a failed automation would say otherwise.
+		del frappe.local.message_log[messages_before:]
+		result.update(status="Failed", result=error_summary(error), error=traceback.format_exc())
+	return result
+
+
+def after_run(log_name, results):
+	"""Side effects that leave the database start only after the transaction commits."""
+	if any(r["action_type"] == wf.WEBHOOK and r["status"] == "Queued" for r in results):
+		frappe.enqueue(
+			"crm_automation.actions.webhooks.deliver_webhooks",
+			queue="short",
+			enqueue_after_commit=True,
+			log_name=log_name,
+		)
+
+
+_HANDLERS = {
+	wf.ASSIGN: assign,
+	wf.UNASSIGN: unassign,
+	wf.SEND_EMAIL: send_email,
+	wf.NOTIFY: system_notification,
+	wf.CREATE_TODO: create_todo,
+	wf.SET_VALUE: set_value,
+	wf.ADD_TAG: add_tag,
+	wf.ADD_COMMENT: add_comment,
+	wf.CREATE_DOCUMENT: create_document,
+	wf.WEBHOOK: webhook,
+	wf.REJECT: reject,
+}

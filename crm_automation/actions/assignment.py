@@ -1,0 +1,97 @@
+"""Assign and Unassign through Frappe's assign_to, with round robin and load balancing."""
+
+import frappe
+from frappe import _
+
+from crm_automation.actions.common import ActionError, default_minutes
+from crm_automation.actions.recipients import (
+	current_assignees,
+	enabled_users,
+	users_in_group,
+	users_with_role,
+)
+from crm_automation.engine import workflow as wf
+
+
+def assign(intent, doc, before, rule):
+	from frappe.desk.form import assign_to
+
+	if intent["only_if_unassigned"] and current_assignees(doc):
+		return {"status": "Skipped", "result": _("Already assigned")}
+	candidates = _assignment_candidates(intent, doc)
+	if not candidates:
+		raise ActionError(_("No enabled user to assign to ({0})").format(intent["assign_to_type"]))
+	strategy = intent["strategy"]
+	if intent["assign_to_type"] == wf.ASSIGN_TO_FIELD or strategy == wf.ASSIGN_EVERYONE:
+		chosen = candidates
+	elif strategy == wf.LOAD_BALANCING:
+		chosen = [_least_loaded(candidates, doc.doctype)]
+	else:
+		chosen = [_next_in_turn(intent["row_id"], candidates, intent.get("row_doctype") or "Workflow Rule Action")]
+	assign_to.add(
+		{
+			"assign_to": chosen,
+			"doctype": doc.doctype,
+			"name": doc.name,
+			"description": _("Assigned by automation rule {0}").format(rule.name),
+		},
+		ignore_permissions=True,
+	)
+	todo = frappe.db.get_value(
+		"ToDo",
+		{"reference_type": doc.doctype, "reference_name": doc.name, "allocated_to": chosen[0], "status": "Open"},
+		"name",
+	)
+	return {
+		"result": _("Assigned to {0}").format(", ".join(chosen)),
+		"created_doctype": "ToDo",
+		"created_name": todo,
+		"minutes_saved": default_minutes(wf.ASSIGN),
+	}
+
+
+def _assignment_candidates(intent, doc):
+	target = intent["assign_to_type"]
+	if target == wf.ASSIGN_TO_USERS:
+		return enabled_users(intent["users"])
+	if target == wf.ASSIGN_TO_ROLE:
+		return users_with_role(intent["role"])
+	if target == wf.ASSIGN_TO_GROUP:
+		return users_in_group(intent["user_group"])
+	return enabled_users([doc.get(intent["user_field"])])
+
+
+def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action"):
+	"""Round robin that stays fair when two processes save at once: the action row is locked
+	(SELECT ... FOR UPDATE) until the saving transaction ends, so turns are taken one at a time."""
+	last = frappe.db.sql(
+		f"select last_assigned_user from `tab{row_doctype}` where name = %s for update", row_id
+	)
+	last = last[0][0] if last else None
+	following = [user for user in candidates if last and user > last]
+	chosen = following[0] if following else candidates[0]
+	frappe.db.set_value(row_doctype, row_id, "last_assigned_user", chosen, update_modified=False)
+	return chosen
+
+
+def _least_loaded(candidates, doctype):
+	todo = frappe.qb.DocType("ToDo")
+	rows = (
+		frappe.qb.from_(todo)
+		.select(todo.allocated_to, frappe.query_builder.functions.Count("*"))
+		.where((todo.status == "Open") & (todo.reference_type == doctype) & todo.allocated_to.isin(candidates))
+		.groupby(todo.allocated_to)
+	).run()
+	load = dict(rows)
+	return min(candidates, key=lambda user: (load.get(user, 0), user))
+
+
+def unassign(intent, doc, before, rule):
+	from frappe.desk.form.assign_to import close_all_assignments
+
+	closed = current_assignees(doc)
+	close_all_assignments(doc.doctype, doc.name, ignore_permissions=True)
+	return {
+		"result": _("Closed assignments of {0}").format(", ".join(closed)) if closed else _("Nothing to close"),
+		"minutes_saved": default_minutes(wf.UNASSIGN) if closed else 0,
+	}

@@ -1,0 +1,106 @@
+"""Send Email, System Notification and Create ToDo: actions that tell people something."""
+
+import frappe
+from frappe import _
+from frappe.utils import add_to_date, now_datetime
+
+from crm_automation.actions.common import ActionError, default_minutes, render
+from crm_automation.actions.recipients import enabled_users, resolve_addresses, resolve_users
+from crm_automation.engine import workflow as wf
+
+
+def send_email(intent, doc, before, rule):
+	from frappe.core.doctype.communication.email import _make
+
+	recipients = resolve_addresses(intent, doc)
+	if not recipients:
+		raise ActionError(_("No recipient has an email address"))
+	subject, message = _email_content(intent, doc, before)
+	communication = _make(
+		doctype=doc.doctype,
+		name=doc.name,
+		subject=subject,
+		content=message,
+		recipients=recipients,
+		send_email=True,
+		email_template=intent.get("email_template"),
+	)
+	queue = frappe.db.get_value("Email Queue", {"communication": communication["name"]}, "name")
+	return {
+		"result": _("Queued to {0}: {1}").format(", ".join(recipients), subject),
+		"created_doctype": "Email Queue" if queue else "Communication",
+		"created_name": queue or communication["name"],
+		"minutes_saved": default_minutes(wf.SEND_EMAIL),
+	}
+
+
+def _email_content(intent, doc, before):
+	if intent.get("email_template"):
+		template = frappe.get_cached_doc("Email Template", intent["email_template"])
+		body = template.response_html if template.use_html else template.response
+		return render(template.subject, doc, before), render(body, doc, before)
+	return render(intent["subject"], doc, before), render(intent["message"], doc, before)
+
+
+def system_notification(intent, doc, before, rule):
+	users = resolve_users(intent, doc)
+	if not users:
+		raise ActionError(_("No enabled user to notify"))
+	subject = render(intent["subject"], doc, before)
+	message = render(intent.get("message"), doc, before)
+	names = notify_users(users, subject, doc.doctype, doc.name, message)
+	return {
+		"result": _("Notified {0}: {1}").format(", ".join(users), subject),
+		"created_doctype": "Notification Log",
+		"created_name": names[0] if names else None,
+		"minutes_saved": default_minutes(wf.NOTIFY),
+	}
+
+
+def notify_users(users, subject, doctype, name, message=None):
+	names = []
+	for user in enabled_users(users):
+		log = frappe.get_doc(
+			{
+				"doctype": "Notification Log",
+				"for_user": user,
+				"type": "Alert",
+				"document_type": doctype,
+				"document_name": name,
+				"subject": subject,
+				"email_content": message,
+				"from_user": "Administrator",
+			}
+		)
+		log.insert(ignore_permissions=True)
+		names.append(log.name)
+	return names
+
+
+def create_todo(intent, doc, before, rule):
+	users = resolve_users(intent, doc)
+	if not users:
+		raise ActionError(_("No enabled user to give the ToDo to"))
+	description = render(intent["description"], doc, before)
+	due = add_to_date(now_datetime(), **{intent["due_unit"].lower(): intent["due_in"]})
+	names = []
+	for user in users:
+		todo = frappe.get_doc(
+			{
+				"doctype": "ToDo",
+				"allocated_to": user,
+				"description": description,
+				"reference_type": doc.doctype,
+				"reference_name": doc.name,
+				"priority": intent["priority"],
+				"date": due.date(),
+				"assigned_by": frappe.session.user,
+			}
+		).insert(ignore_permissions=True)
+		names.append(todo.name)
+	return {
+		"result": _("ToDo for {0}: {1}").format(", ".join(users), frappe.utils.strip_html(description)[:140]),
+		"created_doctype": "ToDo",
+		"created_name": names[0],
+		"minutes_saved": default_minutes(wf.CREATE_TODO),
+	}

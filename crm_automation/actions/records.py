@@ -1,0 +1,125 @@
+"""Set Value, Add Tag, Add Comment, Create Document and Reject: actions on records."""
+
+import frappe
+from frappe import _
+
+from crm_automation.actions.common import ActionError, default_minutes, render
+from crm_automation.engine import workflow as wf
+
+# ERPNext's own mappers, used when a Create Document action asks for them.
+STANDARD_MAPPERS = {
+	("Opportunity", "Quotation"): "erpnext.crm.doctype.opportunity.opportunity.make_quotation",
+	("Opportunity", "Supplier Quotation"): "erpnext.crm.doctype.opportunity.opportunity.make_supplier_quotation",
+	("Lead", "Opportunity"): "erpnext.crm.doctype.lead.lead.make_opportunity",
+	("Lead", "Customer"): "erpnext.crm.doctype.lead.lead.make_customer",
+	("Lead", "Quotation"): "erpnext.crm.doctype.lead.lead.make_quotation",
+	("Quotation", "Sales Order"): "erpnext.selling.doctype.quotation.quotation.make_sales_order",
+	("Sales Order", "Sales Invoice"): "erpnext.selling.doctype.sales_order.sales_order.make_sales_invoice",
+	("Sales Order", "Delivery Note"): "erpnext.selling.doctype.sales_order.sales_order.make_delivery_note",
+}
+
+
+def _value_for(intent, doc, before):
+	return render(intent["value"], doc, before) if intent["is_template"] else intent["value"]
+
+
+def _check_value_fits(doc, fieldname, value):
+	"""db_set skips the document's validation, so a Link or Select value is checked here."""
+	if value in (None, ""):
+		return
+	df = doc.meta.get_field(fieldname)
+	if not df:
+		return
+	if df.fieldtype == "Link" and not frappe.db.exists(df.options, value):
+		raise ActionError(_("{0} {1} does not exist (for {2})").format(df.options, frappe.bold(value), fieldname))
+	if df.fieldtype == "Select":
+		options = (df.options or "").split("\n")
+		if value not in options:
+			raise ActionError(_("{0} is not an option of {1}").format(frappe.bold(value), fieldname))
+
+
+def set_value(intent, doc, before, rule):
+	value = _value_for(intent, doc, before)
+	_check_value_fits(doc, intent["field"], value)
+	old = doc.get(intent["field"])
+	if str(old if old is not None else "") == str(value if value is not None else ""):
+		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
+	# db_set writes once, without another save; Frappe runs on_change, so Value Change rules on
+	# this field still see it (the runner stops this rule from re-firing itself).
+	doc.db_set(intent["field"], value)
+	return {
+		"result": _("{0}: {1} → {2}").format(intent["field"], old, value),
+		"minutes_saved": default_minutes(wf.SET_VALUE),
+	}
+
+
+def set_value_before_save(intent, doc, before):
+	value = _value_for(intent, doc, before)
+	old = doc.get(intent["field"])
+	doc.set(intent["field"], value)
+	return {
+		"action_type": wf.SET_VALUE,
+		"action_row": intent.get("row"),
+		"status": "Success",
+		"result": _("{0}: {1} → {2}").format(intent["field"], old, value),
+		"minutes_saved": default_minutes(wf.SET_VALUE),
+	}
+
+
+def add_tag(intent, doc, before, rule):
+	from frappe.desk.doctype.tag.tag import add_tag as frappe_add_tag
+
+	tag = render(intent["tag"], doc, before)
+	frappe_add_tag(tag, doc.doctype, doc.name)
+	return {"result": _("Tagged {0}").format(tag), "minutes_saved": default_minutes(wf.ADD_TAG)}
+
+
+def add_comment(intent, doc, before, rule):
+	comment = doc.add_comment("Comment", text=render(intent["message"], doc, before))
+	return {
+		"result": _("Commented"),
+		"created_doctype": "Comment",
+		"created_name": comment.name,
+		"minutes_saved": default_minutes(wf.ADD_COMMENT),
+	}
+
+
+def create_document(intent, doc, before, rule):
+	target_doctype = intent["doctype"]
+	mapper = STANDARD_MAPPERS.get((doc.doctype, target_doctype)) if intent["use_mapper"] else None
+	if mapper:
+		new = frappe.get_attr(mapper)(doc.name)
+	else:
+		new = frappe.new_doc(target_doctype)
+	for fieldname, source in intent["field_map"].items():
+		if isinstance(source, str) and source.startswith("doc.") and not wf.is_template(source):
+			new.set(fieldname, doc.get(source[4:]))
+		else:
+			new.set(fieldname, render(source, doc, before) if isinstance(source, str) else source)
+	_link_back(new, doc)
+	# A draft for a person to complete: ERPNext's mandatory fields (items, rates) come later.
+	new.flags.ignore_mandatory = True
+	new.insert(ignore_permissions=True)
+	return {
+		"result": _("Created {0} {1}").format(target_doctype, new.name),
+		"created_doctype": target_doctype,
+		"created_name": new.name,
+		"minutes_saved": default_minutes(wf.CREATE_DOCUMENT),
+	}
+
+
+def _link_back(new, source):
+	for df in new.meta.get_link_fields():
+		if df.options == source.doctype and not new.get(df.fieldname):
+			new.set(df.fieldname, source.name)
+			return
+	for df in new.meta.get_dynamic_link_fields():
+		if not new.get(df.fieldname) and not new.get(df.options):
+			new.set(df.options, source.doctype)
+			new.set(df.fieldname, source.name)
+			return
+
+
+def reject(intent, doc, before, rule):
+	# Reject only runs on Validate (the engine refuses it elsewhere); see runner._run_before_save.
+	raise ActionError(render(intent["message"], doc, before))

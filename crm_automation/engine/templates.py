@@ -1,0 +1,164 @@
+"""Templates of rules (subjects, messages, values) rendered in a read-only Jinja sandbox.
+
+A rule's author is not trusted with the site: a template sees plain values (the document as a
+dict, the values before the save, a few pure helpers) and nothing that writes, commits, sends or
+enqueues. Jinja's immutable sandbox also refuses calls that would change those values
+(`doc.update(...)`, `list.append`) and access to private attributes (`__class__`, `_x`).
+
+One environment per process: building it is the expensive part, rendering a cached template is
+cheap, which is what the simulator needs for a million records.
+"""
+
+import datetime
+import functools
+import re
+from collections.abc import Mapping
+
+from crm_automation.engine.errors import RuleError, RuleProblem
+
+MAX_TEMPLATE_LENGTH = 20_000
+MAX_OUTPUT_LENGTH = 100_000
+
+
+class TemplateError(RuleError):
+	"""A template that does not parse, or that tried something the sandbox forbids."""
+
+	def __init__(self, message, path="template"):
+		super().__init__(RuleProblem(path, message))
+
+
+def is_template(text):
+	return isinstance(text, str) and ("{{" in text or "{%" in text)
+
+
+def _regex_match(pattern, text):
+	return re.fullmatch(pattern, "" if text is None else str(text)) is not None
+
+
+# Pure helpers a template may call; nothing here reaches a database, a network or a file.
+SAFE_GLOBALS = {
+	"len": len,
+	"min": min,
+	"max": max,
+	"abs": abs,
+	"round": round,
+	"int": int,
+	"float": float,
+	"str": str,
+	"regex_match": _regex_match,
+	"today": lambda: datetime.date.today().isoformat(),
+}
+
+
+class ReadOnlyDoc:
+	"""A document as a template sees it: fields read, nothing written.
+
+	`doc.first_name` and `doc["first_name"]` both work, and a field wins over any method name
+	(`doc.items` is a Sales Order's items, not a dict method); a missing field is None, as on a
+	Frappe document, so `{{ doc.x or 'default' }}` behaves the same offline and on a site.
+	`doc.get("x")` works too unless the doctype has a field named "get".
+	"""
+
+	__slots__ = ("_values",)
+
+	def __init__(self, values):
+		object.__setattr__(self, "_values", dict(values or {}))
+
+	def __getitem__(self, key):
+		return _read_only(self._values.get(key))
+
+	def __getattr__(self, key):
+		if key.startswith("_"):
+			raise AttributeError(key)
+		if key == "get" and "get" not in self._values:
+			return self._get
+		return _read_only(self._values.get(key))
+
+	def _get(self, key, default=None):
+		return _read_only(self._values.get(key, default))
+
+	def __setattr__(self, key, value):
+		raise TypeError("read-only")
+
+	def __contains__(self, key):
+		return key in self._values
+
+	def __iter__(self):
+		return iter(self._values)
+
+	def __len__(self):
+		return len(self._values)
+
+	def __bool__(self):
+		return True
+
+	def __repr__(self):
+		return f"ReadOnlyDoc({self._values.get('name')!r})"
+
+
+def _read_only(value):
+	if isinstance(value, Mapping) and not isinstance(value, ReadOnlyDoc):
+		return ReadOnlyDoc(value)
+	if isinstance(value, list | tuple):
+		return tuple(_read_only(v) for v in value)
+	return value
+
+
+@functools.cache
+def _environment():
+	from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+	env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+	env.globals.clear()
+	env.globals.update(SAFE_GLOBALS)
+	return env
+
+
+@functools.lru_cache(maxsize=2048)
+def compile_template(text):
+	"""Parse once; a template that does not parse raises TemplateError with Jinja's reason."""
+	from jinja2 import TemplateSyntaxError
+
+	if len(text) > MAX_TEMPLATE_LENGTH:
+		raise TemplateError(f"template is longer than {MAX_TEMPLATE_LENGTH} characters")
+	try:
+		return _environment().from_string(text)
+	except TemplateSyntaxError as error:
+		raise TemplateError(f"template does not parse: {error.message} (line {error.lineno})")
+
+
+def render_template(text, doc=None, old_doc=None, extra=None):
+	"""Render a rule's template with read-only `doc` and `old_doc` (dicts or mappings).
+
+	Text without `{{`/`{%` is returned as it is. Anything the sandbox refuses raises TemplateError.
+	"""
+	if not text:
+		return ""
+	if not is_template(text):
+		return text
+	from jinja2.exceptions import SecurityError, UndefinedError
+
+	template = compile_template(text)
+	context = {"doc": _as_read_only(doc), "old_doc": _as_read_only(old_doc) if old_doc is not None else None}
+	for key, value in (extra or {}).items():
+		context[key] = _read_only(value)
+	try:
+		output = template.render(context)
+	except SecurityError as error:
+		raise TemplateError(f"template tried something rules may not do: {error}")
+	except UndefinedError as error:
+		raise TemplateError(f"template uses an unknown name: {error}")
+	if len(output) > MAX_OUTPUT_LENGTH:
+		raise TemplateError(f"template output is longer than {MAX_OUTPUT_LENGTH} characters")
+	return output
+
+
+def _as_read_only(doc):
+	if doc is None:
+		return ReadOnlyDoc({})
+	if isinstance(doc, ReadOnlyDoc):
+		return doc
+	if isinstance(doc, Mapping):
+		return ReadOnlyDoc(doc)
+	as_dict = getattr(doc, "as_dict", None)
+	return ReadOnlyDoc(as_dict() if as_dict else vars(doc))
