@@ -1,4 +1,10 @@
-"""doc_events → engine. Every handler returns at once for a doctype without enabled rules."""
+"""doc_events → engine. Every handler returns at once for a doctype without enabled rules.
+
+The handlers are "*" hooks: they run on every save of every doctype, also while the app is being
+installed or migrated and on a site where its tables are missing. Nothing here may break such a
+save: when the app's tables do not exist yet, or its rules cannot be loaded, automation does
+nothing (and a loading failure is written to the Error Log once per process).
+"""
 
 import frappe
 
@@ -7,10 +13,10 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if doc.doctype in SCORED_DOCTYPES:
+	if doc.doctype in SCORED_DOCTYPES and not skip_for_flags():
 		from crm_automation.scoring import get_score_rule, score_on_save
 
-		if get_score_rule(doc.doctype) and not skip_automation():
+		if _loaded(get_score_rule, doc.doctype) and not skip_automation():
 			score_on_save(doc)
 	_run(doc, "validate")
 
@@ -45,9 +51,9 @@ def on_trash(doc, method=None):
 
 
 def _run(doc, event):
-	if doc.doctype in EXCLUDED_DOCTYPES:
+	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
 		return
-	rules = get_rules(doc.doctype, event)
+	rules = _loaded(get_rules, doc.doctype, event)
 	if not rules or skip_automation():
 		return
 	from crm_automation.runner import run_rules
@@ -57,18 +63,60 @@ def _run(doc, event):
 
 def _sync_escalations(doc):
 	"""on_change runs after every save and every db_set: the one place to keep clocks in step."""
-	if doc.doctype in EXCLUDED_DOCTYPES or doc.doctype == "Escalation State":
+	if doc.doctype in EXCLUDED_DOCTYPES or doc.doctype == "Escalation State" or skip_for_flags():
 		return
 	from crm_automation.escalation import get_policies, sync_document
 
-	if get_policies(doc.doctype) and not skip_automation():
+	if _loaded(get_policies, doc.doctype) and not skip_automation():
 		sync_document(doc)
 
 
-def skip_automation():
-	"""The one guard: no automation while installing, patching, migrating, importing data or running
-	the setup wizard, nor when switched off in CRM Automation Settings."""
+def skip_for_flags():
+	"""No automation while installing, patching, migrating, importing data or running the setup
+	wizard: those saves are not users' work, and the app's tables may not exist yet."""
 	flags = frappe.flags
-	if flags.in_install or flags.in_patch or flags.in_migrate or flags.in_import or flags.in_setup_wizard:
+	return bool(
+		flags.in_install or flags.in_patch or flags.in_migrate or flags.in_import or flags.in_setup_wizard
+	)
+
+
+def skip_automation():
+	"""The one guard: the flags above, or automation switched off in CRM Automation Settings."""
+	if skip_for_flags():
 		return True
-	return not frappe.db.get_single_value("CRM Automation Settings", "enabled", cache=True)
+	return not _loaded(_automation_enabled)
+
+
+def _automation_enabled():
+	return frappe.db.get_single_value("CRM Automation Settings", "enabled", cache=True)
+
+
+_load_failures_logged = set()
+
+
+def _loaded(loader, *args):
+	"""What a rule loader returns, or nothing when the app cannot load its rules on this site."""
+	try:
+		return loader(*args)
+	except Exception as error:
+		if _tables_missing(error):
+			return None
+		name = getattr(loader, "__name__", type(loader).__name__)
+		key = (frappe.local.site, name)
+		if key not in _load_failures_logged:
+			_load_failures_logged.add(key)
+			frappe.log_error(title=f"CRM Automation could not load its rules ({name})")
+		return None
+
+
+def _tables_missing(error):
+	"""The app is listed for the site but its doctypes are not synced yet (install, migrate, a
+	half-installed site)."""
+	if isinstance(error, frappe.DoesNotExistError):
+		return True
+	if isinstance(error, frappe.db.TableMissingError) and error.args[:1] == ("DocType",):
+		return True  # Frappe's own "no table for this doctype" (frappe.db.get_all on a missing one)
+	try:
+		return frappe.db.is_table_missing(error)
+	except Exception:
+		return False

@@ -35,7 +35,13 @@ def source(relative):
 
 class TestDoctypeFiles:
 	def test_the_app_has_its_doctypes(self):
-		assert {"Workflow Rule", "Workflow Rule Action", "Workflow Rule Branch", "Automation Log", "CRM Automation Settings"} <= set(DOCTYPES)
+		assert {
+			"Workflow Rule",
+			"Workflow Rule Action",
+			"Workflow Rule Branch",
+			"Automation Log",
+			"CRM Automation Settings",
+		} <= set(DOCTYPES)
 
 	@pytest.mark.parametrize("name", sorted(DOCTYPES))
 	def test_doctype_folder_is_complete(self, name):
@@ -78,7 +84,11 @@ class TestCodeMatchesDoctypes:
 
 	def test_engine_reads_only_fields_that_exist(self):
 		text = (APP / "engine" / "workflow.py").read_text()
-		for variable, doctype in (("action", "Workflow Rule Action"), ("rule", "Workflow Rule"), ("branch", "Workflow Rule Branch")):
+		for variable, doctype in (
+			("action", "Workflow Rule Action"),
+			("rule", "Workflow Rule"),
+			("branch", "Workflow Rule Branch"),
+		):
 			used = set(re.findall(rf'\b{variable}\.get\("([a-z_]+)"\)', text))
 			assert used, variable
 			assert used <= fieldnames(doctype) | {"name"}, (doctype, used - fieldnames(doctype))
@@ -120,7 +130,11 @@ def hook_paths():
 	tree = ast.parse(source("hooks.py"))
 	paths = []
 	for node in ast.walk(tree):
-		if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("crm_automation."):
+		if (
+			isinstance(node, ast.Constant)
+			and isinstance(node.value, str)
+			and node.value.startswith("crm_automation.")
+		):
 			paths.append(node.value)
 	return paths
 
@@ -150,7 +164,11 @@ class TestHooks:
 		assert source("modules.txt").strip() == "CRM Automation"
 		assert (APP / "patches.txt").exists()
 		assert re.search(r'__version__ = "\d+\.\d+\.\d+"', source("__init__.py"))
-		assert (ROOT / "pyproject.toml").exists() and (ROOT / "setup.py").exists() and (ROOT / "license.txt").exists()
+		assert (
+			(ROOT / "pyproject.toml").exists()
+			and (ROOT / "setup.py").exists()
+			and (ROOT / "license.txt").exists()
+		)
 
 
 class TestTestCommand:
@@ -160,3 +178,60 @@ class TestTestCommand:
 		command = re.search(r"```(?:bash|sh)?\n(bash scripts/run-tests\.sh)\n```", readme)
 		assert command, "the README shows the test command in its own block"
 		assert command.group(1) in ci
+
+
+def _hooks_assignment(name):
+	for node in ast.parse(source("hooks.py")).body:
+		if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+			return ast.literal_eval(node.value)
+	return None
+
+
+class TestFixtures:
+	def test_every_fixture_declared_in_hooks_is_exported(self):
+		"""`migrate` syncs fixtures from crm_automation/fixtures/: a declared one without its file
+		never reaches a site."""
+		declared = _hooks_assignment("fixtures")
+		assert declared, "hooks.py declares no fixtures"
+		for entry in declared:
+			doctype = entry["dt"]
+			path = APP / "fixtures" / (doctype.lower().replace(" ", "_") + ".json")
+			assert path.exists(), f"fixture {doctype} declared in hooks.py but {path} is missing"
+			exported = {row["name"] for row in json.loads(path.read_text())}
+			wanted = {
+				name
+				for field, op, value in entry.get("filters", [])
+				if field == "name" and op == "in"
+				for name in value
+			}
+			assert exported == wanted, f"{path.name} holds {exported}, hooks.py filters {wanted}"
+
+
+def _third_party_imports(folder):
+	import sys
+
+	local = {"crm_automation", "tests", "conftest", "sample_fields", "frappe", "erpnext"}
+	names = set()
+	for path in folder.rglob("*.py"):
+		for node in ast.walk(ast.parse(path.read_text())):
+			if isinstance(node, ast.Import):
+				names.update(alias.name.split(".")[0] for alias in node.names)
+			elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+				names.add(node.module.split(".")[0])
+	return {n for n in names if n not in local and n not in sys.stdlib_module_names}
+
+
+class TestDeclaredDependencies:
+	def test_tier1_and_desk_imports_are_declared(self):
+		"""A machine with only Python runs the suite after `pip install -e '.[test]'`: every package
+		the tests (and the engine they import) need is declared in pyproject.toml."""
+		import tomllib
+
+		project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+		declared = {
+			re.split(r"[<>=!~ \[]", requirement)[0].lower()
+			for requirement in [*project["dependencies"], *project["optional-dependencies"]["test"]]
+		}
+		needed = _third_party_imports(ROOT / "tests") | _third_party_imports(APP / "engine")
+		assert needed, "found no imports at all: the scan is broken"
+		assert {name.lower() for name in needed} <= declared, needed - declared
