@@ -1,77 +1,208 @@
 """`crm-automation`: the command that needs no bench.
 
-    crm-automation simulate --pack PACK.json --records RECORDS.csv|json [--meta FILE] [--format json]
+    crm-automation simulate --pack PACK.json --records RECORDS.csv|json|jsonl [--meta FILE] [--format json]
+        [--now "YYYY-MM-DD HH:MM:SS"] [--show N] [--details FILE.jsonl] [--no-progress]
     crm-automation check-pack PACK.json
+
+Exit codes: 0 done, 2 the input was refused (every problem on its own line naming the file, the
+line or row and the field; never a traceback), 1 an error of the command itself.
 """
 
 import argparse
+import datetime
 import json
+import os
 import sys
+import tempfile
+
+from crm_automation.input_files import InputError, read_json_file
+
+EXIT_REFUSED = 2
 
 
 def main(argv=None):
-	parser = argparse.ArgumentParser(prog="crm-automation", description="Rule packs for crm_automation, offline.")
+	parser = argparse.ArgumentParser(
+		prog="crm-automation", description="Rule packs for crm_automation, offline."
+	)
 	commands = parser.add_subparsers(dest="command", required=True)
 	simulate = commands.add_parser("simulate", help="evaluate a rule pack against exported records")
-	simulate.add_argument("--pack", required=True, help="a pack file, or a shipped sample: lead_management, sales_pipeline, support")
-	simulate.add_argument("--records", required=True, help="a CSV or JSON file, or a shipped sample: leads, opportunities, issues")
-	simulate.add_argument("--meta", action="append", default=[], help="field lists exported from a site (JSON)")
+	simulate.add_argument(
+		"--pack",
+		required=True,
+		help="a pack file, or a shipped sample: lead_management, sales_pipeline, support",
+	)
+	simulate.add_argument(
+		"--records",
+		required=True,
+		help="a CSV, JSON or JSON lines (.jsonl) file, or a shipped sample: leads, opportunities, issues",
+	)
+	simulate.add_argument(
+		"--meta", action="append", default=[], help="field lists exported from a site (JSON)"
+	)
 	simulate.add_argument("--doctype", help="the doctype of CSV records without a doctype column")
 	simulate.add_argument("--format", choices=("text", "json"), default="text")
 	simulate.add_argument("--now", help="the moment to simulate at (YYYY-MM-DD HH:MM:SS)")
+	simulate.add_argument(
+		"--show",
+		default="20",
+		help="explain the first N records in full (default 20; 0 for the summary only)",
+	)
+	simulate.add_argument(
+		"--details", help="write every record's full explanation to this file, one JSON object a line"
+	)
+	simulate.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
 	check = commands.add_parser("check-pack", help="check a rule pack against the shipped field lists")
 	check.add_argument("pack")
 	check.add_argument("--meta", action="append", default=[])
 	args = parser.parse_args(argv)
-	if args.command == "simulate":
-		return _simulate(args)
-	return _check(args)
+	try:
+		if args.command == "simulate":
+			return _simulate(args)
+		return _check(args)
+	except InputError as error:
+		print(error, file=sys.stderr)
+		return EXIT_REFUSED
 
 
 def _load_pack(path_or_name):
 	from crm_automation.simulator import resolve
 
-	path = resolve(path_or_name, "packs")
-	with open(path) as handle:
-		try:
-			return json.load(handle)
-		except ValueError as error:
-			print(f"{path}: not valid JSON ({error})", file=sys.stderr)
-			sys.exit(2)
+	return read_json_file(resolve(path_or_name, "packs"), "pack")
 
 
 def _report_problems(problems):
-	print(f"{len(problems)} problem(s):", file=sys.stderr)
+	if len(problems) > 1:
+		print(f"{len(problems)} problem(s):", file=sys.stderr)
 	for problem in problems:
-		print(f"  {problem}", file=sys.stderr)
-	return 1
+		print(f"  {problem}" if len(problems) > 1 else str(problem), file=sys.stderr)
+	return EXIT_REFUSED
+
+
+def _parse_now(text):
+	if text is None:
+		return None
+	try:
+		now = datetime.datetime.fromisoformat(text.strip())
+	except ValueError:
+		raise InputError("--now", f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+	return now.replace(tzinfo=None)
+
+
+def _parse_show(text):
+	if not text.strip().isdigit():
+		raise InputError("--show", f"{text!r} is not a number of records (0, 1, 2, ...)")
+	return int(text)
 
 
 def _simulate(args):
-	import datetime
+	from crm_automation.simulator import format_text, load_meta, resolve, run_simulation
 
-	from crm_automation.simulator import format_text, resolve, simulate
-
+	now = _parse_now(args.now)
+	show = _parse_show(args.show)
+	meta = load_meta(args.meta)
+	if args.doctype is not None and args.doctype not in meta:
+		raise InputError("--doctype", f"no field list for {args.doctype!r} (add one with --meta)")
 	pack = _load_pack(args.pack)
-	now = datetime.datetime.fromisoformat(args.now) if args.now else None
-	report, problems = simulate(pack, resolve(args.records, "records"), args.meta, args.doctype, now)
-	if problems:
-		return _report_problems(problems)
+	records = resolve(args.records, "records")
+	progress = None if args.no_progress or not sys.stderr.isatty() else ProgressBar(sys.stderr)
+	with DetailsFile(args.details) as details:
+		result = run_simulation(
+			pack, records, meta, args.doctype, now, show, details.write if details else None, progress
+		)
+		if result.problems:
+			return _report_problems(result.problems)
+		details.keep()
 	if args.format == "json":
-		print(json.dumps(report, indent=1, default=str))
+		print(json.dumps({**result.summary.as_dict(), "sample": result.sample}, indent=1, default=str))
 	else:
-		print(format_text(report))
+		print(format_text(result))
 	return 0
+
+
+class DetailsFile:
+	"""The --details file, written beside its final name and moved there only when the run went
+	through: a refused run leaves no half-written file behind."""
+
+	def __init__(self, path):
+		self.path = path
+		self.handle = None
+		self.temporary = None
+		self.kept = False
+
+	def __enter__(self):
+		if not self.path:
+			return self
+		folder = os.path.dirname(os.path.abspath(self.path))
+		try:
+			descriptor, self.temporary = tempfile.mkstemp(
+				prefix=".crm-automation-", suffix=".partial", dir=folder
+			)
+		except OSError as error:
+			raise InputError(self.path, f"cannot write there ({error.strerror})")
+		self.handle = os.fdopen(descriptor, "w", encoding="utf-8")
+		return self
+
+	def __bool__(self):
+		return self.handle is not None
+
+	def write(self, entry):
+		self.handle.write(json.dumps(entry, default=str, ensure_ascii=False))
+		self.handle.write("\n")
+
+	def keep(self):
+		self.kept = True
+
+	def __exit__(self, *exc):
+		if self.handle is None:
+			return
+		self.handle.close()
+		if self.kept and exc[0] is None:
+			os.replace(self.temporary, self.path)
+		else:
+			os.unlink(self.temporary)
+
+
+class ProgressBar:
+	"""One line on a terminal, redrawn at most five times a second."""
+
+	WIDTH = 30
+
+	def __init__(self, stream):
+		import time
+
+		self.stream = stream
+		self.clock = time.monotonic
+		self.started = self.clock()
+		self.drawn = 0.0
+
+	def __call__(self, records, source, done=False):
+		moment = self.clock()
+		if done:
+			self.stream.write("\r\033[K")
+			self.stream.flush()
+			return
+		if moment - self.drawn < 0.2:
+			return
+		self.drawn = moment
+		fraction = min(1.0, source.bytes_read / source.size) if source.size else 0.0
+		filled = int(fraction * self.WIDTH)
+		rate = records / max(moment - self.started, 1e-6)
+		bar = "█" * filled + "░" * (self.WIDTH - filled)
+		self.stream.write(f"\r{bar} {fraction:4.0%}  {records:,} records  {rate:,.0f}/s")
+		self.stream.flush()
 
 
 def _check(args):
 	from crm_automation.engine.packs import check_pack
 	from crm_automation.simulator import load_meta
 
-	result = check_pack(_load_pack(args.pack), load_meta(args.meta).get)
+	meta = load_meta(args.meta)
+	result = check_pack(_load_pack(args.pack), meta.get)
 	if result.problems:
 		return _report_problems(result.problems)
-	counts = ", ".join(f"{len(items)} {section.replace('_', ' ')}" for section, items in result.compiled.items())
+	counts = ", ".join(
+		f"{len(items)} {section.replace('_', ' ')}" for section, items in result.compiled.items()
+	)
 	print(f"ok: {counts}")
 	return 0
 

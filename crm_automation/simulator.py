@@ -6,16 +6,19 @@ show when they would fire), scores it with the pack's Lead Score Rules (activity
 ``activity:<type>`` columns, idle days from ``days_idle``) and lays out the escalation schedule of
 its policies. Field lists for Lead, Opportunity, Sales Order, Issue and Customer ship with the
 package (``samples/meta``); ``--meta`` reads others exported from a site.
+
+Records stream through (``record_files``): memory stays flat whatever the file's size. Every record
+is decided on the fast path (no trace, no rendering) and counted in a ``Summary``; only the first
+``show`` records and, on request, every record sent to ``details`` are explained in full (trace,
+rendered subjects and messages, escalation schedule).
 """
 
-import csv
 import datetime
-import json
 import os
 
-from crm_automation.engine.conditions import with_standard_fields
-from crm_automation.engine.fieldtypes import ValueTypeError, kind_of, parse_rule_value
+from crm_automation.engine.fieldtypes import kind_of
 from crm_automation.engine.packs import check_pack
+from crm_automation.engine.templates import TemplateError, render_template
 from crm_automation.engine.workflow import (
 	TRIGGER_MANUAL,
 	TRIGGER_NEW,
@@ -24,10 +27,16 @@ from crm_automation.engine.workflow import (
 	TRIGGER_TIME,
 	TRIGGER_VALIDATE,
 )
+from crm_automation.input_files import InputError, read_json_file
+from crm_automation.record_files import RecordReader, RowSource
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
+from crm_automation.simulator_summary import Summary
 
 SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples")
 ON_SAVE_TRIGGERS = (TRIGGER_NEW, TRIGGER_SAVE, TRIGGER_VALIDATE)
+# Past this many problems the file is clearly not what the pack expects: stop and show them.
+MAX_PROBLEMS = 100
+NOT_SIMULATED = "Not Simulated"
 
 
 class Problem:
@@ -39,174 +48,247 @@ class Problem:
 		return f"{self.where}: {self.message}"
 
 
+class Problems(list):
+	"""Problems found so far; ``full`` once there are MAX_PROBLEMS of them."""
+
+	def add(self, where, message):
+		if len(self) < MAX_PROBLEMS:
+			self.append(Problem(where, message))
+
+	@property
+	def full(self):
+		return len(self) >= MAX_PROBLEMS
+
+
 def shipped_meta():
 	meta = {}
 	folder = os.path.join(SAMPLES, "meta")
 	for filename in sorted(os.listdir(folder)):
 		if filename.endswith(".json"):
-			with open(os.path.join(folder, filename)) as handle:
-				data = json.load(handle)
+			data = read_json_file(os.path.join(folder, filename), "field list")
 			meta[data["doctype"]] = data["fields"]
 	return meta
 
 
 def load_meta(extra_paths=()):
 	"""Shipped field lists, overridden or extended by files exported from a site; the app's own
-	score fields are added to the scored doctypes, as install adds them."""
+	score fields are added to the scored doctypes, as install adds them. A malformed file raises
+	InputError naming it."""
 	meta = shipped_meta()
 	for path in extra_paths:
-		with open(path) as handle:
-			data = json.load(handle)
-		for item in data if isinstance(data, list) else [data]:
-			meta[item["doctype"]] = item["fields"]
+		data = read_json_file(path, "field list")
+		for index, item in enumerate(data if isinstance(data, list) else [data]):
+			doctype, fields = _checked_meta_item(path, index, item)
+			meta[doctype] = fields
 	for doctype in SCORED_DOCTYPES:
 		if doctype in meta:
+			meta[doctype] = dict(meta[doctype])
 			for field in score_fields():
 				if kind_of(field["fieldtype"]) != "unsupported":
-					meta[doctype].setdefault(field["fieldname"], {"fieldtype": field["fieldtype"], "label": field.get("label")})
+					meta[doctype].setdefault(
+						field["fieldname"], {"fieldtype": field["fieldtype"], "label": field.get("label")}
+					)
 	return meta
+
+
+def _checked_meta_item(path, index, item):
+	where = f"{os.path.basename(path)}[{index}]"
+	shape = (
+		'{"doctype": "Lead", "fields": {"fieldname": {"fieldtype": "Data", "label": ..., "options": ...}}}'
+	)
+	if not isinstance(item, dict) or not isinstance(item.get("doctype"), str) or not item["doctype"]:
+		raise InputError(where, f"a field list is {shape}")
+	fields = item.get("fields")
+	if not isinstance(fields, dict):
+		raise InputError(f"{where}.fields", f"must be an object of fields: {shape}")
+	for fieldname, field in fields.items():
+		if not isinstance(field, dict) or not isinstance(field.get("fieldtype"), str):
+			raise InputError(f"{where}.fields.{fieldname[:80]}", 'must be an object with a "fieldtype"')
+		options, label = field.get("options"), field.get("label")
+		if not (
+			options is None
+			or isinstance(options, str)
+			or (isinstance(options, list) and all(isinstance(o, str) for o in options))
+		):
+			raise InputError(f"{where}.fields.{fieldname[:80]}.options", "must be text (one option a line)")
+		if not (label is None or isinstance(label, str)):
+			raise InputError(f"{where}.fields.{fieldname[:80]}.label", "must be text")
+	return item["doctype"], fields
 
 
 def resolve(path_or_name, kind):
 	"""A path, or the name of a sample shipped with the package (e.g. lead_management)."""
 	if os.path.exists(path_or_name):
 		return path_or_name
-	for candidate in (f"{path_or_name}.json", f"{path_or_name}.csv", path_or_name):
-		shipped = os.path.join(SAMPLES, kind, candidate)
-		if os.path.exists(shipped):
-			return shipped
-	raise FileNotFoundError(f"{path_or_name}: no such file, and no shipped sample {kind}/{path_or_name}")
+	if path_or_name and os.sep not in path_or_name and "\0" not in path_or_name:
+		for candidate in (f"{path_or_name}.json", f"{path_or_name}.csv", path_or_name):
+			shipped = os.path.join(SAMPLES, kind, candidate)
+			if os.path.isfile(shipped):
+				return shipped
+	raise InputError(path_or_name, f"no such file, and no shipped sample {kind}/{path_or_name}")
 
 
-def load_records(path, meta, default_doctype=None):
-	"""Records from CSV (a header row; a `doctype` column or --doctype) or JSON (a list of objects
-	with "doctype", or {"Lead": [...], ...}). Values are checked against the field types."""
-	problems, records = [], []
-	name = os.path.basename(path)
-	if path.endswith(".csv"):
-		with open(path, newline="") as handle:
-			rows = [(f"{name}:{i + 2}", row) for i, row in enumerate(csv.DictReader(handle))]
-	else:
-		with open(path) as handle:
-			try:
-				data = json.load(handle)
-			except ValueError as error:
-				return [], [Problem(name, f"not valid JSON ({error})")]
-		if isinstance(data, dict):
-			data = [{**row, "doctype": doctype} for doctype, items in data.items() for row in items]
-		rows = [(f"{name}[{i}]", row) for i, row in enumerate(data)]
-	for where, row in rows:
-		if not isinstance(row, dict):
-			problems.append(Problem(where, "a record must be an object"))
-			continue
-		doctype = row.get("doctype") or default_doctype
-		fields = meta.get(doctype)
-		if not fields:
-			problems.append(Problem(where, f"unknown doctype {doctype!r} (give a doctype column or --doctype)"))
-			continue
-		record, activities, before = {}, {}, {}
-		all_fields = with_standard_fields(fields)
-		items = list(row.items())
-		if isinstance(row.get("before"), dict):
-			items += [(f"before:{key}", value) for key, value in row["before"].items()]
-		for key, value in items:
-			if key in ("doctype", "days_idle", "before"):
-				continue
-			target = record
-			if key.startswith("before:"):
-				key, target = key.split(":", 1)[1], before
-			if key.startswith("activity:"):
-				activities[key.split(":", 1)[1]] = value
-				continue
-			field = all_fields.get(key)
-			if field is None:
-				problems.append(Problem(f"{where}.{key}", f"{doctype} has no field {key!r}"))
-				continue
-			if value in (None, ""):
-				target[key] = None
-				continue
-			try:
-				target[key] = parse_rule_value(value, field)
-			except ValueTypeError as error:
-				problems.append(Problem(f"{where}.{key}", f"{error} for {key} ({field['fieldtype']})"))
-		record.setdefault("name", row.get("name") or where)
-		records.append(
-			{
-				"where": where,
-				"doctype": doctype,
-				"values": record,
-				"before": {**record, **before} if before else None,
-				"activities": activities,
-				"days_idle": row.get("days_idle"),
-			}
-		)
-	return records, problems
+class SimulationResult:
+	__slots__ = ("problems", "sample", "summary")
+
+	def __init__(self, summary, sample, problems):
+		self.summary = summary
+		self.sample = sample
+		self.problems = problems
 
 
-def _activity_counts(rule, activities, where, problems):
-	counts = {}
-	for activity in rule.activities:
-		raw = activities.get(activity.activity_type or activity.source, 0) or 0
-		try:
-			counts[activity.key] = int(raw)
-		except (TypeError, ValueError):
-			problems.append(Problem(where, f"activity count {raw!r} is not a whole number"))
-	return counts
+def run_simulation(
+	pack, records_path, meta=None, default_doctype=None, now=None, show=20, details=None, progress=None
+):
+	"""Stream the records of ``records_path`` through ``pack``.
+
+	Returns a SimulationResult: the summary (counts only), the first ``show`` records explained in
+	full, and the problems (none if all went well). ``details(entry)`` is called with every
+	record's full explanation when given (slower: traces and templates for every record);
+	``progress(records, source)`` is called every few thousand records.
+	"""
+	meta = load_meta() if meta is None else meta
+	problems = Problems()
+	check = check_pack(pack, meta.get)
+	for problem in check.problems:
+		problems.add(problem.path, problem.message)
+	simulation = (
+		Simulation(check.compiled, now or datetime.datetime.now().replace(microsecond=0))
+		if check.ok
+		else None
+	)
+	summary, sample = Summary(), []
+	source = RowSource(records_path)
+	reader = RecordReader(meta, problems.add, default_doctype)
+	try:
+		for where, row in source:
+			record = reader.read(where, row)
+			if problems:
+				if problems.full:
+					problems.add(where, "stopped reading: too many problems")
+					break
+				continue
+			if simulation is None:
+				continue
+			explain = len(sample) < show or details is not None
+			entry = simulation.run(record, summary, explain)
+			if entry is not None:
+				if len(sample) < show:
+					sample.append(entry)
+				if details is not None:
+					details(entry)
+			if progress is not None and summary.records % 4096 == 0:
+				progress(summary.records, source)
+	except InputError as error:
+		problems.add(error.where, error.message)
+	if progress is not None:
+		progress(summary.records, source, done=True)
+	return SimulationResult(summary, sample, problems)
 
 
 def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
-	"""Returns (report, problems). An invalid pack or record file yields problems and no report."""
-	meta = load_meta(meta_paths)
-	check = check_pack(pack, meta.get)
-	problems = [Problem(p.path, p.message) for p in check.problems]
-	records, record_problems = load_records(records_path, meta, default_doctype)
-	problems.extend(record_problems)
-	if problems:
-		return None, problems
-	now = now or datetime.datetime.now().replace(microsecond=0)
-	report = []
-	for record in records:
-		values = record["values"]
-		entry = {"record": record["where"], "doctype": record["doctype"], "name": values.get("name"), "rules": [], "scores": [], "escalations": []}
-		for _source, rule in check.compiled["lead_score_rules"]:
-			if rule.document_type != record["doctype"]:
-				continue
-			counts = _activity_counts(rule, record["activities"], record["where"], problems)
-			result = rule.score(values, counts, float(record["days_idle"] or 0))
+	"""Returns (report, problems): every record explained in full, for small files and tests. An
+	invalid pack or record file yields problems and no report."""
+	try:
+		meta = load_meta(meta_paths)
+	except InputError as error:
+		return None, [Problem(error.where, error.message)]
+	entries = []
+	result = run_simulation(pack, records_path, meta, default_doctype, now, show=0, details=entries.append)
+	if result.problems:
+		return None, list(result.problems)
+	return entries, []
+
+
+class Simulation:
+	"""The compiled pack, by doctype; ``run`` decides one record."""
+
+	def __init__(self, compiled, now):
+		self.now = now
+		self.score_rules, self.workflow_rules, self.policies = {}, {}, {}
+		for _source, rule in compiled["lead_score_rules"]:
+			self.score_rules.setdefault(rule.document_type, []).append(rule)
+		for source, rule in compiled["workflow_rules"]:
+			if source.get("enabled") != 0:
+				self.workflow_rules.setdefault(rule.document_type, []).append(rule)
+		for _source, policy in compiled["escalation_policies"]:
+			self.policies.setdefault(policy.document_type, []).append(policy)
+
+	def run(self, record, summary, explain):
+		"""Count the record in ``summary``; with ``explain``, also return its full explanation."""
+		doctype, values = record["doctype"], record["values"]
+		summary.count_record(doctype)
+		entry = None
+		if explain:
+			entry = {
+				"record": record["where"],
+				"doctype": doctype,
+				"name": values.get("name"),
+				"rules": [],
+				"scores": [],
+				"escalations": [],
+			}
+		for rule in self.score_rules.get(doctype, ()):
+			counts = _activity_counts(rule, record["activities"])
+			result = rule.score(values, counts, record["days_idle"])
 			values["crm_score"], values["crm_score_grade"] = result.score, result.grade
-			entry["scores"].append({"rule": rule.name, **result.as_dict(), "explained": result.explain()})
-		for rule_source, rule in check.compiled["workflow_rules"]:
-			if rule.document_type != record["doctype"] or rule_source.get("enabled") == 0:
-				continue
-			entry["rules"].append(_simulate_rule(rule, values, record["before"], now))
-		for _source, policy in check.compiled["escalation_policies"]:
-			if policy.document_type == record["doctype"]:
-				entry["escalations"].append(_simulate_policy(policy, values, now))
-		report.append(entry)
-	return report, problems
+			summary.count_score(rule, result)
+			if explain:
+				entry["scores"].append({"rule": rule.name, **result.as_dict(), "explained": result.explain()})
+		for rule in self.workflow_rules.get(doctype, ()):
+			evaluation, extra = _evaluate(rule, values, record["before"], explain)
+			summary.count_rule(rule, evaluation)
+			if explain:
+				entry["rules"].append(_describe_outcome(rule, evaluation, extra, values))
+		for policy in self.policies.get(doctype, ()):
+			outcome = _policy_outcome(policy, values, self.now)
+			summary.count_policy(policy, outcome[0])
+			if explain:
+				entry["escalations"].append(_describe_policy(policy, outcome, values))
+		return entry
 
 
-def _simulate_rule(rule, values, before, now):
-	outcome = {"rule": rule.name, "trigger": rule.trigger}
+def _activity_counts(rule, activities):
+	return {
+		activity.key: activities.get(activity.activity_type or activity.source, 0)
+		for activity in rule.activities
+	}
+
+
+def _evaluate(rule, values, before, explain):
+	"""The rule's Evaluation for this record as the simulator sees it (None: cannot be simulated)
+	and what to say about how it was simulated."""
 	if before is not None and rule.trigger not in (TRIGGER_TIME, TRIGGER_SCORE_BAND):
-		evaluation = rule.evaluate(values, before, explain=True)
-		outcome["note"] = "as a change from the record's before values"
-	elif rule.trigger == TRIGGER_SCORE_BAND:
+		return rule.evaluate(values, before, explain=explain), {
+			"note": "as a change from the record's before values"
+		}
+	if rule.trigger == TRIGGER_SCORE_BAND:
 		before = {**values, "crm_score_grade": None}
-		evaluation = rule.evaluate(values, before, explain=True)
-		outcome["note"] = "as if the record just reached its grade"
-	elif rule.trigger in ON_SAVE_TRIGGERS or rule.trigger == TRIGGER_MANUAL:
-		evaluation = rule.evaluate(values, None, explain=True)
-	elif rule.trigger == TRIGGER_TIME:
-		evaluation = rule.evaluate(values, None, explain=True)
+		return rule.evaluate(values, before, explain=explain), {
+			"note": "as if the record just reached its grade"
+		}
+	if rule.trigger in ON_SAVE_TRIGGERS or rule.trigger == TRIGGER_MANUAL:
+		return rule.evaluate(values, None, explain=explain), {}
+	if rule.trigger == TRIGGER_TIME:
+		extra = {}
 		moment = values.get(rule.time_field)
-		if moment is not None:
+		if explain and moment is not None:
 			if not isinstance(moment, datetime.datetime):
 				moment = datetime.datetime.combine(moment, datetime.time())
-			outcome["fires_at"] = (moment + datetime.timedelta(seconds=rule.time_offset_seconds)).isoformat(sep=" ")
-	else:
-		outcome.update(outcome="Not Simulated", reason=f"{rule.trigger} needs the record's before values (a before object or before:<field> columns)")
+			extra["fires_at"] = (moment + datetime.timedelta(seconds=rule.time_offset_seconds)).isoformat(
+				sep=" "
+			)
+		return rule.evaluate(values, None, explain=explain), extra
+	reason = f"{rule.trigger} needs the record's before values (a before object or before:<field> columns)"
+	return None, {"reason": reason}
+
+
+def _describe_outcome(rule, evaluation, extra, values):
+	outcome = {"rule": rule.name, "trigger": rule.trigger}
+	if evaluation is None:
+		outcome.update(outcome=NOT_SIMULATED, **extra)
 		return outcome
+	outcome.update(extra)
 	outcome.update(
 		outcome=evaluation.outcome,
 		reason=evaluation.reason,
@@ -219,63 +301,109 @@ def _simulate_rule(rule, values, before, now):
 
 def _render(text, values):
 	try:
-		import jinja2.sandbox
-	except ImportError:
-		return text
-	try:
-		return jinja2.sandbox.SandboxedEnvironment().from_string(text or "").render(doc=values, old_doc=None)
-	except Exception as error:
+		return render_template(text, values)
+	except TemplateError as error:
 		return f"{text}  [template error: {error}]"
 
 
 def _describe_intent(intent, values):
-	shown = {key: value for key, value in intent.items() if key not in ("row", "row_id", "row_doctype") and value not in (None, "", [], False, {})}
+	shown = {
+		key: value
+		for key, value in intent.items()
+		if key not in ("row", "row_id", "row_doctype") and value not in (None, "", [], False, {})
+	}
 	for key in ("subject", "message", "description", "value"):
 		if isinstance(shown.get(key), str):
 			shown[key] = _render(shown[key], values)
 	return shown
 
 
-def _simulate_policy(policy, values, now):
-	start = policy.clock_start_for(values, now)
+def _policy_outcome(policy, values, now):
+	"""(outcome, reason, clock start) of a policy for a record, without its schedule."""
 	if not policy.applies(values):
-		return {"policy": policy.name, "outcome": "Not Watched", "reason": "the conditions do not hold"}
+		return "Not Watched", "the conditions do not hold", None
 	if policy.stopped(values):
-		return {"policy": policy.name, "outcome": "Stopped", "reason": "the stop condition holds"}
+		return "Stopped", "the stop condition holds", None
+	start = policy.clock_start_for(values, now)
 	if start is None:
-		return {"policy": policy.name, "outcome": "No Clock", "reason": "the clock's start field is empty"}
+		return "No Clock", "the clock's start field is empty", None
+	return ("Paused" if policy.paused(values) else "Running"), None, start
+
+
+def _describe_policy(policy, outcome, values):
+	status, reason, start = outcome
+	if start is None:
+		return {"policy": policy.name, "outcome": status, "reason": reason}
 	if not isinstance(start, datetime.datetime):
 		start = datetime.datetime.combine(start, datetime.time())
 	schedule = []
 	for level in policy.levels:
 		if level.warn_before:
-			schedule.append({"at": policy.calendar.deadline(start, level.after - level.warn_before).isoformat(sep=" "), "what": f"Warning before level {level.number}"})
-		schedule.append({"at": policy.calendar.deadline(start, level.after).isoformat(sep=" "), "what": level.label(), "actions": [i["type"] for i in level.intents]})
-	return {"policy": policy.name, "outcome": "Paused" if policy.paused(values) else "Running", "clock_started": start.isoformat(sep=" "), "schedule": schedule}
+			schedule.append(
+				{
+					"at": policy.calendar.deadline(start, level.after - level.warn_before).isoformat(sep=" "),
+					"what": f"Warning before level {level.number}",
+				}
+			)
+		schedule.append(
+			{
+				"at": policy.calendar.deadline(start, level.after).isoformat(sep=" "),
+				"what": level.label(),
+				"actions": [i["type"] for i in level.intents],
+			}
+		)
+	return {
+		"policy": policy.name,
+		"outcome": status,
+		"clock_started": start.isoformat(sep=" "),
+		"schedule": schedule,
+	}
 
 
-def format_text(report):
+def format_entry(entry):
+	"""One record's explanation as text lines."""
+	lines = [f"{entry['doctype']} {entry['name']}  ({entry['record']})"]
+	for score in entry["scores"]:
+		lines.append(
+			f"  score {score['score']:g} → {score['grade'] or '-'}  [{score['rule']}: {score['explained']}]"
+		)
+	for rule in entry["rules"]:
+		head = f"  {rule['outcome']:<13} {rule['rule']} ({rule['trigger']})"
+		if rule.get("branch"):
+			head += f" branch {rule['branch']}"
+		if rule.get("fires_at"):
+			head += f" at {rule['fires_at']}"
+		if rule.get("reason"):
+			head += f": {rule['reason']}"
+		lines.append(head)
+		for action in rule.get("actions") or []:
+			details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
+			lines.append(f"      → {action['type']}: {details}")
+	for escalation in entry["escalations"]:
+		lines.append(
+			f"  {escalation['outcome']:<13} {escalation['policy']}"
+			+ (f": {escalation['reason']}" if escalation.get("reason") else "")
+		)
+		for step in escalation.get("schedule") or []:
+			lines.append(
+				f"      {step['at']}  {step['what']}"
+				+ (f" ({', '.join(step['actions'])})" if step.get("actions") else "")
+			)
+	return lines
+
+
+def format_text(result):
+	"""The records shown in full, then the summary of all of them."""
 	lines = []
-	for entry in report:
-		lines.append(f"{entry['doctype']} {entry['name']}  ({entry['record']})")
-		for score in entry["scores"]:
-			lines.append(f"  score {score['score']:g} → {score['grade'] or '-'}  [{score['rule']}: {score['explained']}]")
-		for rule in entry["rules"]:
-			head = f"  {rule['outcome']:<13} {rule['rule']} ({rule['trigger']})"
-			if rule.get("branch"):
-				head += f" branch {rule['branch']}"
-			if rule.get("fires_at"):
-				head += f" at {rule['fires_at']}"
-			if rule.get("reason"):
-				head += f": {rule['reason']}"
-			lines.append(head)
-			for action in rule.get("actions") or []:
-				details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
-				lines.append(f"      → {action['type']}: {details}")
-		for escalation in entry["escalations"]:
-			lines.append(f"  {escalation['outcome']:<13} {escalation['policy']}" + (f": {escalation['reason']}" if escalation.get("reason") else ""))
-			for step in escalation.get("schedule") or []:
-				lines.append(f"      {step['at']}  {step['what']}" + (f" ({', '.join(step['actions'])})" if step.get("actions") else ""))
-	fired = sum(1 for e in report for r in e["rules"] if r["outcome"] in ("Fired", "Rejected"))
-	lines.append(f"\n{len(report)} records, {fired} rule firings")
+	for entry in result.sample:
+		lines.extend(format_entry(entry))
+	summary = result.summary
+	if summary.records > len(result.sample):
+		if result.sample:
+			lines.append(
+				f"\n(the first {len(result.sample):,} of {summary.records:,} records in full; --show N for more, --details FILE for all)"
+			)
+		lines.append("")
+		lines.extend(summary.format_lines())
+	lines.append(f"\n{summary.records} records, {summary.firings} rule firings")
 	return "\n".join(lines)

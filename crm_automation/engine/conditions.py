@@ -31,6 +31,9 @@ from .operators import (
 )
 
 GROUP_KEYS = ("all", "any")
+# Far beyond what anyone builds by hand, far below Python's recursion limit: a tree nested deeper
+# (a generated or hostile pack) is refused with its path instead of crashing the compiler.
+MAX_CONDITION_DEPTH = 32
 
 
 def with_standard_fields(fields):
@@ -139,7 +142,10 @@ def compile_condition(tree, fields, path="conditions"):
 	return Condition(root, tree)
 
 
-def _compile_node(node, fields, path, problems):
+def _compile_node(node, fields, path, problems, depth=1):
+	if depth > MAX_CONDITION_DEPTH:
+		problems.add(path, f"conditions are nested deeper than {MAX_CONDITION_DEPTH} levels")
+		return None
 	if not isinstance(node, dict):
 		problems.add(path, f"{describe_value(node)} is not a condition (expected an object)", value=node)
 		return None
@@ -154,7 +160,7 @@ def _compile_node(node, fields, path, problems):
 			problems.add(f"{path}.{mode}", "must be a list of conditions", value=children_source)
 			return None
 		children = [
-			_compile_node(child, fields, f"{path}.{mode}[{i}]", problems)
+			_compile_node(child, fields, f"{path}.{mode}[{i}]", problems, depth + 1)
 			for i, child in enumerate(children_source)
 		]
 		children = [child for child in children if child is not None]

@@ -12,6 +12,7 @@ treats None as "" and dates keep None (no date), so ``is set`` and comparisons b
 """
 
 import datetime
+import math
 import re
 
 NUMBER = "number"
@@ -231,6 +232,9 @@ def parse_rule_value(value, field):
 		):
 			raise ValueTypeError(f"{describe_value(value)} is not a number")
 		number = float(value)
+		if not math.isfinite(number):
+			# 1e400 parses to infinity (and JSON allows NaN): no field holds either
+			raise ValueTypeError(f"{describe_value(value)} is not a finite number")
 		if kind == INTEGER:
 			if number != int(number):
 				raise ValueTypeError(f"{describe_value(value)} is not a whole number")
