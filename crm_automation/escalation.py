@@ -65,10 +65,12 @@ def _build_policy_index():
 	index = {"by_doctype": {}, "by_name": {}}
 	for name in frappe.get_all("Escalation Policy", filters={"enabled": 1}, pluck="name"):
 		try:
-			compiled = compile_policy_doc(frappe.get_doc("Escalation Policy", name))
+			policy = frappe.get_doc("Escalation Policy", name)
+			compiled = compile_policy_doc(policy)
 		except Exception:
 			frappe.log_error(title=f"Escalation Policy {name} no longer compiles")
 			continue
+		compiled.run_as = policy.get("run_as") or policy.owner
 		index["by_doctype"].setdefault(compiled.document_type, []).append(compiled)
 		index["by_name"][name] = compiled
 	return index
@@ -291,12 +293,14 @@ def escalate(state_name, now):
 
 
 class _PolicyAsRule:
-	"""What actions.py needs to know of the rule that asked: its name (for messages and turns)."""
+	"""What actions.py needs to know of the rule that asked: its name (for messages and turns) and
+	the user its actions run as."""
 
 	minutes_saved_override = None
 
-	def __init__(self, name):
+	def __init__(self, name, run_as):
 		self.name = name
+		self.run_as = run_as
 
 
 def fire(policy, doc, due, now):
@@ -308,7 +312,7 @@ def fire(policy, doc, due, now):
 			for key in ("subject", "description", "message"):
 				if intent.get(key):
 					intent[key] = _("Warning") + ": " + intent[key]
-	results = actions.carry_out(intents, doc, None, _PolicyAsRule(policy.name))
+	results = actions.carry_out(intents, doc, None, _PolicyAsRule(policy.name, getattr(policy, "run_as", None)))
 	late = now - due.at
 	reason = _("{0} due {1}").format(due.describe(), due.at)
 	if late > LATE_AFTER:

@@ -1,13 +1,16 @@
 """Active Workflow Rules, compiled once per process (see compiled_cache) and looked up per
 (doctype, event) in O(1): a save of a doctype without rules costs one dict lookup."""
 
+import datetime
+import decimal
 import json
-import re
 
 import frappe
+from frappe.model.base_document import BaseDocument
 
 from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine import RuleError, compile_workflow_rule
+from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
 
 VERSION_KEY = "crm_automation:workflow_rules_version"
@@ -63,28 +66,36 @@ EXCLUDED_DOCTYPES = frozenset(
 	}
 )
 
-def regex_match(pattern, text):
-	"""True if the whole text matches the regular expression: for advanced conditions."""
-	return re.fullmatch(pattern, "" if text is None else str(text)) is not None
+def expression_holds(expression, doc, before):
+	"""The advanced condition on the values of `doc` and `before`, never on the Documents themselves:
+	nothing a condition calls can write. Raises ExpressionError when it is refused or fails."""
+	return bool(evaluate_expression(expression, plain_values(doc), plain_values(before)))
 
 
-# Names an advanced condition may use besides doc and old_doc (Frappe's safe_eval adds int, float,
-# round). Plain functions without side effects only.
-EXPRESSION_HELPERS = {
-	"len": len,
-	"min": min,
-	"max": max,
-	"abs": abs,
-	"str": str,
-	"any": any,
-	"all": all,
-	"regex_match": regex_match,
-}
-EXPRESSION_NAMES = frozenset({"doc", "old_doc", "int", "float", "round", "True", "False", "None", *EXPRESSION_HELPERS})
+_PLAIN_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta)
 
 
-def expression_context(doc, before):
-	return {"doc": doc, "old_doc": before, **EXPRESSION_HELPERS}
+def plain_values(doc):
+	"""A document (or a dict of its values, with child rows) as plain data for conditions and
+	templates: Documents become dicts, private keys are dropped and anything else that is not a
+	plain value becomes its text, so nothing reachable from a rule has a method that writes."""
+	if doc is None:
+		return None
+	if isinstance(doc, BaseDocument):
+		doc = doc.as_dict(no_nulls=False)
+	return _plain(doc)
+
+
+def _plain(value):
+	if value is None or isinstance(value, _PLAIN_TYPES):
+		return value
+	if isinstance(value, BaseDocument):
+		return _plain(value.as_dict(no_nulls=False))
+	if isinstance(value, dict):
+		return {key: _plain(item) for key, item in value.items() if isinstance(key, str) and not key.startswith("_")}
+	if isinstance(value, list | tuple):
+		return [_plain(item) for item in value]
+	return str(value)
 
 
 def get_fields(doctype):
@@ -116,7 +127,7 @@ def rule_as_dict(rule):
 		for branch in rule.get("branches") or []
 	]
 	data["actions"] = [
-		{key: value for key, value in action.as_dict().items() if key not in ("secret", "doctype", "parent")}
+		{key: value for key, value in action.as_dict().items() if key not in ("secret", "headers", "doctype", "parent")}
 		for action in rule.get("actions") or []
 	]
 	return data
@@ -131,7 +142,10 @@ def parse_conditions(value):
 
 
 def compile_rule(rule):
-	return compile_workflow_rule(rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype)
+	compiled = compile_workflow_rule(rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype)
+	compiled.owner = rule.owner
+	compiled.run_as = rule.get("run_as") or rule.owner
+	return compiled
 
 
 def get_rules(doctype, event):
@@ -158,7 +172,6 @@ def _build_index():
 			# until fixed, and the error says why.
 			frappe.log_error(title=f"Workflow Rule {name} no longer compiles")
 			continue
-		compiled.owner = rule.owner
 		compiled.condition_expression = (rule.condition_expression or "").strip()
 		compiled.minutes_saved_override = rule.minutes_saved
 		for event in EVENTS_BY_TRIGGER.get(compiled.trigger, ()):

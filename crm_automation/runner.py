@@ -11,13 +11,14 @@ import frappe
 from frappe import _
 
 from crm_automation import actions
-from crm_automation.engine import Evaluation
-from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
-from crm_automation.rules import expression_context
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
 	claim_occurrence,
 )
+from crm_automation.engine import Evaluation
+from crm_automation.engine.expressions import ExpressionError
+from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
+from crm_automation.rules import expression_holds
 
 
 class _State:
@@ -77,10 +78,20 @@ def run_rule(rule, doc, before, event, occurrence_key=None):
 	# here only for rules whose conditions hold (or while skipped runs are logged), so the trace's
 	# extra cost is never paid by a rule that does not match.
 	evaluation = rule.evaluate(field_values(doc), field_values(before), explain=True)
-	if evaluation.fired and rule.condition_expression and not _expression_holds(rule, doc, before):
-		evaluation = Evaluation(
-			rule.name, Evaluation.SKIPPED, _("the advanced condition is false"), trace=evaluation.trace
-		)
+	if evaluation.fired and rule.condition_expression:
+		try:
+			holds = expression_holds(rule.condition_expression, doc, before)
+		except ExpressionError as error:
+			# A condition that fails on this document (or tries what conditions may not) fails the
+			# run, visibly; the user's save goes on.
+			reason = _("The advanced condition failed: {0}").format(error.first.message)
+			log_name = _log(rule, doc, event, evaluation, "Failed", started, reason=reason)
+			record_health(rule, [{"result": reason}])
+			return log_name
+		if not holds:
+			evaluation = Evaluation(
+				rule.name, Evaluation.SKIPPED, _("the advanced condition is false"), trace=evaluation.trace
+			)
 	if not evaluation.fired:
 		if settings.log_skipped_runs:
 			return _log(rule, doc, event, evaluation, "Skipped", started, reason=evaluation.reason or None)
@@ -125,29 +136,21 @@ def _run_before_save(rule, doc, before, evaluation, started):
 	results = []
 	for intent in evaluation.intents:
 		if intent["type"] == REJECT:
-			message = actions.render(intent["message"], doc, before)
+			message = actions.reject_message(intent, doc, before, rule)
 			# The rejected save is rolled back, and the log with it; write the log after the rollback.
 			frappe.db.after_rollback.add(
 				lambda: _log_after_rollback(rule, doc, evaluation, started, message)
 			)
 			frappe.throw(message, title=_("Rejected by {0}").format(rule.name))
-		results.append(actions.set_value_before_save(intent, doc, before))
-	_log(rule, doc, "validate", evaluation, "Success", started, results=results)
+		results.append(actions.set_value_before_save(intent, doc, before, rule))
+	failed = [r for r in results if r["status"] == "Failed"]
+	_log(rule, doc, "validate", evaluation, "Failed" if failed else "Success", started, results=results)
+	record_health(rule, failed)
 
 
 def _log_after_rollback(rule, doc, evaluation, started, message):
 	_log(rule, doc, "validate", evaluation, "Rejected", started, reason=message)
 	frappe.db.commit()  # nothing else of the rejected request is left to commit with it
-
-
-def _expression_holds(rule, doc, before):
-	try:
-		return bool(
-			frappe.safe_eval(rule.condition_expression, None, expression_context(doc, before))
-		)
-	except Exception:
-		frappe.log_error(title=f"Advanced condition of Workflow Rule {rule.name} failed")
-		return False
 
 
 def _log(rule, doc, event, evaluation, outcome, started, results=(), reason=None):

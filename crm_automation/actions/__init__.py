@@ -9,6 +9,7 @@ import traceback
 
 import frappe
 
+from crm_automation import permissions
 from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
 from crm_automation.actions.messages import (
@@ -26,6 +27,7 @@ from crm_automation.actions.records import (
 	add_tag,
 	create_document,
 	reject,
+	reject_message,
 	set_value,
 	set_value_before_save,
 )
@@ -44,6 +46,9 @@ def _carry_out_one(intent, doc, before, rule):
 	messages_before = len(frappe.local.message_log)
 	frappe.db.savepoint(savepoint)
 	try:
+		# Each action is checked against the rights of the user the rule runs as, not the user
+		# whose save set it off: a rule never does more than its author may.
+		permissions.check_action_allowed(intent["type"], doc, permissions.run_as_of(rule))
 		result.update(handler(intent, doc, before, rule) or {})
 	except Exception as error:
 		frappe.db.rollback(save_point=savepoint)

@@ -3,6 +3,7 @@
 import frappe
 from frappe import _
 
+from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.recipients import (
 	current_assignees,
@@ -28,6 +29,7 @@ def assign(intent, doc, before, rule):
 		chosen = [_least_loaded(candidates, doc.doctype)]
 	else:
 		chosen = [_next_in_turn(intent["row_id"], candidates, intent.get("row_doctype") or "Workflow Rule Action")]
+	_check_can_share_with(doc, chosen, permissions.run_as_of(rule))
 	assign_to.add(
 		{
 			"assign_to": chosen,
@@ -48,6 +50,13 @@ def assign(intent, doc, before, rule):
 		"created_name": todo,
 		"minutes_saved": default_minutes(wf.ASSIGN),
 	}
+
+
+def _check_can_share_with(doc, users, run_as):
+	"""Frappe shares the document with an assignee who cannot read it; sharing is the run-as
+	user's right to give, so without it the assignment is refused."""
+	if any(not frappe.has_permission(doc.doctype, "read", doc=doc, user=user, throw=False) for user in users):
+		permissions.check_right(doc, "share", run_as)
 
 
 def _assignment_candidates(intent, doc):

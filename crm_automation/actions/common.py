@@ -4,6 +4,8 @@ import frappe
 from frappe import _
 
 from crm_automation.engine import workflow as wf
+from crm_automation.engine.templates import TemplateError, render_template
+from crm_automation.rules import plain_values
 
 
 class ActionError(frappe.ValidationError):
@@ -11,9 +13,16 @@ class ActionError(frappe.ValidationError):
 
 
 def render(template, doc, before):
+	"""A rule's template in the read-only sandbox: it sees the document's values, never the Document.
+	A template that fails or reaches for what it may not fails its action (ActionError)."""
 	if not template or not wf.is_template(template):
 		return template or ""
-	return frappe.render_template(template, {"doc": doc, "old_doc": before})
+	try:
+		return render_template(template, plain_values(doc), plain_values(before))
+	except TemplateError as error:
+		raise ActionError(_("Template could not be rendered: {0}").format(error.first.message))
+	except Exception as error:
+		raise ActionError(_("Template could not be rendered: {0}").format(error_summary(error)))
 
 
 def error_summary(error):

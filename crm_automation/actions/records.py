@@ -3,7 +3,8 @@
 import frappe
 from frappe import _
 
-from crm_automation.actions.common import ActionError, default_minutes, render
+from crm_automation import permissions
+from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
 
 # ERPNext's own mappers, used when a Create Document action asks for them.
@@ -39,6 +40,7 @@ def _check_value_fits(doc, fieldname, value):
 
 
 def set_value(intent, doc, before, rule):
+	permissions.check_field_writable(doc, intent["field"], permissions.run_as_of(rule))
 	value = _value_for(intent, doc, before)
 	_check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
@@ -53,13 +55,24 @@ def set_value(intent, doc, before, rule):
 	}
 
 
-def set_value_before_save(intent, doc, before):
-	value = _value_for(intent, doc, before)
+def set_value_before_save(intent, doc, before, rule=None):
+	"""Set Value of a Validate rule, on the document being saved. A value the rule may not write or
+	cannot render is not set and the action is reported Failed; the user's save goes on."""
+	result = {"action_type": wf.SET_VALUE, "action_row": intent.get("row")}
 	old = doc.get(intent["field"])
+	try:
+		user = permissions.run_as_of(rule) if rule else frappe.session.user
+		permissions.check_run_as_user(user)
+		permissions.check_not_protected(doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)))
+		if not doc.is_new():
+			permissions.check_right(doc, "write", user)
+		permissions.check_field_writable(doc, intent["field"], user)
+		value = _value_for(intent, doc, before)
+	except frappe.ValidationError as error:
+		return {**result, "status": "Failed", "result": error_summary(error)}
 	doc.set(intent["field"], value)
 	return {
-		"action_type": wf.SET_VALUE,
-		"action_row": intent.get("row"),
+		**result,
 		"status": "Success",
 		"result": _("{0}: {1} → {2}").format(intent["field"], old, value),
 		"minutes_saved": default_minutes(wf.SET_VALUE),
@@ -86,6 +99,8 @@ def add_comment(intent, doc, before, rule):
 
 def create_document(intent, doc, before, rule):
 	target_doctype = intent["doctype"]
+	run_as = permissions.run_as_of(rule)
+	permissions.check_not_protected(target_doctype, run_as, _("Create Document"))
 	mapper = STANDARD_MAPPERS.get((doc.doctype, target_doctype)) if intent["use_mapper"] else None
 	if mapper:
 		new = frappe.get_attr(mapper)(doc.name)
@@ -97,6 +112,9 @@ def create_document(intent, doc, before, rule):
 		else:
 			new.set(fieldname, render(source, doc, before) if isinstance(source, str) else source)
 	_link_back(new, doc)
+	# The run-as user's create right and field levels are checked here, for that user rather than
+	# the one whose save started the rule; insert then goes on without a second check for the saver.
+	permissions.check_can_create(new, intent["field_map"], run_as)
 	# A draft for a person to complete: ERPNext's mandatory fields (items, rates) come later.
 	new.flags.ignore_mandatory = True
 	new.insert(ignore_permissions=True)
@@ -122,4 +140,13 @@ def _link_back(new, source):
 
 def reject(intent, doc, before, rule):
 	# Reject only runs on Validate (the engine refuses it elsewhere); see runner._run_before_save.
-	raise ActionError(render(intent["message"], doc, before))
+	raise ActionError(reject_message(intent, doc, before, rule))
+
+
+def reject_message(intent, doc, before, rule):
+	"""The message a Reject shows; a template that fails still rejects, with a plain message."""
+	try:
+		return render(intent["message"], doc, before)
+	except ActionError:
+		frappe.log_error(title=f"Reject message of {rule.name} could not be rendered")
+		return _("Rejected by the automation rule {0}").format(rule.name)

@@ -10,6 +10,7 @@ from frappe.model.document import Document
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
+from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_fields
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
@@ -18,9 +19,12 @@ _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
 class EscalationPolicy(Document):
 	def validate(self):
 		self.validate_document_type()
+		self.validate_run_as()
 		self.validate_holiday_list()
 		self.normalize_conditions()
 		self.validate_policy()
+		self.validate_templates()
+		self.validate_action_rights()
 		self.set_summaries()
 
 	def on_update(self):
@@ -34,6 +38,15 @@ class EscalationPolicy(Document):
 		meta = frappe.get_meta(self.document_type)
 		if self.document_type in EXCLUDED_DOCTYPES or meta.istable or meta.issingle:
 			frappe.throw(_("Escalation Policies cannot watch {0}").format(frappe.bold(self.document_type)))
+
+	def validate_run_as(self):
+		check_run_as_and_target(self, _("Escalation Policies"))
+
+	def validate_templates(self):
+		check_templates(self.levels, self.meta.get_label("levels"))
+
+	def validate_action_rights(self):
+		check_action_rights(self.levels, self.document_type, self.run_as, self.meta.get_label("levels"))
 
 	def validate_holiday_list(self):
 		if self.calendar_mode == "Working Hours" and self.holiday_list and holidays_of(self.holiday_list) is None:

@@ -9,6 +9,7 @@ from frappe.model.document import Document
 
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
+from crm_automation.rule_checks import check_field_rights, check_run_as_and_target
 from crm_automation.rules import get_fields, parse_conditions
 from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
 
@@ -17,8 +18,10 @@ _TABLE_LABELS = {"criteria": "Criteria", "activity_criteria": "Activity Criteria
 
 class LeadScoreRule(Document):
 	def validate(self):
+		self.validate_run_as()
 		self.normalize_conditions()
 		self.validate_rule()
+		self.validate_band_fields()
 		self.validate_one_rule_per_score_field()
 		self.set_summaries()
 
@@ -31,6 +34,16 @@ class LeadScoreRule(Document):
 
 	def on_trash(self):
 		clear_score_cache()
+
+	def validate_run_as(self):
+		check_run_as_and_target(self, _("Lead Score Rules"))
+
+	def validate_band_fields(self):
+		"""A band that sets a field writes the scored document: within the run-as user's rights."""
+		for band in self.bands:
+			if band.get("set_field"):
+				where = _("{0}, row {1}").format(_(self.meta.get_label("bands")), band.idx)
+				check_field_rights(self.document_type, band.set_field, self.run_as, where)
 
 	def normalize_conditions(self):
 		for row in self.criteria:

@@ -1,7 +1,6 @@
 # Copyright (c) 2026, crm_automation developers and contributors
 # For license information, please see license.txt
 
-import ast
 import json
 import re
 
@@ -11,13 +10,13 @@ from frappe.model.document import Document
 
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
 from crm_automation.engine.describe import describe_action, describe_condition, describe_rule
-from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, is_template, split_list
+from crm_automation.engine.expressions import ExpressionError, check_expression
+from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
+from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.rules import (
 	EXCLUDED_DOCTYPES,
-	EXPRESSION_HELPERS,
-	EXPRESSION_NAMES,
-	expression_context,
 	clear_rule_cache,
+	expression_holds,
 	get_fields,
 	get_fields_if_doctype,
 	parse_conditions,
@@ -25,7 +24,6 @@ from crm_automation.rules import (
 )
 
 _PATH_RE = re.compile(r"^(actions|branches)\[(\d+)\]\.?(.*)$")
-_TEMPLATE_FIELDS = ("subject", "message", "value", "tag")
 # Actions whose "Users" are user ids (Send Email also takes plain addresses there).
 USER_ACTIONS = (ASSIGN, "System Notification", "Create ToDo")
 
@@ -60,6 +58,7 @@ class WorkflowRule(Document):
 		minutes_saved: DF.Float
 		priority: DF.Int
 		rule_name: DF.Data
+		run_as: DF.Link | None
 		time_direction: DF.Literal["Before", "After"]
 		time_field: DF.Literal[None]
 		time_offset: DF.Int
@@ -73,11 +72,14 @@ class WorkflowRule(Document):
 
 	def validate(self):
 		self.validate_document_type()
+		self.validate_run_as()
 		self.normalize_conditions()
 		self.validate_rule()
 		self.validate_templates()
 		self.validate_condition_expression()
+		self.validate_action_rights()
 		self.validate_users()
+		self.validate_webhooks()
 		self.set_summaries()
 		self.reset_health_when_enabled()
 
@@ -102,6 +104,12 @@ class WorkflowRule(Document):
 					frappe.bold(self.document_type), frappe.bold(self.trigger)
 				)
 			)
+
+	def validate_run_as(self):
+		check_run_as_and_target(self, _("Workflow Rules"))
+
+	def validate_action_rights(self):
+		check_action_rights(self.actions, self.document_type, self.run_as, self.meta.get_label("actions"))
 
 	def normalize_conditions(self):
 		"""Store condition JSON as the desk's JSON control shows it, so opening a rule does not mark
@@ -143,34 +151,23 @@ class WorkflowRule(Document):
 		return f"{frappe.bold(where)}: {problem.message}"
 
 	def validate_templates(self):
-		from frappe.utils.jinja import validate_template
-
-		for action in self.actions:
-			for fieldname in _TEMPLATE_FIELDS:
-				text = action.get(fieldname)
-				if is_template(text):
-					try:
-						validate_template(text)
-					except frappe.ValidationError:
-						frappe.clear_last_message()
-						frappe.throw(
-							_("Actions, row {0}, {1}: the Jinja template does not compile").format(
-								action.idx, frappe.bold(action.meta.get_label(fieldname))
-							),
-							title=_("Invalid Template"),
-						)
+		check_templates(self.actions, self.meta.get_label("actions"))
 
 	def validate_condition_expression(self):
-		"""Test-run the advanced condition on an empty document, as Frappe's Notification does, so a
-		syntax error, an unknown name or an unknown field is found now and not on a user's save.
-		Errors that only come from the sample's empty values (None.isdigit()) are the data's, not the
-		expression's: at run time they count as false and are logged."""
+		"""Check the advanced condition's syntax and names, then test-run it on an empty document so an
+		unknown field is found now and not on a user's save. Errors that only come from the sample's
+		empty values (None.lower()) are the data's, not the expression's: at run time they fail the
+		run, logged."""
 		expression = (self.condition_expression or "").strip()
 		if not expression:
 			return
+		try:
+			check_expression(expression)
+		except ExpressionError as error:
+			self.throw_condition_error(expression, error.first.message)
 		known = set(get_fields(self.document_type)) | set(frappe.model.default_fields)
 		for fieldname in re.findall(r"\b(?:old_)?doc\.([a-zA-Z_]\w*)\b(?!\s*\()", expression):
-			if fieldname not in known and not hasattr(Document, fieldname):
+			if fieldname not in known:
 				frappe.throw(
 					_("Advanced Condition: {0} has no field {1}").format(
 						frappe.bold(self.document_type), frappe.bold(fieldname)
@@ -178,31 +175,17 @@ class WorkflowRule(Document):
 					title=_("Invalid Condition"),
 				)
 		try:
-			unknown = sorted(
-				{node.id for node in ast.walk(ast.parse(expression, mode="eval")) if isinstance(node, ast.Name)}
-				- EXPRESSION_NAMES
-			)
-		except SyntaxError:
-			unknown = []
-		if unknown:
-			frappe.throw(
-				_("Advanced Condition uses {0}, which is not available (use doc, old_doc, {1})").format(
-					frappe.bold(", ".join(unknown)), ", ".join(sorted(EXPRESSION_HELPERS))
-				),
-				title=_("Invalid Condition"),
-			)
-		sample = frappe.new_doc(self.document_type)
-		try:
-			frappe.safe_eval(expression, None, expression_context(sample, None))
-		except (AttributeError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError):
+			expression_holds(expression, frappe.new_doc(self.document_type), None)
+		except ExpressionError:
 			pass
-		except Exception as error:
-			frappe.throw(
-				_("Advanced Condition {0} does not run: {1}").format(
-					frappe.bold(expression), frappe.bold(str(error) or error.__class__.__name__)
-				),
-				title=_("Invalid Condition"),
-			)
+
+	def throw_condition_error(self, expression, reason):
+		if reason.startswith("uses "):
+			frappe.throw(_("Advanced Condition {0}").format(reason), title=_("Invalid Condition"))
+		frappe.throw(
+			_("Advanced Condition {0} does not run: {1}").format(frappe.bold(expression), reason),
+			title=_("Invalid Condition"),
+		)
 
 	def validate_users(self):
 		for action in self.actions:
@@ -256,8 +239,16 @@ class WorkflowRule(Document):
 
 	def index_time_field(self):
 		# The 5-minute sweep selects due documents by this field; without an index it would scan them all.
+		# Adding one commits (DDL), so it waits until this save (or a whole pack import) has committed.
 		if self.enabled and self.trigger == TRIGGER_TIME and self.time_field:
-			frappe.db.add_index(self.document_type, [self.time_field])
+			from crm_automation.setup.time_indexes import ensure_indexes_after_commit
+
+			ensure_indexes_after_commit()
+
+	def validate_webhooks(self):
+		from crm_automation.actions.webhooks import validate_webhook_actions
+
+		validate_webhook_actions(self)
 
 	@frappe.whitelist()
 	def get_summary(self):

@@ -1,0 +1,53 @@
+"""Checks a rule's template when the rule is saved, before it ever renders.
+
+The sandbox of engine/templates.py already makes private attributes render as nothing and refuses
+calls that change values; this check refuses them outright, with a reason, so the author learns at
+save time that `{{ doc.__class__ }}`, `{{ cycler }}` or `{% include %}` is not available.
+"""
+
+from jinja2 import meta, nodes
+
+from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template
+
+TEMPLATE_NAMES = frozenset({"doc", "old_doc", *SAFE_GLOBALS})
+# Jinja's own names for the template and macros: a way back to the template's context.
+_SPECIAL_NAMES = frozenset({"self", "super", "caller", "varargs", "kwargs", "loop_context"})
+_LOADING_NODES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
+_ATTRIBUTE_FILTERS = frozenset({"attr", "map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"})
+
+
+def check_template(text, path="template", names=TEMPLATE_NAMES):
+	"""Raise TemplateError if `text` does not parse or reaches for what templates may not use.
+	Text that is not a template passes as it is."""
+	from crm_automation.engine.templates import _environment, is_template
+
+	if not is_template(text):
+		return
+	compile_template(text)
+	tree = _environment().parse(text)
+	for node in tree.find_all(_LOADING_NODES):
+		raise TemplateError(f"{{% {type(node).__name__.lower()} %}} is not available in rule templates", path)
+	for node in tree.find_all(nodes.Name):
+		if node.name in _SPECIAL_NAMES:
+			raise TemplateError(f"{node.name} is not available in rule templates", path)
+	for node in tree.find_all(nodes.Getattr):
+		if node.attr.startswith("_"):
+			raise TemplateError(f"{node.attr} is private and not available in rule templates", path)
+	for node in tree.find_all(nodes.Getitem):
+		if _private_constant(node.arg):
+			raise TemplateError(f"{node.arg.value} is private and not available in rule templates", path)
+	for node in tree.find_all(nodes.Filter):
+		if node.name in _ATTRIBUTE_FILTERS and any(
+			_private_constant(arg) for arg in [*node.args, *(kw.value for kw in node.kwargs)]
+		):
+			raise TemplateError(f"the {node.name} filter may not read private attributes", path)
+	unknown = sorted(meta.find_undeclared_variables(tree) - names)
+	if unknown:
+		raise TemplateError(
+			f"uses {', '.join(unknown)}, which is not available (use doc, old_doc, {', '.join(sorted(SAFE_GLOBALS))})",
+			path,
+		)
+
+
+def _private_constant(node):
+	return isinstance(node, nodes.Const) and isinstance(node.value, str) and node.value.startswith("_")
