@@ -46,8 +46,16 @@ def export_pack(context, output=None, name=None):
 @click.argument("path")
 @click.option("--dry-run", is_flag=True, help="check and report, write nothing")
 @click.option("--enable", is_flag=True, help="enable the imported rules (new rules are disabled otherwise)")
+@click.option(
+	"--secret",
+	"secrets",
+	multiple=True,
+	metavar="RULE:ROW:FIELD=VALUE",
+	help="fill in a webhook secret or headers the pack leaves out, e.g. --secret 'Notify ERP:2:secret=s3cret'; "
+	"asked for on a terminal when not given",
+)
 @pass_context
-def import_pack(context, path, dry_run=False, enable=False):
+def import_pack(context, path, dry_run=False, enable=False, secrets=()):
 	"""Import a pack: checked completely first, then all or nothing; importing again updates by name."""
 	frappe = _connect(context)
 	try:
@@ -59,7 +67,8 @@ def import_pack(context, path, dry_run=False, enable=False):
 			except ValueError as error:
 				click.echo(f"{path}: not valid JSON ({error})", err=True)
 				sys.exit(1)
-		report = run(data, dry_run=dry_run, enable=enable)
+		filled = _secrets_for(data, secrets)
+		report = run(data, dry_run=dry_run, enable=enable, secrets=filled)
 		if report["problems"]:
 			click.echo(f"{len(report['problems'])} problem(s), nothing imported:", err=True)
 			for problem in report["problems"]:
@@ -70,9 +79,43 @@ def import_pack(context, path, dry_run=False, enable=False):
 		for key in ("created", "updated", "unchanged"):
 			for line in report[key]:
 				click.echo(f"{key}: {line}")
-		click.echo(("dry run, nothing written: " if dry_run else "") + ", ".join(f"{len(report[k])} {k}" for k in ("created", "updated", "unchanged")))
+		for key in report.get("to_fill") or []:
+			click.echo(f"to be filled in (the rule cannot be enabled until it is): {key}")
+		click.echo(
+			("dry run, nothing written: " if dry_run else "")
+			+ ", ".join(f"{len(report[k])} {k}" for k in ("created", "updated", "unchanged"))
+		)
 	finally:
 		frappe.destroy()
+
+
+def _secrets_for(data, given):
+	"""--secret values by placeholder key. The key is matched against the pack's own keys (a rule
+	name may contain ':' or '='), then the rest after '=' is the value. On a terminal, the ones not
+	given are asked for, hidden; an empty answer leaves one to be filled in later."""
+	from crm_automation.engine.packs import secret_placeholders
+
+	keys = [p["key"] for p in secret_placeholders(data)]
+	secrets = {}
+	for text in given:
+		key = next((k for k in sorted(keys, key=len, reverse=True) if text.startswith(k + "=")), None)
+		if key is None:
+			key, _sep, value = text.partition("=")
+		else:
+			value = text[len(key) + 1 :]
+		secrets[key] = value
+	if sys.stdin.isatty():
+		for key in keys:
+			if key not in secrets:
+				answer = click.prompt(
+					f"{key} (Enter to leave it to be filled in)",
+					default="",
+					hide_input=True,
+					show_default=False,
+				)
+				if answer:
+					secrets[key] = answer
+	return secrets
 
 
 @crm_automation.command("test-rule")

@@ -1,5 +1,6 @@
 """Rule packs on a site: export rules to a pack, import a pack (checked completely first, then all
-or nothing, idempotent, imported rules disabled until enabled unless asked otherwise)."""
+or nothing in one transaction, idempotent, imported rules disabled until enabled unless asked
+otherwise). Webhook secrets and headers leave as a placeholder and are filled in at import."""
 
 import datetime
 import json
@@ -8,24 +9,60 @@ import frappe
 from frappe import _
 from frappe.utils import now
 
-from crm_automation.engine.packs import PACK_FORMAT, PACK_VERSION, SECTIONS, check_pack
+from crm_automation.engine.packs import (
+	PACK_FORMAT,
+	PACK_VERSION,
+	SECRET_FIELDS,
+	SECRET_PLACEHOLDER,
+	SECTIONS,
+	check_pack,
+	secret_placeholders,
+)
 from crm_automation.engine.workflow import split_list
 from crm_automation.rules import clear_rule_cache, get_fields_if_doctype
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {
-	"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "doctype", "parent",
-	"parentfield", "parenttype", "action_summary", "condition_summary", "last_assigned_user",
-	"consecutive_failures", "disabled_reason", "recompute_status", "secret", "rule_summary",
-	"conditions_html", "_user_tags", "_comments", "_assign", "_liked_by", "_seen",
+	"name",
+	"owner",
+	"creation",
+	"modified",
+	"modified_by",
+	"docstatus",
+	"idx",
+	"doctype",
+	"parent",
+	"parentfield",
+	"parenttype",
+	"action_summary",
+	"condition_summary",
+	"last_assigned_user",
+	"consecutive_failures",
+	"disabled_reason",
+	"recompute_status",
+	"secret",
+	"rule_summary",
+	"conditions_html",
+	"_user_tags",
+	"_comments",
+	"_assign",
+	"_liked_by",
+	"_seen",
 }
-_JSON_FIELDS = {"conditions", "stop_conditions", "field_map", "headers"}
+_JSON_FIELDS = {"conditions", "stop_conditions", "field_map"}
+# Packs written before headers were a secret carry them as an object; they are still read.
+_JSON_ON_IMPORT = _JSON_FIELDS | {"headers"}
+_SAVEPOINT = "crm_automation_import_pack"
 
 
 def _clean(row):
 	out = {}
 	for key, value in row.items():
-		if key in _INTERNAL or key.startswith("__") or value in (None, "", [], 0.0) and key not in ("enabled", "level", "min_score"):
+		if (
+			key in _INTERNAL
+			or key.startswith("__")
+			or (value in (None, "", [], 0.0) and key not in ("enabled", "level", "min_score"))
+		):
 			continue
 		if key in _JSON_FIELDS and isinstance(value, str):
 			try:
@@ -44,7 +81,15 @@ def _clean(row):
 
 
 def export_rule(doc):
-	return _clean(doc.as_dict(no_default_fields=False))
+	exported = _clean(doc.as_dict(no_default_fields=False))
+	if doc.doctype == "Workflow Rule":
+		# Stored encrypted; a pack carries only the fact that there is one to fill in.
+		for action, row in zip(doc.get("actions") or [], exported.get("actions") or [], strict=False):
+			for fieldname in SECRET_FIELDS:
+				row.pop(fieldname, None)
+				if action.get(fieldname):
+					row[fieldname] = SECRET_PLACEHOLDER
+	return exported
 
 
 def export_pack(names_by_section=None, name=None):
@@ -63,7 +108,12 @@ def export_pack(names_by_section=None, name=None):
 		if section == "escalation_policies":
 			for item in pack[section]:
 				if item.get("holiday_list"):
-					item["holidays"] = [str(d) for d in frappe.get_all("Holiday", filters={"parent": item["holiday_list"]}, pluck="holiday_date")]
+					item["holidays"] = [
+						str(d)
+						for d in frappe.get_all(
+							"Holiday", filters={"parent": item["holiday_list"]}, pluck="holiday_date"
+						)
+					]
 	return pack
 
 
@@ -84,7 +134,10 @@ def site_problems(data):
 			value = row.get(fieldname)
 			if value and not frappe.db.exists(doctype, value):
 				problems.append(f"{where}.{fieldname}: {doctype} {value!r} does not exist on this site")
-		if row.get("action_type") in ("Assign", "System Notification", "Create ToDo") or row.get("reassign_to") == "User":
+		if (
+			row.get("action_type") in ("Assign", "System Notification", "Create ToDo")
+			or row.get("reassign_to") == "User"
+		):
 			for user in split_list(row.get("to_users")):
 				if not frappe.db.exists("User", user):
 					problems.append(f"{where}.to_users: user {user!r} does not exist on this site")
@@ -106,47 +159,161 @@ def _doc_values(doctype, item):
 	for key, value in item.items():
 		if key == "holidays" and doctype == "Escalation Policy":
 			continue
-		if key in _JSON_FIELDS and isinstance(value, dict | list):
+		if key in _JSON_ON_IMPORT and isinstance(value, dict | list):
 			value = json.dumps(value, indent=1, ensure_ascii=False)
 		elif isinstance(value, list):
 			value = [
-				{k: json.dumps(v, indent=1, ensure_ascii=False) if k in _JSON_FIELDS and isinstance(v, dict | list) else v for k, v in child.items()}
+				{
+					k: json.dumps(v, indent=1, ensure_ascii=False)
+					if k in _JSON_ON_IMPORT and isinstance(v, dict | list)
+					else v
+					for k, v in child.items()
+				}
 				for child in value
 			]
 		values[key] = value
 	return values
 
 
-def import_pack(data, dry_run=False, enable=False):
-	"""Returns {"created": [...], "updated": [...], "unchanged": [...], "problems": [...]}. Nothing is
-	written when there is any problem, or on a dry run."""
+def import_pack(data, dry_run=False, enable=False, secrets=None):
+	"""Returns {"created": [...], "updated": [...], "unchanged": [...], "problems": [...],
+	"to_fill": [...]}. Nothing is written when there is any problem, or on a dry run: the import is
+	one transaction (no commit inside; an index a Time rule needs is added after the caller commits).
+
+	``secrets`` fills the pack's placeholders: {"<rule>:<action row>:secret|headers": value}. A
+	placeholder left unfilled keeps the value the rule has on this site (same row, same URL), or stays
+	a placeholder, and a rule with one left cannot be enabled."""
 	known_types = set(frappe.get_all("CRM Activity Type", pluck="name"))
 	check = check_pack(data, get_fields_if_doctype, known_types)
 	problems = [str(p) for p in check.problems]
 	if not problems:
 		problems = site_problems(data)
-	report = {"created": [], "updated": [], "unchanged": [], "problems": problems}
+	report = {"created": [], "updated": [], "unchanged": [], "problems": problems, "to_fill": []}
 	if problems:
 		return report
-	frappe.db.savepoint("crm_automation_import_pack")
+	fills, problems = _secret_fills(data, secrets or {}, enable)
+	report["problems"] = problems
+	report["to_fill"] = sorted(key for key, value in fills.items() if value is None)
+	if problems:
+		return report
+	callbacks = _pending_callbacks()
+	frappe.db.savepoint(_SAVEPOINT)
 	try:
 		for section, (doctype, name_key) in SECTIONS.items():
-			for item in data.get(section) or []:
-				_import_one(doctype, name_key, item, enable, report)
+			for i, item in enumerate(data.get(section) or []):
+				_import_one(doctype, name_key, _with_fills(section, i, item, fills), enable, report)
 	except Exception as error:
-		frappe.db.rollback(save_point="crm_automation_import_pack")
-		report["problems"].append(frappe.utils.strip_html(str(error)) or error.__class__.__name__)
+		_roll_back(callbacks)
+		report["problems"].append(_describe_failure(error))
 		report["created"], report["updated"] = [], []
 		return report
 	if dry_run:
-		frappe.db.rollback(save_point="crm_automation_import_pack")
+		_roll_back(callbacks)
 	clear_rule_cache()
 	return report
 
 
+def _secret_fills(data, secrets, enable):
+	"""{placeholder key: clear value, or None when it stays to be filled in}, and the problems."""
+	from crm_automation.actions.webhooks import parse_headers
+
+	placeholders = secret_placeholders(data)
+	known = {p["key"] for p in placeholders}
+	problems = [
+		_("--secret {0}: the pack has no secret to fill in by that name (it has: {1})").format(
+			key, ", ".join(sorted(known)) or _("none")
+		)
+		for key in secrets
+		if key not in known
+	]
+	fills = {}
+	for placeholder in placeholders:
+		key = placeholder["key"]
+		value = secrets.get(key)
+		if value and placeholder["field"] == "headers":
+			try:
+				parse_headers(value)
+			except ValueError as error:
+				problems.append(f"{placeholder['path']} ({key}): {error}")
+		fills[key] = value or _value_on_site(data, placeholder)
+		rule_enabled = enable or frappe.db.get_value("Workflow Rule", placeholder["rule"], "enabled")
+		if fills[key] is None and rule_enabled:
+			problems.append(
+				_(
+					"{0}: to be filled in before the rule can be enabled; pass --secret '{1}=...' or import it disabled"
+				).format(placeholder["path"], key)
+			)
+	return fills, problems
+
+
+def _value_on_site(data, placeholder):
+	"""What the rule on this site has in the same action row, when that row calls the same URL."""
+	if not frappe.db.exists("Workflow Rule", placeholder["rule"]):
+		return None
+	action = data["workflow_rules"][placeholder["index"]]["actions"][placeholder["row"] - 1]
+	row = frappe.db.get_value(
+		"Workflow Rule Action",
+		{"parent": placeholder["rule"], "parenttype": "Workflow Rule", "idx": placeholder["row"]},
+		["name", "url"],
+		as_dict=True,
+	)
+	if not row or (row.url or "").strip() != (action.get("url") or "").strip():
+		return None
+	from frappe.utils.password import get_decrypted_password
+
+	value = get_decrypted_password(
+		"Workflow Rule Action", row.name, placeholder["field"], raise_exception=False
+	)
+	return None if value == SECRET_PLACEHOLDER else value
+
+
+def _with_fills(section, index, item, fills):
+	if section != "workflow_rules" or not isinstance(item.get("actions"), list):
+		return item
+	placeholders = secret_placeholders({"workflow_rules": [item]})
+	if not placeholders:
+		return item
+	actions = [dict(action) for action in item["actions"]]
+	for placeholder in placeholders:
+		value = fills.get(placeholder["key"])
+		actions[placeholder["row"] - 1][placeholder["field"]] = (
+			value if value is not None else SECRET_PLACEHOLDER
+		)
+	return {**item, "actions": actions}
+
+
+def _pending_callbacks():
+	return {name: len(getattr(frappe.db, name)._functions) for name in ("before_commit", "after_commit")}
+
+
+def _roll_back(callbacks):
+	"""Undo the import: its rows, and what its saves queued for after the commit (jobs, indexes),
+	which a rollback to a savepoint would otherwise leave to run at the caller's next commit."""
+	frappe.db.rollback(save_point=_SAVEPOINT)
+	for name, length in callbacks.items():
+		queue = getattr(frappe.db, name)._functions
+		while len(queue) > length:
+			queue.pop()
+
+
+def _describe_failure(error):
+	text = frappe.utils.strip_html(str(error)) or error.__class__.__name__
+	doc = getattr(error, "crm_automation_item", None)
+	return f"{doc}: {text}" if doc else text
+
+
 def _import_one(doctype, name_key, item, enable, report):
 	name = item.get(name_key)
+	try:
+		_import_item(doctype, name, item, enable, report)
+	except Exception as error:
+		error.crm_automation_item = f"{doctype} {name}"
+		raise
+
+
+def _import_item(doctype, name, item, enable, report):
 	values = _doc_values(doctype, item)
+	filled = _filled_secrets(item)
 	if frappe.db.exists(doctype, name):
 		doc = frappe.get_doc(doctype, name)
 		before = export_rule(doc)
@@ -157,13 +324,27 @@ def _import_one(doctype, name_key, item, enable, report):
 		doc.enabled = 1 if enable else enabled
 		# Compare like with like: the defaults a save would fill in, filled in now.
 		doc._set_defaults()
-		if export_rule(doc) == before:
+		if export_rule(doc) == before and not filled:
 			report["unchanged"].append(f"{doctype}: {name}")
 			return
-		changed = sorted(k for k in set(before) | set(export_rule(doc)) if before.get(k) != export_rule(doc).get(k))
+		changed = sorted(
+			k for k in set(before) | set(export_rule(doc)) if before.get(k) != export_rule(doc).get(k)
+		)
+		changed += [f for f in filled if f not in changed]
 		doc.save(ignore_permissions=True)
 		report["updated"].append(f"{doctype}: {name} ({', '.join(changed)})")
 		return
 	doc = frappe.get_doc({**values, "enabled": 1 if enable else 0})
 	doc.insert(ignore_permissions=True)
 	report["created"].append(f"{doctype}: {name}" + ("" if enable else " (disabled)"))
+
+
+def _filled_secrets(item):
+	"""Which secret fields of an item carry a clear value (they never compare equal to the site's)."""
+	actions = item.get("actions") if isinstance(item.get("actions"), list) else []
+	filled = set()
+	for action in actions:
+		for fieldname in SECRET_FIELDS:
+			if isinstance(action, dict) and action.get(fieldname) and action[fieldname] != SECRET_PLACEHOLDER:
+				filled.add("actions." + fieldname)
+	return sorted(filled)

@@ -1,94 +1,374 @@
-"""Webhooks: queued during the save, delivered by a background job after commit, retried with
-backoff by the 5-minute sweep."""
+"""Webhooks: queued during the save with a snapshot of the document, delivered exactly once by
+whichever worker claims the row first (the job started after commit, or the 5-minute sweep), retried
+with backoff, and sent only to targets the network guard (crm_automation.safe_http) allows.
+
+A delivery row moves Queued → Sending (claimed, committed before the request leaves) → Success,
+Failed, or Queued again with the next attempt's time. A worker that dies while Sending leaves a claim
+that expires; the sweep then takes the row over. That one case can deliver twice (the first request
+may have arrived), so every request carries its row's name as X-CRM-Automation-Delivery for the
+receiver to drop repeats.
+"""
 
 import hashlib
 import hmac
 import json
-import traceback
+import os
+import socket
+import uuid
 
 import frappe
 from frappe import _
 from frappe.utils import add_to_date, now_datetime
 
+from crm_automation import safe_http
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf
+from crm_automation.engine.packs import SECRET_PLACEHOLDER
 
 WEBHOOK_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720, 1440, 1440, 1440)
 SIGNATURE_HEADER = "X-CRM-Automation-Signature"
+DELIVERY_HEADER = "X-CRM-Automation-Delivery"
+# Set by the app on every request; a rule's headers may not replace them.
+RESERVED_HEADERS = frozenset(
+	{
+		"host",
+		"content-length",
+		"transfer-encoding",
+		"connection",
+		"content-type",
+		SIGNATURE_HEADER.lower(),
+		DELIVERY_HEADER.lower(),
+	}
+)
+# A claim outlives the request's own deadline by this much before another worker may take over.
+CLAIM_MARGIN_SECONDS = 120
+SWEEP_BATCH = 500
+_ROW = "tabAutomation Log Action"
 
 
 def webhook(intent, doc, before, rule):
-	return {"status": "Queued", "result": _("POST {0} queued").format(intent["url"]), "attempts": 0}
+	"""Queue the delivery with the document as it is now: a later edit, or the deletion that set
+	off a Delete rule, does not change what is sent."""
+	return {
+		"status": "Queued",
+		"result": _("POST {0} queued").format(intent["url"]),
+		"attempts": 0,
+		"payload": json.dumps(doc.as_dict(), default=str),
+	}
 
 
 def deliver_webhooks(log_name):
-	"""Deliver every queued webhook of one log. Runs on the short queue after the save committed."""
-	log = frappe.get_doc("Automation Log", log_name)
-	rule = frappe.get_doc("Workflow Rule", log.rule) if frappe.db.exists("Workflow Rule", log.rule) else None
-	for row in log.actions:
-		if row.action_type == wf.WEBHOOK and row.status == "Queued":
-			_deliver_one(log, row, rule)
-	log.save(ignore_permissions=True)
-	if log.outcome != "Failed" and any(r.status == "Failed" for r in log.actions):
-		log.db_set("outcome", "Failed")
-
-
-def _deliver_one(log, row, rule):
-	import requests
-
-	action = _rule_action(rule, row.action_row)
-	if not action:
-		row.status, row.result = "Failed", _("The rule or its action row no longer exists")
-		return
-	doc = frappe.get_doc(log.reference_doctype, log.reference_name)
-	body = json.dumps(
-		{"rule": log.rule, "event": log.event, "doctype": doc.doctype, "name": doc.name, "doc": doc.as_dict()},
-		default=str,
+	"""Deliver the queued webhooks of one log. Runs on the short queue after the save committed."""
+	rows = frappe.get_all(
+		"Automation Log Action",
+		filters={
+			"parent": log_name,
+			"parenttype": "Automation Log",
+			"action_type": wf.WEBHOOK,
+			"status": "Queued",
+		},
+		pluck="name",
+		order_by="idx asc",
 	)
-	headers = {"Content-Type": "application/json"}
-	headers.update(json.loads(action.headers) if action.headers else {})
-	secret = action.get_password("secret", raise_exception=False) if action.secret else None
-	if secret:
-		headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-	row.attempts = (row.attempts or 0) + 1
+	for row_name in rows:
+		deliver_row(row_name)
+
+
+def retry_due_webhooks():
+	"""Deliver every row that may be claimed now: due retries, first attempts whose job has not run,
+	and claims of workers that died. Called by the 5-minute sweep."""
+	now = now_datetime()
+	due = frappe.db.sql(
+		f"""select name from `{_ROW}`
+		where parenttype = 'Automation Log' and action_type = %(webhook)s
+			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
+				or (status = 'Sending' and claim_expires <= %(now)s))
+		order by next_attempt_on is not null, next_attempt_on, creation
+		limit {SWEEP_BATCH}""",
+		{"webhook": wf.WEBHOOK, "now": now},
+		pluck=True,
+	)
+	for row_name in due:
+		deliver_row(row_name)
+
+
+def deliver_row(row_name):
+	"""Claim one delivery row and send it. Returns True if this worker sent it. A failure of this row
+	(of the database, of the rule) is recorded on it and never stops the caller's other rows."""
+	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 	try:
-		response = requests.post(action.url, data=body, headers=headers, timeout=action.timeout or 10)
-		row.response = json.dumps({"status_code": response.status_code, "body": response.text[:2000]})
-		response.raise_for_status()
-		row.status, row.result = "Success", _("POST {0}: HTTP {1}").format(action.url, response.status_code)
-		row.minutes_saved = default_minutes(wf.WEBHOOK)
+		if not _claim(row_name, token):
+			return False
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Webhook delivery {row_name} could not be claimed")
+		return False
+	try:
+		outcome = _send(row_name)
 	except Exception as error:
-		retries = action.retries if action.retries is not None else 3
-		row.response = (row.response or "") + "\n" + traceback.format_exc()[-2000:]
-		if row.attempts <= retries:
-			wait = WEBHOOK_BACKOFF_MINUTES[min(row.attempts - 1, len(WEBHOOK_BACKOFF_MINUTES) - 1)]
-			row.next_attempt_on = add_to_date(now_datetime(), minutes=wait)
-			row.result = _("Attempt {0} failed ({1}); retrying at {2}").format(
-				row.attempts, error_summary(error), row.next_attempt_on
+		frappe.db.rollback()
+		outcome = _retry_or_fail(_row(row_name), error_summary(error), frappe.get_traceback())
+	try:
+		_finish(row_name, token, outcome)
+		frappe.db.commit()
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title=f"Webhook delivery {row_name} could not be recorded")
+	return True
+
+
+def _claim(row_name, token):
+	"""One UPDATE that only one worker can win: InnoDB re-reads the row under its lock, so the loser
+	of a race finds it Sending and changes nothing. Committed at once, so the others see it."""
+	now = now_datetime()
+	timeout = _row_timeout(row_name)
+	frappe.db.sql(
+		f"""update `{_ROW}`
+		set status = 'Sending', claimed_by = %(token)s, claim_expires = %(expires)s,
+			attempts = ifnull(attempts, 0) + 1
+		where name = %(name)s and parenttype = 'Automation Log' and action_type = %(webhook)s
+			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
+				or (status = 'Sending' and claim_expires <= %(now)s))""",
+		{
+			"token": token,
+			"expires": add_to_date(now, seconds=timeout + CLAIM_MARGIN_SECONDS),
+			"name": row_name,
+			"webhook": wf.WEBHOOK,
+			"now": now,
+		},
+	)
+	won = frappe.db._cursor.rowcount == 1
+	frappe.db.commit()
+	return won
+
+
+def _row(row_name):
+	return frappe.db.get_value(
+		"Automation Log Action",
+		row_name,
+		["name", "parent", "action_row", "attempts", "payload", "response"],
+		as_dict=True,
+	)
+
+
+def _row_timeout(row_name):
+	"""The action's timeout bounds the whole exchange; read it cheaply for the claim's length."""
+	parent, action_row = frappe.db.get_value("Automation Log Action", row_name, ["parent", "action_row"]) or (
+		None,
+		None,
+	)
+	rule = frappe.db.get_value("Automation Log", parent, "rule") if parent else None
+	timeout = frappe.db.get_value(
+		"Workflow Rule Action", {"parent": rule, "parenttype": "Workflow Rule", "idx": action_row}, "timeout"
+	)
+	return int(timeout or 10)
+
+
+def _send(row_name):
+	row = _row(row_name)
+	log = frappe.db.get_value(
+		"Automation Log",
+		row.parent,
+		["name", "rule", "event", "reference_doctype", "reference_name"],
+		as_dict=True,
+	)
+	action = _rule_action(log.rule, row.action_row)
+	if not action:
+		return _failed(_("The rule or its action row no longer exists"))
+	retries = action.retries if action.retries is not None else 3
+	if row.attempts > retries + 1:
+		# Only a claim taken over from a worker that died gets here: its attempts are used up.
+		return _failed(_("Failed after {0} attempts: the sending worker stopped").format(retries + 1))
+	body = _body(log, row)
+	if body is None:
+		return _failed(
+			_("{0} {1} no longer exists and no snapshot of it was kept").format(
+				log.reference_doctype, log.reference_name
 			)
-		else:
-			row.status = "Failed"
-			row.result = _("Failed after {0} attempts: {1}").format(row.attempts, error_summary(error))
+		)
+	try:
+		headers = _headers(action, body, row_name)
+	except ValueError as error:
+		return _failed(_("Headers: {0}").format(str(error)))
+	try:
+		response = safe_http.post(action.url, body, headers, action.timeout or 10, safe_http.site_allowlist())
+	except safe_http.BlockedTarget as error:
+		# A refused address stays refused: retrying would only knock on the same door.
+		return _failed(_("Refused: {0}").format(str(error)))
+	except safe_http.DeliveryError as error:
+		return _retry_or_fail(row, error_summary(error), str(error), retries)
+	kept = json.dumps(
+		{"status_code": response.status, "body": response.body, "redirects": response.redirects or None}
+	)
+	if response.ok:
+		return {
+			"status": "Success",
+			"result": _("POST {0}: HTTP {1}").format(action.url, response.status),
+			"response": kept,
+			"minutes_saved": default_minutes(wf.WEBHOOK),
+		}
+	return _retry_or_fail(row, _("HTTP {0} {1}").format(response.status, response.reason), kept, retries)
 
 
-def _rule_action(rule, row_number):
-	if not rule:
+def _body(log, row):
+	if row.payload:
+		doc = json.loads(row.payload)
+	elif frappe.db.exists(log.reference_doctype, log.reference_name):
+		# Queued before snapshots were kept: the document as it is now is the best there is.
+		doc = frappe.get_doc(log.reference_doctype, log.reference_name).as_dict()
+	else:
 		return None
-	for action in rule.actions:
-		if action.idx == row_number:
+	body = {
+		"rule": log.rule,
+		"event": log.event,
+		"doctype": log.reference_doctype,
+		"name": log.reference_name,
+		"doc": doc,
+	}
+	return json.dumps(body, default=str).encode()
+
+
+def _headers(action, body, row_name):
+	headers = {"Content-Type": "application/json", "User-Agent": "crm_automation webhook"}
+	custom = parse_headers(action.get_password("headers", raise_exception=False) if action.headers else None)
+	headers.update(custom)
+	secret = action.get_password("secret", raise_exception=False) if action.secret else None
+	if secret == SECRET_PLACEHOLDER or custom is None:
+		raise ValueError(_("the secret or headers of this webhook are still to be filled in"))
+	if secret:
+		headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+	headers[DELIVERY_HEADER] = row_name
+	return headers
+
+
+def parse_headers(text):
+	"""Headers as a dict of str → str; None for the pack placeholder. Raises ValueError naming what
+	is wrong (so a rule is refused at save, and a stored value that went bad fails the delivery)."""
+	if not text:
+		return {}
+	if text == SECRET_PLACEHOLDER:
+		return None
+	try:
+		headers = json.loads(text)
+	except ValueError as error:
+		raise ValueError(_("the headers are not valid JSON ({0})").format(error)) from None
+	if not isinstance(headers, dict):
+		raise ValueError(_("the headers must be a JSON object of name → value"))
+	for name, value in headers.items():
+		if not name or not all(33 <= ord(ch) <= 126 and ch not in '()<>@,;:\\"/[]?={}' for ch in name):
+			raise ValueError(_("{0} is not a valid header name").format(json.dumps(name)))
+		if name.lower() in RESERVED_HEADERS:
+			raise ValueError(_("the header {0} is set by the app and cannot be replaced").format(name))
+		if not isinstance(value, str | int | float) or isinstance(value, bool):
+			raise ValueError(_("the value of the header {0} must be text").format(name))
+		if any(ch in str(value) for ch in "\r\n\0"):
+			raise ValueError(_("the value of the header {0} contains a line break").format(name))
+	return {name: str(value) for name, value in headers.items()}
+
+
+def _failed(result, response=None):
+	return {"status": "Failed", "result": result, "response": response}
+
+
+def _retry_or_fail(row, summary, detail, retries=3):
+	attempts = row.attempts or 1
+	detail = (detail or "")[-2000:]
+	if attempts <= retries:
+		wait = WEBHOOK_BACKOFF_MINUTES[min(attempts - 1, len(WEBHOOK_BACKOFF_MINUTES) - 1)]
+		next_attempt = add_to_date(now_datetime(), minutes=wait)
+		return {
+			"status": "Queued",
+			"next_attempt_on": next_attempt,
+			"result": _("Attempt {0} failed ({1}); retrying at {2}").format(attempts, summary, next_attempt),
+			"response": detail,
+		}
+	return _failed(_("Failed after {0} attempts: {1}").format(attempts, summary), detail)
+
+
+def _finish(row_name, token, outcome):
+	"""Record the outcome, only if this worker's claim still stands (a claim that expired and was
+	taken over belongs to the other worker now)."""
+	values = {
+		"status": outcome["status"],
+		"result": (outcome.get("result") or "")[:1000],
+		"response": outcome.get("response"),
+		"next_attempt_on": outcome.get("next_attempt_on"),
+		"minutes_saved": outcome.get("minutes_saved") or 0,
+		"name": row_name,
+		"token": token,
+	}
+	frappe.db.sql(
+		f"""update `{_ROW}`
+		set status = %(status)s, result = %(result)s, response = %(response)s,
+			next_attempt_on = %(next_attempt_on)s, minutes_saved = %(minutes_saved)s,
+			claimed_by = null, claim_expires = null
+		where name = %(name)s and claimed_by = %(token)s""",
+		values,
+	)
+	if outcome["status"] == "Failed":
+		parent = frappe.db.get_value("Automation Log Action", row_name, "parent")
+		frappe.db.sql("update `tabAutomation Log` set outcome = 'Failed' where name = %s", parent)
+
+
+def _rule_action(rule_name, row_number):
+	if not rule_name or not frappe.db.exists("Workflow Rule", rule_name):
+		return None
+	for action in frappe.get_doc("Workflow Rule", rule_name).actions:
+		if action.idx == row_number and action.action_type == wf.WEBHOOK:
 			return action
 	return None
 
 
-def retry_due_webhooks():
-	"""Deliver webhooks whose backoff has passed; called by the 5-minute sweep."""
-	due = frappe.get_all(
-		"Automation Log Action",
-		filters={"status": "Queued", "next_attempt_on": ("<=", now_datetime()), "parenttype": "Automation Log"},
-		pluck="parent",
-		distinct=True,
-		limit=500,
-	)
-	for log_name in due:
-		deliver_webhooks(log_name)
-		frappe.db.commit()  # one log at a time: a slow endpoint must not hold the others back
+def validate_webhook_actions(rule):
+	"""At save: each webhook's URL (scheme, host; a private address or local name only when the
+	site allowlists it), its headers, and no pack placeholder left in a rule being enabled."""
+	try:
+		allowlist = safe_http.site_allowlist()
+	except ValueError as error:
+		frappe.throw(
+			_("Site config: {0}").format(frappe.bold(str(error))), title=_("Invalid Webhook Allowlist")
+		)
+	for action in rule.actions:
+		if action.action_type != wf.WEBHOOK:
+			continue
+		where = _("Actions, row {0}").format(action.idx)
+		try:
+			safe_http.check_url(action.url, allowlist)
+		except safe_http.BlockedTarget as error:
+			frappe.throw(
+				_("{0}, URL: {1}").format(frappe.bold(where), str(error)),
+				title=_("Webhook Target Not Allowed"),
+			)
+		headers = _password_value(action, "headers")
+		try:
+			parse_headers(headers)
+		except ValueError as error:
+			frappe.throw(
+				_("{0}, Headers: {1}").format(frappe.bold(where), str(error)), title=_("Invalid Headers")
+			)
+		unfilled = [
+			action.meta.get_label(fieldname)
+			for fieldname, value in (("secret", _password_value(action, "secret")), ("headers", headers))
+			if value == SECRET_PLACEHOLDER
+		]
+		if rule.enabled and unfilled:
+			frappe.throw(
+				_(
+					"{0}: {1} is still to be filled in (the pack it came from leaves secrets out); fill it in before enabling the rule"
+				).format(frappe.bold(where), frappe.bold(", ".join(unfilled))),
+				title=_("Secret Missing"),
+			)
+
+
+def _password_value(action, fieldname):
+	"""The clear value: as typed (being saved now), or as stored (shown masked in the form)."""
+	value = action.get(fieldname)
+	if not value:
+		return None
+	if set(value) != {"*"}:
+		return value
+	if not action.name:
+		return None
+	from frappe.utils.password import get_decrypted_password
+
+	return get_decrypted_password(action.doctype, action.name, fieldname, raise_exception=False)

@@ -6,15 +6,22 @@ checked completely (every problem with its location) before anything is imported
 
 Each rule is the plain dict the engine compiles, plus its name (rule_name / policy_name) and
 settings such as enabled, description and priority.
+
+Secrets never travel in a pack: a webhook's ``secret`` and ``headers`` are exported as
+SECRET_PLACEHOLDER, and whoever imports the pack fills them in (``secret_placeholders`` lists them
+with the key to fill each by).
 """
 
 from .errors import RuleError, RuleProblem
+from .pack_shapes import shape_problems
 from .escalation import compile_policy
 from .scoring import compile_score_rule
 from .workflow import compile_workflow_rule
 
 PACK_FORMAT = "crm_automation.pack"
 PACK_VERSION = 1
+SECRET_PLACEHOLDER = "<to be filled in>"
+SECRET_FIELDS = ("secret", "headers")
 SECTIONS = {
 	"workflow_rules": ("Workflow Rule", "rule_name"),
 	"lead_score_rules": ("Lead Score Rule", "rule_name"),
@@ -48,9 +55,15 @@ def check_pack(data, meta_for, known_activity_types=None):
 		check.add("format", f'not a crm_automation pack (format must be "{PACK_FORMAT}")')
 		return check
 	if data.get("version") != PACK_VERSION:
-		check.add("version", f"unknown pack version {data.get('version')!r} (this app reads version {PACK_VERSION})")
+		check.add(
+			"version", f"unknown pack version {data.get('version')!r} (this app reads version {PACK_VERSION})"
+		)
 		return check
-	unknown = set(data) - set(SECTIONS) - {"format", "version", "name", "description", "exported_from", "exported_on"}
+	unknown = (
+		set(data)
+		- set(SECTIONS)
+		- {"format", "version", "name", "description", "exported_from", "exported_on"}
+	)
 	for key in sorted(unknown):
 		check.add(key, "unknown section")
 	for section, (_doctype, name_key) in SECTIONS.items():
@@ -73,16 +86,26 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 	if not name:
 		check.add(where, f"has no {name_key}")
 		return
+	if not isinstance(name, str):
+		check.add(f"{where}.{name_key}", "must be text")
+		return
 	where = f"{section}[{i}] ({name})"
 	if name in seen:
 		check.add(where, "the name is used twice in this pack")
 	seen.add(name)
 	doctype = item.get("document_type") or ("Lead" if section == "lead_score_rules" else None)
-	fields = meta_for(doctype) if doctype else None
+	fields = meta_for(doctype) if isinstance(doctype, str) and doctype else None
 	if fields is None:
 		check.add(f"{where}.document_type", f"{doctype!r} is not a document type here")
 		return
+	shape = shape_problems(item, where)
+	for path, message in shape:
+		check.add(path, message)
+	if shape:
+		return
 	rule = {**item, "name": name, "document_type": doctype}
+	if section == "workflow_rules" and isinstance(item.get("actions"), list):
+		rule["actions"] = [_without_placeholders(action) for action in item["actions"]]
 	try:
 		if section == "workflow_rules":
 			compiled = compile_workflow_rule(rule, fields, meta_for)
@@ -96,4 +119,47 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 		for problem in error.problems:
 			check.add(f"{where}.{problem.path}" if problem.path else where, problem.message)
 		return
+	except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as error:
+		# A shape the checks above do not foresee: refused with the rule named, never a traceback.
+		check.add(where, f"cannot be read ({error.__class__.__name__}: {error})")
+		return
 	check.compiled[section].append((rule, compiled))
+
+
+def _without_placeholders(action):
+	if not isinstance(action, dict):
+		return action
+	return {k: v for k, v in action.items() if not (k in SECRET_FIELDS and v == SECRET_PLACEHOLDER)}
+
+
+def placeholder_key(rule_name, row, fieldname):
+	"""How an importer names one secret to fill in: ``<rule name>:<action row>:<field>``."""
+	return f"{rule_name}:{row}:{fieldname}"
+
+
+def secret_placeholders(data):
+	"""Every secret a pack leaves to be filled in, in pack order: dicts with key, path, rule, row
+	(1-based, as the desk numbers action rows) and field."""
+	found = []
+	if not isinstance(data, dict) or not isinstance(data.get("workflow_rules"), list):
+		return found
+	for i, item in enumerate(data["workflow_rules"]):
+		if not isinstance(item, dict) or not isinstance(item.get("actions"), list):
+			continue
+		name = item.get("rule_name") or item.get("name")
+		for j, action in enumerate(item["actions"]):
+			if not isinstance(action, dict):
+				continue
+			for fieldname in SECRET_FIELDS:
+				if action.get(fieldname) == SECRET_PLACEHOLDER:
+					found.append(
+						{
+							"key": placeholder_key(name, j + 1, fieldname),
+							"path": f"workflow_rules[{i}] ({name}).actions[{j}].{fieldname}",
+							"rule": name,
+							"index": i,
+							"row": j + 1,
+							"field": fieldname,
+						}
+					)
+	return found

@@ -3,23 +3,34 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
+
 MANAGER_ROLE = "CRM Automation Manager"
+# For API users that send behaviour signals (track_activity) on records they may read but not edit.
+INTEGRATION_ROLE = "CRM Automation Integration"
 
 
 def after_install():
 	create_manager_role()
+	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
 	frappe.clear_cache()
 
 
 def after_migrate():
 	create_manager_role()
+	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
+	frappe.db.commit()  # the index DDL below would commit it anyway; say so
+	ensure_time_rule_indexes()
 
 
 def before_uninstall():
 	delete_custom_fields(get_custom_fields())
+	delete_app_property_setters()
+	drop_app_indexes()
 	delete_manager_role()
+	delete_integration_role()
 
 
 def before_tests():
@@ -47,6 +58,40 @@ def delete_manager_role():
 	frappe.db.delete("Has Role", {"role": MANAGER_ROLE})
 	frappe.db.delete("Custom DocPerm", {"role": MANAGER_ROLE})
 	frappe.delete_doc("Role", MANAGER_ROLE, ignore_permissions=True, force=True)
+
+
+def create_integration_role():
+	if frappe.db.exists("Role", INTEGRATION_ROLE):
+		return
+	frappe.get_doc(
+		{"doctype": "Role", "role_name": INTEGRATION_ROLE, "desk_access": 0, "is_custom": 0}
+	).insert(ignore_permissions=True)
+
+
+def delete_integration_role():
+	if not frappe.db.exists("Role", INTEGRATION_ROLE):
+		return
+	frappe.db.delete("Has Role", {"role": INTEGRATION_ROLE})
+	frappe.db.delete("Custom DocPerm", {"role": INTEGRATION_ROLE})
+	frappe.delete_doc("Role", INTEGRATION_ROLE, ignore_permissions=True, force=True)
+
+
+def delete_app_property_setters():
+	"""Property Setters the app made (module CRM Automation): the "search index" ones that kept the
+	indexes of Time rules before they were the app's own, with their single-column index."""
+	for setter in frappe.get_all(
+		"Property Setter",
+		filters={"module": "CRM Automation"},
+		fields=["name", "doc_type", "field_name", "property"],
+	):
+		frappe.delete_doc("Property Setter", setter.name, ignore_permissions=True, force=True)
+		if setter.property != "search_index" or not frappe.db.table_exists(setter.doc_type):
+			continue
+		table = f"tab{setter.doc_type}"
+		index = frappe.db.get_column_index(table, setter.field_name, unique=False)
+		if index:
+			frappe.db.sql_ddl(f"alter table `{table}` drop index `{index.Key_name}`")
+		frappe.clear_cache(doctype=setter.doc_type)
 
 
 def get_custom_fields():
