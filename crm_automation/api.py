@@ -7,13 +7,15 @@ from frappe import _
 
 from crm_automation.engine import describe_operators
 from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
-
-MANAGER_ROLES = ("System Manager", "CRM Automation Manager")
-
-
-def _require_manager():
-	if not set(MANAGER_ROLES) & set(frappe.get_roles()):
-		frappe.throw(_("Only a CRM Automation Manager can do this"), frappe.PermissionError)
+from crm_automation.record_access import (
+	INTEGRATION_ROLE,
+	may_edit_rules,
+	permitted_document,
+	redact_log,
+	redact_text,
+	redact_trace,
+	require_rule_manager,
+)
 
 
 @frappe.whitelist()
@@ -28,7 +30,12 @@ def get_condition_fields(doctype: str):
 		for name, f in STANDARD_FIELDS.items()
 	]
 	fields += [
-		{"fieldname": df.fieldname, "label": _(df.label or df.fieldname), "fieldtype": df.fieldtype, "options": df.options}
+		{
+			"fieldname": df.fieldname,
+			"label": _(df.label or df.fieldname),
+			"fieldtype": df.fieldtype,
+			"options": df.options,
+		}
 		for df in meta.fields
 		if df.fieldname and kind_of(df.fieldtype) != UNSUPPORTED
 	]
@@ -39,24 +46,31 @@ def get_condition_fields(doctype: str):
 
 @frappe.whitelist(methods=["POST"])
 def track_activity(document: str, activity_type: str, document_type: str = "Lead", note: str | None = None):
-	"""Record a behaviour signal (a product page view, an inquiry...) on a Lead, Opportunity or
-	Customer from outside, with an API key; activity criteria count these. Returns the new score."""
-	from crm_automation.scoring import check_rate_limit, rescore
+	"""Record a behaviour signal (a product page view, an inquiry...) on a scored document from
+	outside, with an API key; activity criteria count these. Returns the new score.
+
+	The caller needs write permission on the document, or the CRM Automation Integration role and
+	read permission on it; a missing and a forbidden document get the same answer."""
+	from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
 
 	check_rate_limit()
 	if not document or not isinstance(document, str):
 		frappe.throw(_("Say which {0} the activity belongs to (document)").format(_(document_type)))
-	if not frappe.db.exists("DocType", document_type):
-		frappe.throw(_("{0} is not a document type").format(frappe.bold(document_type)))
-	if not frappe.db.exists(document_type, document):
+	if not isinstance(document_type, str) or not get_score_rule(document_type):
 		frappe.throw(
-			_("{0} {1} does not exist").format(_(document_type), frappe.bold(document)), frappe.DoesNotExistError
+			_(
+				"{0} has no enabled Lead Score Rule: activities are tracked only on scored document types"
+			).format(frappe.bold(document_type)),
+			frappe.PermissionError,
 		)
-	frappe.has_permission(document_type, "read", doc=document, throw=True)
+	needed = ("read",) if INTEGRATION_ROLE in frappe.get_roles() else ("read", "write")
+	permitted_document(document_type, document, needed)
 	if not activity_type or not frappe.db.exists("CRM Activity Type", activity_type):
 		known = ", ".join(frappe.get_all("CRM Activity Type", pluck="name", order_by="name asc"))
 		frappe.throw(
-			_("Unknown activity type {0} (known: {1})").format(frappe.bold(activity_type), known or _("none yet"))
+			_("Unknown activity type {0} (known: {1})").format(
+				frappe.bold(activity_type), known or _("none yet")
+			)
 		)
 	activity = frappe.get_doc(
 		{
@@ -79,17 +93,26 @@ def track_activity(document: str, activity_type: str, document_type: str = "Lead
 def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	"""The Test button: what a rule would do on chosen or the latest documents; nothing written but
 	a Dry Run log entry."""
-	_require_manager()
-	from crm_automation.dry_run import dry_run
+	require_rule_manager()
+	from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, dry_run
 
 	chosen = frappe.parse_json(names) if names else None
-	return dry_run(rule, names=chosen, last=int(last) if last else None)
+	if isinstance(chosen, str):
+		chosen = [chosen]
+	if chosen is not None and not (
+		isinstance(chosen, list) and all(isinstance(n, str) and n for n in chosen) and chosen
+	):
+		frappe.throw(_("names must be a list of document names, not {0}").format(frappe.bold(names)))
+	if chosen and len(chosen) > MAX_DRY_RUN_DOCUMENTS:
+		frappe.throw(_("A dry run takes at most {0} documents").format(MAX_DRY_RUN_DOCUMENTS))
+	last = min(max(int(last), 1), MAX_DRY_RUN_DOCUMENTS) if last else None
+	return dry_run(rule, names=chosen, last=last)
 
 
 @frappe.whitelist()
 def replay_rule(rule: str, days: int = 30):
 	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
-	_require_manager()
+	require_rule_manager()
 	from crm_automation.dry_run import replay
 
 	return replay(rule, days)
@@ -98,10 +121,16 @@ def replay_rule(rule: str, days: int = 30):
 @frappe.whitelist()
 def get_applicable_automations(doctype: str, name: str):
 	"""'Which automations apply to this document?': every enabled rule evaluated on it now."""
-	frappe.has_permission(doctype, "read", doc=name, throw=True)
+	doc = permitted_document(doctype, name)
 	from crm_automation.dry_run import automations_for
 
-	return automations_for(frappe.get_doc(doctype, name))
+	sees_recipients = may_edit_rules()
+	rows = automations_for(doc)
+	for row in rows:
+		row["trace"] = redact_trace(row.get("trace"), doctype)
+		if not sees_recipients:
+			row["reason"] = redact_text(row.get("reason"))
+	return rows
 
 
 @frappe.whitelist()
@@ -112,14 +141,20 @@ def hours_saved_this_week(filters=None):
 
 	monday = add_days(getdate(), -getdate().weekday())
 	minutes = frappe.db.sql(
-		"select sum(minutes_saved) from `tabAutomation Log` where creation >= %s and outcome = 'Success'", monday
+		"select sum(minutes_saved) from `tabAutomation Log` where creation >= %s and outcome = 'Success'",
+		monday,
 	)[0][0]
 	return {"value": round((minutes or 0) / 60, 1), "fieldtype": "Float"}
 
 
 @frappe.whitelist()
 def get_manual_rules(doctype: str):
+	"""The Manual rules a user may run from a form of this doctype: none unless they may change it."""
+	if not isinstance(doctype, str) or not frappe.db.exists("DocType", doctype):
+		frappe.throw(_("{0} is not a document type").format(frappe.bold(doctype)), frappe.PermissionError)
 	frappe.has_permission(doctype, "read", throw=True)
+	if not frappe.has_permission(doctype, "write"):
+		return []
 	return frappe.get_all(
 		"Workflow Rule",
 		filters={"document_type": doctype, "trigger": "Manual", "enabled": 1},
@@ -130,13 +165,14 @@ def get_manual_rules(doctype: str):
 
 @frappe.whitelist(methods=["POST"])
 def run_manual_rule(rule: str, doctype: str, name: str):
-	"""Run a Manual rule on one document, as the Automations button and the API do."""
-	doc = frappe.get_doc(doctype, name)
-	doc.check_permission("write")
+	"""Run a Manual rule on one document, as the Automations button and the API do. The person
+	clicking needs read and write permission on the document; the rule's actions then run as the
+	rule runs."""
+	doc = permitted_document(doctype, name, ("read", "write"))
 	from crm_automation.rules import get_compiled_rule
 	from crm_automation.runner import run_rule
 
-	compiled = get_compiled_rule(rule)
+	compiled = get_compiled_rule(rule) if isinstance(rule, str) else None
 	if not compiled or compiled.trigger != "Manual" or compiled.document_type != doctype:
 		frappe.throw(
 			_("{0} is not an enabled Manual rule for {1}").format(frappe.bold(rule), frappe.bold(doctype))
@@ -144,13 +180,14 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 	log = run_rule(compiled, doc, None, "manual")
 	if not log:
 		return {"outcome": "Skipped", "reason": _("The rule's conditions are not met")}
-	return frappe.db.get_value("Automation Log", log, ["name", "outcome", "reason", "branch"], as_dict=True)
+	result = frappe.db.get_value("Automation Log", log, ["name", "outcome", "reason", "branch"], as_dict=True)
+	return redact_log(result, may_edit_rules())
 
 
 @frappe.whitelist()
 def get_escalation_status(doctype: str, name: str):
 	"""The document's running escalation clocks: current level and the next escalation."""
-	frappe.has_permission(doctype, "read", doc=name, throw=True)
+	permitted_document(doctype, name)
 	return frappe.get_all(
 		"Escalation State",
 		filters={"reference_doctype": doctype, "reference_name": name, "status": ("!=", "Stopped")},
@@ -160,37 +197,44 @@ def get_escalation_status(doctype: str, name: str):
 
 @frappe.whitelist()
 def get_automation_history(doctype: str, name: str, limit: int = 20):
-	"""Why automation did what it did on this document: its recent runs, for anyone who can read it."""
-	frappe.has_permission(doctype, "read", doc=name, throw=True)
+	"""Why automation did what it did on this document: its recent runs, for anyone who can read it.
+	Where messages and webhooks went is shown only to those who may edit rules."""
+	permitted_document(doctype, name)
+	sees_recipients = may_edit_rules()
 	logs = frappe.get_all(
 		"Automation Log",
 		filters={"reference_doctype": doctype, "reference_name": name},
 		fields=["name", "rule_type", "rule", "trigger", "outcome", "branch", "reason", "creation", "trace"],
 		order_by="creation desc",
-		limit=min(int(limit), 100),
+		limit=max(min(int(limit), 100), 1),
 	)
 	for log in logs:
-		log.trace = json.loads(log.trace) if log.trace else []
+		log.trace = redact_trace(json.loads(log.trace) if log.trace else [], doctype)
 		log.actions = frappe.get_all(
 			"Automation Log Action",
 			filters={"parent": log.name, "parenttype": "Automation Log"},
 			fields=["action_type", "status", "result", "created_doctype", "created_name"],
 			order_by="idx asc",
 		)
+		redact_log(log, sees_recipients)
 	return logs
 
 
 @frappe.whitelist(methods=["POST"])
 def retry_failed_actions(log: str):
-	"""Run the failed actions of a logged run again on the document as it is now."""
-	_require_manager()
+	"""Run the failed actions of a logged run again on the document as it is now. Needs rule-manager
+	rights, the log, and read and write permission on its document."""
+	require_rule_manager()
 	from crm_automation import actions
 	from crm_automation.rules import compile_rule
 
-	log_doc = frappe.get_doc("Automation Log", log)
+	log_doc = permitted_document("Automation Log", log)
+	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):
+		frappe.throw(_("Only the actions of an existing Workflow Rule can be retried"))
 	rule_doc = frappe.get_doc("Workflow Rule", log_doc.rule)
+	rule_doc.check_permission("read")
+	doc = permitted_document(log_doc.reference_doctype, log_doc.reference_name, ("read", "write"))
 	compiled = compile_rule(rule_doc)
-	doc = frappe.get_doc(log_doc.reference_doctype, log_doc.reference_name)
 	failed_rows = {row.action_row for row in log_doc.actions if row.status == "Failed"}
 	intents = [
 		intent

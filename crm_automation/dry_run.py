@@ -18,9 +18,12 @@ from frappe.utils import add_days, get_datetime, now_datetime
 from crm_automation import actions
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.engine import workflow as wf
+from crm_automation.record_access import permitted_document, readable_names
 from crm_automation.runner import field_values
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
+MAX_DRY_RUN_DOCUMENTS = 100
+MAX_REPLAY_DOCUMENTS = 10000
 
 
 def rule_doctype_of(name):
@@ -31,16 +34,24 @@ def rule_doctype_of(name):
 
 
 def _documents(doctype, names, last, since=None):
+	"""Only documents the session user may read: others are neither loaded nor counted, and a
+	named one that is forbidden gets the same answer as one that does not exist."""
 	if names:
-		return [frappe.get_doc(doctype, name) for name in names]
+		return [permitted_document(doctype, name) for name in names]
 	filters = {"creation": (">=", since)} if since else {}
-	latest = frappe.get_all(doctype, filters=filters, pluck="name", order_by="creation desc", limit=last or 1)
+	latest = readable_names(doctype, filters=filters, limit=last or 1)
 	return [frappe.get_doc(doctype, name) for name in latest]
+
+
+def _rule(rule_type, name):
+	rule_doc = frappe.get_doc(rule_type, name)
+	rule_doc.check_permission("read")
+	return rule_doc
 
 
 def dry_run(rule, names=None, last=None, log=True):
 	rule_type = rule_doctype_of(rule)
-	rule_doc = frappe.get_doc(rule_type, rule)
+	rule_doc = _rule(rule_type, rule)
 	doctype = rule_doc.document_type
 	documents = _documents(doctype, names, last)
 	if rule_type == "Workflow Rule":
@@ -68,7 +79,9 @@ def _workflow(rule_doc, doc, log=True):
 		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
 	}
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
-		result["note"] = _("Evaluated as the document is now, with no earlier state: change triggers do not fire")
+		result["note"] = _(
+			"Evaluated as the document is now, with no earlier state: change triggers do not fire"
+		)
 	if log:
 		make_log(
 			rule_type="Workflow Rule",
@@ -78,9 +91,13 @@ def _workflow(rule_doc, doc, log=True):
 			doc=doc,
 			outcome="Dry Run",
 			branch=evaluation.branch,
-			reason=_("Would have: {0}").format(evaluation.outcome) + (f" ({evaluation.reason})" if evaluation.reason else ""),
+			reason=_("Would have: {0}").format(evaluation.outcome)
+			+ (f" ({evaluation.reason})" if evaluation.reason else ""),
 			trace=evaluation.trace,
-			results=[{"action_type": a["type"], "status": "Dry Run", "result": a["summary"][:500]} for a in result["actions"]],
+			results=[
+				{"action_type": a["type"], "status": "Dry Run", "result": a["summary"][:500]}
+				for a in result["actions"]
+			],
 			duration_ms=(time.perf_counter() - started) * 1000,
 		)
 	return result
@@ -95,11 +112,18 @@ def preview(intent, doc, rule):
 		out.update(subject=subject, message=message, recipients=actions.resolve_addresses(intent, doc))
 		out["summary"] = _("email {0} to {1}").format(subject, ", ".join(out["recipients"]) or _("nobody"))
 	elif kind == wf.NOTIFY:
-		out.update(subject=actions.render(intent["subject"], doc, None), users=actions.resolve_users(intent, doc))
+		out.update(
+			subject=actions.render(intent["subject"], doc, None), users=actions.resolve_users(intent, doc)
+		)
 		out["summary"] = _("notify {0}: {1}").format(", ".join(out["users"]) or _("nobody"), out["subject"])
 	elif kind == wf.CREATE_TODO:
-		out.update(description=actions.render(intent["description"], doc, None), users=actions.resolve_users(intent, doc))
-		out["summary"] = _("ToDo for {0}: {1}").format(", ".join(out["users"]) or _("nobody"), out["description"])
+		out.update(
+			description=actions.render(intent["description"], doc, None),
+			users=actions.resolve_users(intent, doc),
+		)
+		out["summary"] = _("ToDo for {0}: {1}").format(
+			", ".join(out["users"]) or _("nobody"), out["description"]
+		)
 	elif kind == wf.SET_VALUE:
 		new = actions._value_for(intent, doc, None)
 		out.update(field=intent["field"], old=doc.get(intent["field"]), new=new)
@@ -107,15 +131,25 @@ def preview(intent, doc, rule):
 	elif kind == wf.ASSIGN:
 		candidates = actions._assignment_candidates(intent, doc)
 		out.update(candidates=candidates, strategy=intent["strategy"])
-		out["summary"] = _("assign by {0} among {1}").format(intent["strategy"].lower(), ", ".join(candidates) or _("nobody"))
+		out["summary"] = _("assign by {0} among {1}").format(
+			intent["strategy"].lower(), ", ".join(candidates) or _("nobody")
+		)
 	elif kind == wf.CREATE_DOCUMENT:
-		mapper = actions.STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
+		mapper = (
+			actions.STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
+		)
 		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
 		for fieldname, source in intent["field_map"].items():
 			new.set(fieldname, actions.render(source, doc, None) if isinstance(source, str) else source)
 		actions._link_back(new, doc)
-		shown = {k: v for k, v in new.as_dict(no_default_fields=True).items() if v not in (None, "", [], 0) and not isinstance(v, list)}
-		out.update(document={"doctype": intent["doctype"], **{k: str(v) for k, v in list(shown.items())[:15]}})
+		shown = {
+			k: v
+			for k, v in new.as_dict(no_default_fields=True).items()
+			if v not in (None, "", [], 0) and not isinstance(v, list)
+		}
+		out.update(
+			document={"doctype": intent["doctype"], **{k: str(v) for k, v in list(shown.items())[:15]}}
+		)
 		out["summary"] = _("create a draft {0}").format(intent["doctype"])
 	elif kind == wf.WEBHOOK:
 		out.update(url=intent["url"])
@@ -134,7 +168,12 @@ def _score(rule_doc, doc):
 	from crm_automation.scoring import compile_rule, score_documents
 
 	result = score_documents(compile_rule(rule_doc), [field_values(doc)])[doc.name]
-	return {"document": doc.name, "outcome": result.grade or _("no band"), "score": result.as_dict(), "explained": result.explain()}
+	return {
+		"document": doc.name,
+		"outcome": result.grade or _("no band"),
+		"score": result.as_dict(),
+		"explained": result.explain(),
+	}
 
 
 def _escalation(rule_doc, doc):
@@ -143,14 +182,33 @@ def _escalation(rule_doc, doc):
 	policy = compile_policy_doc(rule_doc)
 	values = field_values(doc)
 	if not policy.applies(values) or policy.stopped(values):
-		return {"document": doc.name, "outcome": _("Not Watched") if not policy.applies(values) else _("Stopped")}
+		return {
+			"document": doc.name,
+			"outcome": _("Not Watched") if not policy.applies(values) else _("Stopped"),
+		}
 	start = get_datetime(policy.clock_start_for(values, now_datetime()))
 	schedule = []
 	for level in policy.levels:
 		if level.warn_before:
-			schedule.append({"at": str(policy.calendar.deadline(start, level.after - level.warn_before)), "what": f"Warning before level {level.number}"})
-		schedule.append({"at": str(policy.calendar.deadline(start, level.after)), "what": level.label(), "actions": [i["type"] for i in level.intents]})
-	return {"document": doc.name, "outcome": _("Paused") if policy.paused(values) else _("Running"), "clock_started": str(start), "schedule": schedule}
+			schedule.append(
+				{
+					"at": str(policy.calendar.deadline(start, level.after - level.warn_before)),
+					"what": f"Warning before level {level.number}",
+				}
+			)
+		schedule.append(
+			{
+				"at": str(policy.calendar.deadline(start, level.after)),
+				"what": level.label(),
+				"actions": [i["type"] for i in level.intents],
+			}
+		)
+	return {
+		"document": doc.name,
+		"outcome": _("Paused") if policy.paused(values) else _("Running"),
+		"clock_started": str(start),
+		"schedule": schedule,
+	}
 
 
 def automations_for(doc):
@@ -159,18 +217,33 @@ def automations_for(doc):
 	from crm_automation.rules import compile_rule
 
 	out = []
-	for name in frappe.get_all("Workflow Rule", filters={"document_type": doc.doctype, "enabled": 1}, pluck="name", order_by="priority desc, name asc"):
+	for name in frappe.get_all(
+		"Workflow Rule",
+		filters={"document_type": doc.doctype, "enabled": 1},
+		pluck="name",
+		order_by="priority desc, name asc",
+	):
 		rule = frappe.get_doc("Workflow Rule", name)
 		evaluation = compile_rule(rule).evaluate(field_values(doc), None, explain=True)
-		out.append({"rule": name, "trigger": rule.trigger, "would": evaluation.outcome, "reason": evaluation.reason, "branch": evaluation.branch, "trace": evaluation.trace})
+		out.append(
+			{
+				"rule": name,
+				"trigger": rule.trigger,
+				"would": evaluation.outcome,
+				"reason": evaluation.reason,
+				"branch": evaluation.branch,
+				"trace": evaluation.trace,
+			}
+		)
 	return out
 
 
 def replay(rule, days=30):
 	"""What a Workflow Rule would have done over the documents created in the last N days: counts
 	per outcome, branch and action. Nothing is written, not even a log entry."""
-	rule_doc = frappe.get_doc("Workflow Rule", rule)
-	documents = _documents(rule_doc.document_type, None, last=10000, since=add_days(now_datetime(), -int(days)))
+	rule_doc = _rule("Workflow Rule", rule)
+	since = add_days(now_datetime(), -int(days))
+	documents = _documents(rule_doc.document_type, None, last=MAX_REPLAY_DOCUMENTS, since=since)
 	outcomes, branches, action_counts = Counter(), Counter(), Counter()
 	for doc in documents:
 		result = _workflow(rule_doc, doc, log=False)
@@ -179,11 +252,20 @@ def replay(rule, days=30):
 			branches[result["branch"]] += 1
 		for action in result["actions"]:
 			action_counts[action["type"]] += 1
-	return {"rule": rule, "days": int(days), "documents": len(documents), "outcomes": dict(outcomes), "branches": dict(branches), "actions": dict(action_counts)}
+	return {
+		"rule": rule,
+		"days": int(days),
+		"documents": len(documents),
+		"outcomes": dict(outcomes),
+		"branches": dict(branches),
+		"actions": dict(action_counts),
+	}
 
 
 def format_dry_run(result):
-	lines = [f"{result['rule_type']} {result['rule']} on {result['document_type']} (dry run: nothing written)"]
+	lines = [
+		f"{result['rule_type']} {result['rule']} on {result['document_type']} (dry run: nothing written)"
+	]
 	for entry in result["results"]:
 		head = f"  {entry['document']}: {entry['outcome']}"
 		if entry.get("branch"):
@@ -193,7 +275,9 @@ def format_dry_run(result):
 		lines.append(head)
 		for leaf in entry.get("trace") or []:
 			mark = "✔" if leaf["result"] else "✘"
-			lines.append(f"      {mark} {leaf['label']} {leaf['op']} {json.dumps(leaf['expected'], default=str)}: is {json.dumps(leaf['actual'], default=str)}")
+			lines.append(
+				f"      {mark} {leaf['label']} {leaf['op']} {json.dumps(leaf['expected'], default=str)}: is {json.dumps(leaf['actual'], default=str)}"
+			)
 		for action in entry.get("actions") or []:
 			lines.append(f"      → {action['summary']}")
 		if entry.get("explained"):

@@ -54,6 +54,15 @@ doc_events = {
 	},
 }
 
+# A log is readable only by those who may read its document (System Managers read all).
+has_permission = {
+	"Automation Log": "crm_automation.crm_automation.doctype.automation_log.automation_log.has_permission",
+}
+permission_query_conditions = {
+	"Automation Log": "crm_automation.crm_automation.doctype.automation_log.automation_log.get_permission_query_conditions",
+	"Automation Log Action": "crm_automation.crm_automation.doctype.automation_log.automation_log.get_action_permission_query_conditions",
+}
+
 # Logs and occurrences must never stop a user from deleting the document they describe.
 ignore_links_on_delete = ["Automation Log", "Automation Log Action", "Automation Occurrence", "Escalation State"]
 

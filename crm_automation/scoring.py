@@ -300,11 +300,20 @@ def enqueue_recompute(rule_name):
 	)
 
 
+RATE_LIMIT_KEY = "crm_automation:track_activity"
+
+
+def _rate_limit_key(user, moment):
+	"""One counter per caller per wall-clock minute; `now_datetime` is the only clock, so tests
+	freeze it by patching `crm_automation.scoring.now_datetime`."""
+	minute = int(get_datetime(moment).timestamp() // 60)
+	return frappe.cache.make_key(f"{RATE_LIMIT_KEY}:{user}:{minute}")
+
+
 def check_rate_limit():
 	"""A flood from one API key (user) is refused past the per-minute limit in the settings."""
 	limit = frappe.db.get_single_value("CRM Automation Settings", "track_activity_rate_limit") or 120
-	bucket = int(now_datetime().timestamp() // 60)
-	key = frappe.cache.make_key(f"crm_automation:track_activity:{frappe.session.user}:{bucket}")
+	key = _rate_limit_key(frappe.session.user, now_datetime())
 	count = frappe.cache.incr(key)
 	if count == 1:
 		frappe.cache.expire(key, 120)
@@ -313,3 +322,10 @@ def check_rate_limit():
 			_("Too many activities from {0}: at most {1} a minute").format(frappe.bold(frappe.session.user), limit),
 			frappe.RateLimitExceededError,
 		)
+
+
+def reset_rate_limit(user=None):
+	"""Forget every counted minute of one caller (the session user by default): for tests, and for
+	an administrator unblocking an integration at once."""
+	user = user or frappe.session.user
+	frappe.cache.delete_keys(f"{RATE_LIMIT_KEY}:{user}:")

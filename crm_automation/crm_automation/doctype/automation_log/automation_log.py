@@ -39,6 +39,19 @@ class AutomationLog(Document):
 		trigger: DF.Data | None
 	# end: auto-generated types
 
+	def onload(self):
+		# The form shows a log as the history panel does: where messages and webhooks went only to
+		# those who may edit rules, should anyone else ever be given read access to logs.
+		from crm_automation.record_access import may_edit_rules, redact_action, redact_text
+
+		if may_edit_rules():
+			return
+		self.reason = redact_text(self.reason)
+		self.error = redact_text(self.error)
+		for row in self.actions:
+			shown = redact_action(row.as_dict(), sees_recipients=False)
+			row.result, row.response = shown.get("result"), shown.get("response")
+
 	@staticmethod
 	def clear_old_logs(days=90):
 		"""Called by Frappe's Log Settings and by our daily job: delete logs older than ``days``."""
@@ -95,9 +108,63 @@ def make_log(
 				"attempts": result.get("attempts") or 0,
 				"minutes_saved": result.get("minutes_saved") or 0,
 				"response": result.get("error") or result.get("response"),
+				"payload": result.get("payload"),
 			},
 		)
 	# The document may be a rejected or deleted one; the log must not fail on that link.
 	log.flags.ignore_links = True
 	log.insert(ignore_permissions=True)
 	return log.name
+
+
+# ----------------------------------------------------------------------------------------------
+# Who may read which log: only logs of documents the reader may read themselves (System Managers
+# read all). A log of a document that no longer exists (deleted, or rejected before its first save)
+# is readable by those whom nothing restricts on its document type.
+
+
+def _reads_everything(user):
+	return user == "Administrator" or "System Manager" in frappe.get_roles(user)
+
+
+def has_permission(doc, ptype="read", user=None, **kwargs):
+	from crm_automation.record_access import readable_names_query
+
+	user = user or frappe.session.user
+	if _reads_everything(user):
+		return None
+	doctype, name = doc.get("reference_doctype"), doc.get("reference_name")
+	if not doctype or not frappe.db.exists("DocType", doctype):
+		return False
+	if name and frappe.db.exists(doctype, name):
+		return bool(frappe.has_permission(doctype, "read", doc=name, user=user))
+	return readable_names_query(doctype, user) is None
+
+
+def get_permission_query_conditions(user=None, doctype=None):
+	from crm_automation.record_access import readable_names_query
+
+	user = user or frappe.session.user
+	if _reads_everything(user):
+		return ""
+	log_doctype = "`tabAutomation Log`.`reference_doctype`"
+	clauses = []
+	for reference_doctype in frappe.db.sql_list("select distinct reference_doctype from `tabAutomation Log`"):
+		if not reference_doctype:
+			continue
+		names = readable_names_query(reference_doctype, user)
+		if names == "":
+			continue
+		clause = f"{log_doctype} = {frappe.db.escape(reference_doctype)}"
+		if names is not None:
+			clause = f"({clause} and `tabAutomation Log`.`reference_name` in ({names}))"
+		clauses.append(clause)
+	return "(" + " or ".join(clauses) + ")" if clauses else "1=0"
+
+
+def get_action_permission_query_conditions(user=None, doctype=None):
+	"""Action rows listed on their own (report view of the child table) follow their log."""
+	logs = get_permission_query_conditions(user)
+	if not logs:
+		return ""
+	return f"`tabAutomation Log Action`.`parent` in (select `name` from `tabAutomation Log` where {logs})"

@@ -1,0 +1,142 @@
+"""Reading records on a user's behalf: the sandbox, the history panel and the logs show a person only
+what they may read themselves, and only rule editors see where messages and webhooks go.
+
+- `permitted_document` loads one record the session user may read (or change); a missing and a
+  forbidden record get the same answer, so the answer never tells whether a name exists.
+- `readable_names_query` is the SQL of the names of a doctype a user may read (Frappe's own list
+  permissions: roles, User Permissions, owner rules, shares), or None when they may read them all.
+- `redact_*` hide webhook addresses, headers, secrets and recipients from anyone who may not edit
+  rules, and condition values of fields above the reader's permission level from everyone.
+"""
+
+import re
+
+import frappe
+from frappe import _
+
+RULE_MANAGER_ROLES = ("System Manager", "CRM Automation Manager")
+# API users that send behaviour signals on records they may read but not change (setup/install.py
+# creates the role).
+INTEGRATION_ROLE = "CRM Automation Integration"
+HIDDEN = "•••"
+
+# What these actions' results name is where a message or a request went: recipients, addresses,
+# URLs. A reader who may not edit rules sees that the action ran, not where to.
+ACTIONS_WITH_RECIPIENTS = frozenset(
+	("Send Email", "System Notification", "Create ToDo", "Assign", "Unassign", "Webhook")
+)
+# A safety net over any free text (reasons, errors, results of other actions, rendered templates).
+SENSITIVE_TEXT = re.compile(
+	r"(?:https?|wss?|ftp)://\S+"  # URLs, with any credentials or tokens in them
+	r"|[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses and user ids
+	r"|bearer\s+\S+"
+	r"|(?:authorization|token|secret|api[_-]?key|password)[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?\S+",
+	re.IGNORECASE,
+)
+
+
+def is_rule_manager(user=None):
+	return bool(set(RULE_MANAGER_ROLES) & set(frappe.get_roles(user)))
+
+
+def require_rule_manager():
+	if not is_rule_manager():
+		frappe.throw(_("Only a CRM Automation Manager can do this"), frappe.PermissionError)
+
+
+def may_edit_rules(user=None):
+	"""Whoever may edit Workflow Rules may see everything a rule does, recipients included."""
+	return bool(frappe.has_permission("Workflow Rule", "write", user=user or frappe.session.user))
+
+
+def permitted_document(doctype, name, ptypes=("read",)):
+	"""The document, if the session user holds every right in `ptypes` on it. Otherwise one
+	PermissionError whose message is the same whether the record is missing or forbidden."""
+	if _exists(doctype, name):
+		doc = frappe.get_doc(doctype, name)
+		if all(doc.has_permission(ptype) for ptype in ptypes):
+			return doc
+	if "write" in ptypes:
+		message = _("{0} {1} was not found, or you may not change it")
+	else:
+		message = _("{0} {1} was not found, or you may not read it")
+	frappe.throw(message.format(_(str(doctype)), frappe.bold(str(name))), frappe.PermissionError)
+
+
+def _exists(doctype, name):
+	if not (isinstance(doctype, str) and isinstance(name, str) and doctype and name):
+		return False
+	if not frappe.db.exists("DocType", doctype) or frappe.get_meta(doctype).istable:
+		return False
+	return bool(frappe.db.exists(doctype, name))
+
+
+def readable_names_query(doctype, user=None):
+	"""SQL selecting the names of `doctype` the user may read, "" when they may read none, or None
+	when nothing restricts them (every record of the doctype is readable)."""
+	user = user or frappe.session.user
+	if not frappe.db.exists("DocType", doctype) or not frappe.has_permission(doctype, "read", user=user):
+		return ""
+	query = frappe.get_list(doctype, fields=["name"], user=user, run=0, order_by="", limit_page_length=0)
+	unrestricted = f"select `name`\nfrom `tab{doctype}`"
+	if query.strip() == unrestricted:
+		return None
+	return query
+
+
+def readable_names(doctype, filters=None, order_by="creation desc", limit=None):
+	"""Names of documents the session user may read, newest first: what a sandbox may load."""
+	if not frappe.has_permission(doctype, "read"):
+		return []
+	return frappe.get_list(doctype, filters=filters or {}, pluck="name", order_by=order_by, limit=limit)
+
+
+# ----------------------------------------------------------------------------------------------
+# Redaction
+
+
+def redact_text(text):
+	if not isinstance(text, str) or not text:
+		return text
+	return SENSITIVE_TEXT.sub(HIDDEN, text)
+
+
+def redact_action(action, sees_recipients):
+	"""An action row of a log (action_type, status, result...) as the reader may see it."""
+	if sees_recipients:
+		return action
+	action = frappe._dict(action)
+	if action.get("action_type") in ACTIONS_WITH_RECIPIENTS and action.get("result"):
+		action["result"] = _("{0} (recipients hidden)").format(_(action.get("status") or "Done"))
+	for key in ("result", "response", "error"):
+		if key in action:
+			action[key] = redact_text(action[key])
+	return action
+
+
+def redact_trace(trace, doctype, user=None):
+	"""A condition trace without the values of fields the reader may not read (permission levels)."""
+	user = user or frappe.session.user
+	if user == "Administrator":
+		return trace
+	meta = frappe.get_meta(doctype)
+	allowed = set(meta.get_permlevel_access("read", user=user))
+	shown = []
+	for leaf in trace or []:
+		field = meta.get_field(leaf.get("field")) if leaf.get("field") else None
+		if field and field.permlevel and field.permlevel not in allowed:
+			leaf = {**leaf, "actual": HIDDEN, **({"before": HIDDEN} if "before" in leaf else {})}
+		shown.append(leaf)
+	return shown
+
+
+def redact_log(log, sees_recipients):
+	"""A log entry (a dict with reason, error and actions) for one reader."""
+	if sees_recipients:
+		return log
+	for key in ("reason", "error"):
+		if key in log:
+			log[key] = redact_text(log[key])
+	if "actions" in log:
+		log["actions"] = [redact_action(action, False) for action in log["actions"]]
+	return log
