@@ -81,7 +81,18 @@ ACTION_RIGHTS = {
 
 # Fields no rule writes: identity and state that Frappe itself manages.
 UNWRITABLE_FIELDS = frozenset(
-	{"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent", "parenttype", "parentfield"}
+	{
+		"name",
+		"owner",
+		"creation",
+		"modified",
+		"modified_by",
+		"docstatus",
+		"idx",
+		"parent",
+		"parenttype",
+		"parentfield",
+	}
 )
 
 
@@ -145,9 +156,9 @@ def set_run_as(doc):
 	named_by_this_save = doc.is_new() or doc.has_value_changed("run_as")
 	if chosen and chosen != user and named_by_this_save:
 		frappe.throw(
-			_("Run As: only a System Manager may make a rule run as another user ({0}); leave it empty to run as yourself").format(
-				frappe.bold(chosen)
-			),
+			_(
+				"Run As: only a System Manager may make a rule run as another user ({0}); leave it empty to run as yourself"
+			).format(frappe.bold(chosen)),
 			frappe.PermissionError,
 			title=_("Not Permitted"),
 		)
@@ -197,7 +208,9 @@ def check_field_writable(doc, fieldname, user):
 		raise frappe.PermissionError(_("Rules may not write the field {0}").format(frappe.bold(fieldname)))
 	df = doc.meta.get_field(fieldname)
 	if not df:
-		raise frappe.ValidationError(_("{0} has no field {1}").format(frappe.bold(_(doc.doctype)), frappe.bold(fieldname)))
+		raise frappe.ValidationError(
+			_("{0} has no field {1}").format(frappe.bold(_(doc.doctype)), frappe.bold(fieldname))
+		)
 	if user != "Administrator" and (df.permlevel or 0) not in allowed_permlevels(doc, user):
 		raise frappe.PermissionError(
 			_("Run-as user {0} may not write {1} of {2} (permission level {3})").format(
@@ -230,7 +243,9 @@ def check_can_create(new, fieldnames, user):
 	levels = allowed_permlevels(new, user)
 	for fieldname in fieldnames:
 		if fieldname in UNWRITABLE_FIELDS:
-			raise frappe.PermissionError(_("Rules may not write the field {0}").format(frappe.bold(fieldname)))
+			raise frappe.PermissionError(
+				_("Rules may not write the field {0}").format(frappe.bold(fieldname))
+			)
 		df = new.meta.get_field(fieldname)
 		if df and (df.permlevel or 0) not in levels:
 			raise frappe.PermissionError(

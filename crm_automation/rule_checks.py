@@ -22,15 +22,17 @@ def check_run_as_and_target(rule, what):
 	user = rule.run_as
 	if permissions.is_protected(rule.document_type) and not permissions.is_system_manager(user):
 		frappe.throw(
-			_("{0} cannot run on {1}: it is a protected doctype, only rules running as a System Manager may").format(
-				what, frappe.bold(rule.document_type)
-			),
+			_(
+				"{0} cannot run on {1}: it is a protected doctype, only rules running as a System Manager may"
+			).format(what, frappe.bold(rule.document_type)),
 			frappe.PermissionError,
 			title=_("Protected Document Type"),
 		)
 	if not frappe.has_permission(rule.document_type, "read", user=user, throw=False):
 		frappe.throw(
-			_("Run As: {0} has no read permission on {1}").format(frappe.bold(user), frappe.bold(rule.document_type)),
+			_("Run As: {0} has no read permission on {1}").format(
+				frappe.bold(user), frappe.bold(rule.document_type)
+			),
 			frappe.PermissionError,
 			title=_("Not Permitted"),
 		)
@@ -47,7 +49,10 @@ def check_templates(rows, table_label):
 				_check_one(source, row, table_label, _("Field Mapping ({0})").format(target))
 		if row.get("email_template"):
 			template = frappe.db.get_value(
-				"Email Template", row.email_template, ["subject", "response", "response_html", "use_html"], as_dict=True
+				"Email Template",
+				row.email_template,
+				["subject", "response", "response_html", "use_html"],
+				as_dict=True,
 			)
 			if template:
 				body = template.response_html if template.use_html else template.response
@@ -110,7 +115,11 @@ def _check_field(meta, fieldname, user, where):
 	if df and user != "Administrator" and (df.permlevel or 0) not in _permlevels(meta, user):
 		frappe.throw(
 			_("{0}: run-as user {1} may not write {2} of {3} (permission level {4})").format(
-				frappe.bold(where), frappe.bold(user), frappe.bold(fieldname), frappe.bold(meta.name), df.permlevel
+				frappe.bold(where),
+				frappe.bold(user),
+				frappe.bold(fieldname),
+				frappe.bold(meta.name),
+				df.permlevel,
 			),
 			frappe.PermissionError,
 		)
@@ -121,9 +130,9 @@ def _check_create(doctype, field_map, user, where):
 		return  # the compiler says the doctype does not exist
 	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
 		frappe.throw(
-			_("{0}: Create Document of {1} is refused: it is a protected doctype, only rules running as a System Manager may create it").format(
-				frappe.bold(where), frappe.bold(doctype)
-			),
+			_(
+				"{0}: Create Document of {1} is refused: it is a protected doctype, only rules running as a System Manager may create it"
+			).format(frappe.bold(where), frappe.bold(doctype)),
 			frappe.PermissionError,
 			title=_("Protected Document Type"),
 		)

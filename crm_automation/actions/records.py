@@ -68,7 +68,7 @@ def set_value_before_save(intent, doc, before, rule=None):
 			permissions.check_right(doc, "write", user)
 		permissions.check_field_writable(doc, intent["field"], user)
 		value = _value_for(intent, doc, before)
-	except frappe.ValidationError as error:
+	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
 	doc.set(intent["field"], value)
 	return {

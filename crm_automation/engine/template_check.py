@@ -13,7 +13,9 @@ TEMPLATE_NAMES = frozenset({"doc", "old_doc", *SAFE_GLOBALS})
 # Jinja's own names for the template and macros: a way back to the template's context.
 _SPECIAL_NAMES = frozenset({"self", "super", "caller", "varargs", "kwargs", "loop_context"})
 _LOADING_NODES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
-_ATTRIBUTE_FILTERS = frozenset({"attr", "map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"})
+_ATTRIBUTE_FILTERS = frozenset(
+	{"attr", "map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"}
+)
 
 
 def check_template(text, path="template", names=TEMPLATE_NAMES):
