@@ -20,11 +20,11 @@ RULE_MANAGER_ROLES = ("System Manager", "CRM Automation Manager")
 INTEGRATION_ROLE = "CRM Automation Integration"
 HIDDEN = "•••"
 
-# What these actions' results name is where a message or a request went: recipients, addresses,
-# URLs. A reader who may not edit rules sees that the action ran, not where to.
-ACTIONS_WITH_RECIPIENTS = frozenset(
-	("Send Email", "System Notification", "Create ToDo", "Assign", "Unassign", "Webhook")
-)
+# Results a reader who may not edit rules sees as written: these name only the document's own fields
+# and records. Every other action (e-mail, notification, ToDo, assignment, webhook, SMS, and any
+# type added later) names where a message or a request went, so the reader sees that it ran and how
+# it ended, not where to.
+ACTIONS_WITH_PLAIN_RESULTS = frozenset(("Set Value", "Add Tag", "Add Comment", "Create Document", "Reject"))
 # A safety net over any free text (reasons, errors, results of other actions, rendered templates).
 SENSITIVE_TEXT = re.compile(
 	r"(?:https?|wss?|ftp)://\S+"  # URLs, with any credentials or tokens in them
@@ -106,7 +106,7 @@ def redact_action(action, sees_recipients):
 	if sees_recipients:
 		return action
 	action = frappe._dict(action)
-	if action.get("action_type") in ACTIONS_WITH_RECIPIENTS and action.get("result"):
+	if action.get("action_type") not in ACTIONS_WITH_PLAIN_RESULTS and action.get("result"):
 		action["result"] = _("{0} (recipients hidden)").format(_(action.get("status") or "Done"))
 	for key in ("result", "response", "error"):
 		if key in action:
