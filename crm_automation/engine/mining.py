@@ -1,0 +1,560 @@
+"""Find repeated manual work in a document history and propose the rules that would do it.
+
+The input is a stream of history events (plain dicts, see ``EVENT_TYPES`` and the README's
+"history file" section). Events of one document come together, in time order, the ``record``
+event (the document as it was created) first. The miner digests one document at a time, adds
+what it saw to counters keyed by candidate pattern and forgets the document: memory follows the
+number of patterns, never the length of the history.
+
+Two families of patterns:
+
+* **from fields**: "Leads with territory North (when created) were assigned by hand to Zhou":
+  the condition is a field value of the new document, the action an assignment or a field set by
+  hand at any later time. Confidence = documents where both happened / documents where the
+  condition held. Proposed as a rule on **New**.
+* **after a transition** (the document was created, or its status changed to a value): an
+  assignment, a field set, an e-mail sent within ``window_hours``, or a ToDo / comment written N
+  days later (before the next transition). Confidence = documents where the action followed /
+  documents that made the transition (for N days: that stayed N days). Proposed as a **Value
+  Change**, **New** or **Time** rule.
+
+Each document counts once per pattern. Automation's own actions and data imports are not manual
+work: events flagged ``automated`` or ``imported`` and ToDos the app wrote are skipped (and
+counted in ``excluded``).
+"""
+
+import datetime
+import re
+from collections import Counter
+
+from . import mining_rules
+from .errors import RuleError
+
+DEFAULT_MIN_SUPPORT = 20
+DEFAULT_MIN_CONFIDENCE = 0.8
+DEFAULT_WINDOW_HOURS = 24
+# A follow-up later than this after its transition is not "N days after" anything.
+MAX_FOLLOW_UP_DAYS = 30
+# A field with more distinct values than this is an identifier, not a category to decide on.
+MAX_DISTINCT_VALUES = 100
+# Distinct e-mail subjects / ToDo texts tracked; beyond it new texts are counted as untracked
+# (memory stays bounded on a history full of one-off texts).
+MAX_TEXT_KEYS = 20000
+# Minutes of manual work per action: the defaults of CRM Automation Settings.
+DEFAULT_MINUTES = {"Assign": 2, "Set Value": 1, "Send Email": 4, "Create ToDo": 2, "Add Comment": 1}
+TRANSITION_FIELDS = ("status",)
+AUTOMATION_TODO_PREFIX = "Assigned by automation rule"
+
+EVENT_TYPES = ("record", "change", "assignment", "email", "todo", "comment")
+ASSIGN, SET_VALUE, SEND_EMAIL, CREATE_TODO, ADD_COMMENT = (
+	"Assign",
+	"Set Value",
+	"Send Email",
+	"Create ToDo",
+	"Add Comment",
+)
+ACTION_OF_EVENT = {
+	"assignment": ASSIGN,
+	"change": SET_VALUE,
+	"email": SEND_EMAIL,
+	"todo": CREATE_TODO,
+	"comment": ADD_COMMENT,
+}
+# The pseudo transition every new document makes.
+CREATED = ("", "created")
+# Fields that are bookkeeping, never a condition or an action.
+IGNORED_FIELDS = frozenset(
+	(
+		"name",
+		"creation",
+		"modified",
+		"modified_by",
+		"docstatus",
+		"idx",
+		"_assign",
+		"_comments",
+		"_liked_by",
+		"_user_tags",
+		"_seen",
+	)
+)
+
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+_DIGITS_RE = re.compile(r"\d+")
+
+
+class HistoryError(RuleError):
+	"""An event the miner cannot use; ``where`` names it (file line or position)."""
+
+	def __init__(self, where, message):
+		ValueError.__init__(self, f"{where}: {message}")
+		self.where = where
+		self.message = message
+		self.problems = []
+
+
+def parse_when(value, where="when"):
+	if isinstance(value, datetime.datetime):
+		return value
+	if isinstance(value, datetime.date):
+		return datetime.datetime(value.year, value.month, value.day)
+	if not isinstance(value, str):
+		raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+	try:
+		return datetime.datetime.fromisoformat(value.strip().replace("T", " ")).replace(tzinfo=None)
+	except ValueError:
+		raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+
+
+def plain_text(text, docname=None):
+	"""An e-mail subject or ToDo text as a rule would write it: tags and extra spaces gone, the
+	document's name replaced by a template placeholder."""
+	text = _SPACE_RE.sub(" ", _TAG_RE.sub(" ", str(text or ""))).strip()
+	if docname:
+		text = text.replace(str(docname), "{{ doc.name }}")
+	return text
+
+
+def text_key(text):
+	"""Texts that differ only in case, spacing or numbers are the same text."""
+	return _DIGITS_RE.sub("0", text.lower())
+
+
+def is_automated(event):
+	if event.get("automated") or event.get("imported"):
+		return True
+	if event["type"] in ("assignment", "todo"):
+		return plain_text(event.get("description")).startswith(AUTOMATION_TODO_PREFIX)
+	return False
+
+
+def _scalar(value):
+	if value is None or isinstance(value, bool | int | float | str):
+		return "" if value is None else value
+	return None
+
+
+class Action:
+	"""One thing a person did by hand: its kind, the key that says "the same thing again", when."""
+
+	__slots__ = ("key", "kind", "sample", "when", "who")
+
+	def __init__(self, kind, key, when, who, sample=None):
+		self.kind = kind
+		self.key = key
+		self.when = when
+		self.who = who
+		self.sample = sample
+
+
+class DocumentDigest:
+	"""One document's history, reduced to what the patterns need."""
+
+	__slots__ = ("actions", "created", "doctype", "initial", "name", "transitions")
+
+	def __init__(self, doctype, name):
+		self.doctype = doctype
+		self.name = name
+		self.initial = None
+		self.created = None
+		self.transitions = []  # (transition key, when), in time order
+		self.actions = []
+
+	def segments(self, until):
+		"""(transition, start, end) for each stretch between transitions; ``end`` is the next
+		transition or the end of the history."""
+		starts = ([(CREATED, self.created)] if self.created else []) + sorted(
+			self.transitions, key=lambda t: t[1]
+		)
+		for i, (key, start) in enumerate(starts):
+			end = starts[i + 1][1] if i + 1 < len(starts) else max(until or start, start)
+			yield key, start, end
+
+	def first(self, kind):
+		return next((action for action in self.actions if action.kind == kind), None)
+
+
+def _required(event, keys, where):
+	for key in keys:
+		if event.get(key) in (None, ""):
+			raise HistoryError(where, f"a {event.get('type')} event needs {key!r}")
+
+
+def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
+	"""Group a stream of events into one DocumentDigest per document. ``excluded`` (a Counter)
+	receives the events that are not manual work, by type."""
+	current = None
+	finished = set()
+	for position, event in enumerate(events):
+		where = event.get("_where") or f"event {position + 1}"
+		if not isinstance(event, dict):
+			raise HistoryError(where, "an event is a JSON object")
+		kind = event.get("type")
+		if kind not in EVENT_TYPES:
+			raise HistoryError(where, f"unknown event type {kind!r} (use one of: {', '.join(EVENT_TYPES)})")
+		_required(event, ("doctype", "name", "when"), where)
+		document = (event["doctype"], str(event["name"]))
+		if current is None or (current.doctype, current.name) != document:
+			if current is not None:
+				finished.add((current.doctype, current.name))
+				yield current
+			if document in finished:
+				raise HistoryError(
+					where,
+					f"events of {document[0]} {document[1]} are not together; sort the history by doctype, name, when",
+				)
+			current = DocumentDigest(*document)
+		when = parse_when(event["when"], f"{where}.when")
+		if is_automated(event):
+			if excluded is not None:
+				excluded[kind] += 1
+			continue
+		_digest(current, event, kind, when, where, transition_fields)
+	if current is not None:
+		yield current
+
+
+def _digest(digest, event, kind, when, where, transition_fields):
+	who = event.get("who") or ""
+	if kind == "record":
+		values = event.get("doc") or {}
+		if not isinstance(values, dict):
+			raise HistoryError(f"{where}.doc", "the document's values are a JSON object")
+		digest.initial = {field: value for field, value in values.items() if field not in IGNORED_FIELDS}
+		digest.created = when
+		return
+	if kind == "change":
+		_required(event, ("field",), where)
+		field = event["field"]
+		new = _scalar(event.get("new"))
+		if field in IGNORED_FIELDS or new is None:
+			return
+		if field in transition_fields:
+			digest.transitions.append(((field, new), when))
+		else:
+			digest.actions.append(Action(SET_VALUE, (field, new), when, who))
+		return
+	if kind == "assignment":
+		_required(event, ("to",), where)
+		digest.actions.append(Action(ASSIGN, event["to"], when, who))
+		return
+	if kind == "email":
+		template = event.get("template") or ""
+		subject = plain_text(event.get("subject"), digest.name)
+		if not template and not subject:
+			raise HistoryError(where, "an email event needs 'template' or 'subject'")
+		key = ("template", template) if template else ("subject", text_key(subject))
+		sample = {
+			"template": template,
+			"subject": subject,
+			"message": event.get("message") or "",
+			"to_field": event.get("to_field") or "",
+		}
+		digest.actions.append(Action(SEND_EMAIL, key, when, who, sample))
+		return
+	text = plain_text(event.get("description") if kind == "todo" else event.get("text"), digest.name)
+	if not text:
+		raise HistoryError(where, f"a {kind} event needs its {'description' if kind == 'todo' else 'text'}")
+	sample = {"text": text, "to": event.get("to") or ""}
+	digest.actions.append(Action(ACTION_OF_EVENT[kind], text_key(text), when, who, sample))
+
+
+class HistoryMiner:
+	"""Counters of candidate patterns, fed one document at a time."""
+
+	def __init__(
+		self,
+		min_support=DEFAULT_MIN_SUPPORT,
+		min_confidence=DEFAULT_MIN_CONFIDENCE,
+		minutes=None,
+		window_hours=DEFAULT_WINDOW_HOURS,
+		since=None,
+		until=None,
+		transition_fields=TRANSITION_FIELDS,
+	):
+		self.min_support = int(min_support)
+		self.min_confidence = float(min_confidence)
+		self.minutes = {**DEFAULT_MINUTES, **(minutes or {})}
+		self.window = datetime.timedelta(hours=window_hours)
+		self.since = parse_when(since, "since") if since else None
+		self.until = parse_when(until, "until") if until else None
+		self.transition_fields = tuple(transition_fields)
+		self.documents = Counter()  # doctype → documents
+		self.created = Counter()  # doctype → documents created in the history
+		self.held = Counter()  # (doctype, condition) → new documents where it held
+		self.filled = Counter()  # (doctype, field) → new documents where it was set
+		self.reached = Counter()  # (doctype, transition) → documents that made it
+		self.stayed = Counter()  # (doctype, transition, days) → documents that stayed that long after it
+		self.support = Counter()  # pattern → documents
+		self.people = Counter()  # (pattern, who) → documents
+		self.delay = Counter()  # pattern → seconds from condition to action, summed
+		self.samples = {}  # pattern → the first example of its text
+		self.values = {}  # (doctype, field) → distinct values seen, None once too many
+		self.excluded = Counter()
+		self.untracked_texts = 0
+		self.text_keys = set()
+		self.first_seen = None
+		self.last_seen = None
+
+	def feed(self, events):
+		for digest in iter_documents(events, self.transition_fields, self.excluded):
+			self.add_document(digest)
+		return self
+
+	def add_document(self, digest):
+		doctype = digest.doctype
+		self.documents[doctype] += 1
+		digest.actions.sort(key=lambda action: action.when)
+		_mark_todos_for_assignees(digest)
+		self._see_times(digest)
+		conditions = self._conditions(digest) if digest.initial is not None else None
+		if conditions is not None:
+			self.created[doctype] += 1
+			for condition in conditions:
+				self.held[(doctype, condition)] += 1
+				if condition and condition[1] not in ("", 0):
+					self.filled[(doctype, condition[0])] += 1
+			self._from_fields(digest, conditions)
+		self._after_transitions(digest)
+
+	def _see_times(self, digest):
+		moments = [
+			moment
+			for moment in (
+				digest.created,
+				*(t[1] for t in digest.transitions),
+				*(a.when for a in digest.actions),
+			)
+			if moment
+		]
+		if moments:
+			low, high = min(moments), max(moments)
+			self.first_seen = low if self.first_seen is None else min(self.first_seen, low)
+			self.last_seen = high if self.last_seen is None else max(self.last_seen, high)
+
+	def _conditions(self, digest):
+		conditions = [None]
+		for field, value in digest.initial.items():
+			value = _scalar(value)
+			if value is None or field in self.transition_fields:
+				continue
+			seen = self.values.setdefault((digest.doctype, field), set())
+			if seen is None:
+				continue
+			if value not in seen:
+				if len(seen) >= MAX_DISTINCT_VALUES:
+					self.values[(digest.doctype, field)] = None
+					continue
+				seen.add(value)
+			conditions.append((field, value))
+		return conditions
+
+	def _bump(self, pattern, who, delay=None, sample=None):
+		self.support[pattern] += 1
+		self.people[(pattern, who)] += 1
+		if delay is not None:
+			self.delay[pattern] += delay.total_seconds()
+		if sample is not None and pattern not in self.samples:
+			self.samples[pattern] = sample
+
+	def _from_fields(self, digest, conditions):
+		doctype = digest.doctype
+		assignment = digest.first(ASSIGN)
+		if assignment:
+			delay = assignment.when - digest.created
+			for condition in conditions:
+				self._bump(("from", doctype, condition, (ASSIGN, assignment.key)), assignment.who, delay)
+			for field, value in digest.initial.items():
+				if value == assignment.key and field not in self.transition_fields:
+					self._bump(("by_field", doctype, field, (ASSIGN, field)), assignment.who, delay)
+		done = set()
+		for action in digest.actions:
+			if action.kind != SET_VALUE or action.key in done:
+				continue
+			done.add(action.key)
+			field, value = action.key
+			if _scalar(digest.initial.get(field)) == value:
+				continue
+			delay = action.when - digest.created
+			for condition in conditions:
+				if condition is None or condition[0] != field:
+					self._bump(("from", doctype, condition, (SET_VALUE, *action.key)), action.who, delay)
+
+	def _after_transitions(self, digest):
+		doctype = digest.doctype
+		segments = list(digest.segments(self.until))
+		if not segments:
+			return
+		longest = {}
+		for key, start, end in segments:
+			days = min(int((end - start).total_seconds() // 86400), MAX_FOLLOW_UP_DAYS)
+			longest[key] = max(longest.get(key, 0), days)
+		for key, days in longest.items():
+			self.reached[(doctype, key)] += 1
+			for n in range(1, days + 1):
+				self.stayed[(doctype, key, n)] += 1
+		counted = set()
+		for action in digest.actions:
+			segment = segment_of(segments, action.when)
+			if segment is None:
+				continue
+			key, start, end = segment
+			delay = action.when - start
+			pattern = self._after_pattern(doctype, key, action, delay)
+			if pattern is None or pattern in counted:
+				continue
+			counted.add(pattern)
+			self._bump(pattern, action.who, delay, action.sample)
+
+	def _after_pattern(self, doctype, transition, action, delay):
+		if action.kind in (CREATE_TODO, ADD_COMMENT):
+			days = int(delay.total_seconds() // 86400)
+			if days > MAX_FOLLOW_UP_DAYS or not self._track_text(action):
+				return None
+			return ("after", doctype, transition, (action.kind, action.key, days))
+		if delay > self.window or (transition == CREATED and action.kind in (ASSIGN, SET_VALUE)):
+			# an assignment or a field set on a new document is a "from fields" pattern
+			return None
+		if action.kind == SEND_EMAIL and not self._track_text(action):
+			return None
+		key = action.key if isinstance(action.key, tuple) else (action.key,)
+		return ("after", doctype, transition, (action.kind, *key))
+
+	def _track_text(self, action):
+		marker = (action.kind, action.key)
+		if marker in self.text_keys:
+			return True
+		if len(self.text_keys) >= MAX_TEXT_KEYS:
+			self.untracked_texts += 1
+			return False
+		self.text_keys.add(marker)
+		return True
+
+	def weeks(self):
+		start = self.since or self.first_seen
+		end = self.until or self.last_seen
+		if not start or not end:
+			return 1.0
+		return max((end - start).total_seconds() / (7 * 86400), 1 / 7)
+
+	def observed(self, pattern):
+		"""How many documents the condition of ``pattern`` held for."""
+		family, doctype, condition, action = pattern
+		if family == "from":
+			return self.held[(doctype, condition)]
+		if family == "by_field":
+			return self.filled[(doctype, condition)]
+		if action[0] in (CREATE_TODO, ADD_COMMENT) and action[2] >= 1:
+			return self.stayed[(doctype, condition, action[2])]
+		return self.reached[(doctype, condition)]
+
+	def wide_field(self, doctype, field):
+		return self.values.get((doctype, field), ()) is None
+
+	def proposals(self):
+		"""Patterns that pass the thresholds, the most hours saved first."""
+		found = []
+		weeks = self.weeks()
+		for pattern, support in self.support.items():
+			if support < self.min_support:
+				continue
+			family, doctype, condition, _action = pattern
+			if family == "from" and condition and self.wide_field(doctype, condition[0]):
+				continue  # counted only until the field showed itself an identifier
+			observed = self.observed(pattern)
+			confidence = support / observed if observed else 0
+			if confidence < self.min_confidence:
+				continue
+			found.append(self._proposal(pattern, support, observed, confidence, weeks))
+		found = _without_redundant(found)
+		found.sort(key=lambda p: (-p["hours_per_week"], -p["support"], p["id"]))
+		return found
+
+	def _proposal(self, pattern, support, observed, confidence, weeks):
+		family, doctype, condition, action = pattern
+		people = sorted(
+			((who, count) for (key, who), count in self.people.items() if key == pattern),
+			key=lambda item: (-item[1], item[0]),
+		)
+		minutes = float(self.minutes.get(action[0]) or 0)
+		proposal = {
+			"id": mining_rules.pattern_id(pattern),
+			"family": family,
+			"doctype": doctype,
+			"action_type": action[0],
+			"condition": mining_rules.describe_condition(family, condition),
+			"action": mining_rules.describe_action(action, self.samples.get(pattern)),
+			"support": support,
+			"observed": observed,
+			"confidence": round(confidence, 4),
+			"people": [{"user": who, "count": count} for who, count in people],
+			"mean_delay_hours": round(self.delay[pattern] / support / 3600, 2),
+			"minutes_per_action": minutes,
+			"hours_per_week": round(support * minutes / 60 / weeks, 2),
+			"pattern": pattern,
+		}
+		proposal["summary"] = mining_rules.summary(proposal)
+		proposal["rule"] = mining_rules.rule_for(pattern, self.samples.get(pattern), proposal)
+		return proposal
+
+	def report(self):
+		proposals = self.proposals()
+		return {
+			"documents": dict(self.documents),
+			"excluded": dict(self.excluded),
+			"untracked_texts": self.untracked_texts,
+			"weeks": round(self.weeks(), 2),
+			"min_support": self.min_support,
+			"min_confidence": self.min_confidence,
+			"proposals": [{k: v for k, v in p.items() if k != "pattern"} for p in proposals],
+		}
+
+
+def _mark_todos_for_assignees(digest):
+	"""A follow-up written for whoever the document was assigned to becomes a ToDo for the
+	assignees, not for one listed user."""
+	assigned = set()
+	for action in digest.actions:
+		if action.kind == ASSIGN:
+			assigned.add(action.key)
+		elif action.kind == CREATE_TODO and action.sample is not None:
+			action.sample["for_assignee"] = action.sample.get("to") in assigned
+
+
+def segment_of(segments, moment):
+	found = None
+	for segment in segments:
+		if segment[1] <= moment:
+			found = segment
+		else:
+			break
+	return found
+
+
+def _without_redundant(proposals):
+	"""A field condition that does not raise the confidence of the same action on every new
+	document by 5 points adds nothing: keep the rule without it."""
+	unconditional = {
+		(p["doctype"], p["pattern"][3]): p["confidence"]
+		for p in proposals
+		if p["family"] == "from" and p["pattern"][2] is None
+	}
+	kept = []
+	for proposal in proposals:
+		family, doctype, condition, action = proposal["pattern"]
+		base = unconditional.get((doctype, action))
+		if (
+			family == "from"
+			and condition is not None
+			and base is not None
+			and proposal["confidence"] < base + 0.05
+		):
+			continue
+		kept.append(proposal)
+	return kept
+
+
+def mine(events, **options):
+	"""Run the miner over ``events`` and return its report (a plain dict)."""
+	return HistoryMiner(**options).feed(events).report()
