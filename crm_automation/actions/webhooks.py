@@ -44,6 +44,7 @@ RESERVED_HEADERS = frozenset(
 CLAIM_MARGIN_SECONDS = 120
 SWEEP_BATCH = 500
 _ROW = "tabAutomation Log Action"
+_SAVEPOINT = "crm_automation_webhook_row"
 
 
 def webhook(intent, doc, before, rule):
@@ -96,25 +97,36 @@ def deliver_row(row_name):
 	"""Claim one delivery row and send it. Returns True if this worker sent it. A failure of this row
 	(of the database, of the rule) is recorded on it and never stops the caller's other rows."""
 	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+	frappe.db.savepoint(_SAVEPOINT)
 	try:
 		if not _claim(row_name, token):
 			return False
 	except Exception:
-		frappe.db.rollback()
+		_undo()
 		frappe.log_error(title=f"Webhook delivery {row_name} could not be claimed")
 		return False
+	frappe.db.savepoint(_SAVEPOINT)
 	try:
 		outcome = _send(row_name)
 	except Exception as error:
-		frappe.db.rollback()
+		_undo()
 		outcome = _retry_or_fail(_row(row_name), error_summary(error), frappe.get_traceback())
 	try:
 		_finish(row_name, token, outcome)
 		frappe.db.commit()
 	except Exception:
-		frappe.db.rollback()
+		_undo()
 		frappe.log_error(title=f"Webhook delivery {row_name} could not be recorded")
 	return True
+
+
+def _undo():
+	"""Back to before this row's step. (A deadlock ends the whole transaction, savepoint and all;
+	then the claim, committed before the step, is all there was.)"""
+	try:
+		frappe.db.rollback(save_point=_SAVEPOINT)
+	except Exception:
+		frappe.db.rollback()
 
 
 def _claim(row_name, token):
