@@ -40,6 +40,7 @@ _INTERNAL = {
 	"consecutive_failures",
 	"disabled_reason",
 	"recompute_status",
+	"run_as",
 	"secret",
 	"rule_summary",
 	"conditions_html",
