@@ -20,6 +20,7 @@ from .fieldtypes import (
 	kind_of,
 	parse_rule_value,
 )
+from .linked import AggregateLeaf, LinkedPathError, compile_aggregate_leaf, is_linked_path, resolve_linked_path
 from .operators import (
 	LIST_OF_VALUES,
 	NO_VALUE,
@@ -47,7 +48,7 @@ def field_label(field, fieldname):
 
 
 class Leaf:
-	__slots__ = ("coerce", "expected", "field", "fieldname", "label", "op", "path", "shown", "test")
+	__slots__ = ("coerce", "expected", "field", "fieldname", "label", "linked", "op", "path", "shown", "test")
 
 	def explain(self, doc, before):
 		actual = self.coerce(doc.get(self.fieldname))
@@ -81,7 +82,7 @@ class Group:
 class Condition:
 	"""A compiled condition tree. An empty tree always matches."""
 
-	__slots__ = ("fields", "leaf_count", "matches", "root", "source", "uses_before")
+	__slots__ = ("fields", "leaf_count", "linked_paths", "matches", "root", "source", "tables", "uses_before")
 
 	def __init__(self, root, source):
 		self.root = root
@@ -89,8 +90,13 @@ class Condition:
 		self.matches = root.test if root else _always
 		leaves = list(_iter_leaves(root)) if root else []
 		self.leaf_count = len(leaves)
-		self.fields = frozenset(leaf.fieldname for leaf in leaves)
-		self.uses_before = any(get_operator(leaf.op).needs_before for leaf in leaves)
+		plain = [leaf for leaf in leaves if isinstance(leaf, Leaf) and not leaf.linked]
+		# Own columns only (what a query on the document's table can select); linked values and
+		# child rows are read through linked_paths and tables.
+		self.fields = frozenset(leaf.fieldname for leaf in plain)
+		self.linked_paths = {leaf.fieldname: leaf.linked for leaf in leaves if getattr(leaf, "linked", None)}
+		self.tables = frozenset(leaf.table for leaf in leaves if isinstance(leaf, AggregateLeaf))
+		self.uses_before = any(get_operator(leaf.op).needs_before for leaf in plain)
 
 	def explain(self, doc, before=None):
 		if not self.root:
@@ -103,7 +109,7 @@ def _always(doc, before=None):
 
 
 def _iter_leaves(node):
-	if isinstance(node, Leaf):
+	if isinstance(node, Leaf | AggregateLeaf):
 		yield node
 	else:
 		for child in node.children:
@@ -129,20 +135,22 @@ def is_empty_condition(tree):
 	return False
 
 
-def compile_condition(tree, fields, path="conditions"):
+def compile_condition(tree, fields, path="conditions", get_fields=None):
 	"""Compile a condition tree against ``fields`` (fieldname → {fieldtype, options, label}).
 
+	``get_fields(doctype)`` (fields of another doctype, or None) lets leaves read linked documents
+	and child tables (see engine/linked.py); without it such leaves are refused.
 	Raises RuleError listing every problem found, each with its path."""
 	fields = with_standard_fields(fields)
 	problems = ProblemCollector()
 	if is_empty_condition(tree):
 		return Condition(None, tree)
-	root = _compile_node(tree, fields, path, problems)
+	root = _compile_node(tree, fields, path, problems, get_fields=get_fields)
 	problems.raise_if_any()
 	return Condition(root, tree)
 
 
-def _compile_node(node, fields, path, problems, depth=1):
+def _compile_node(node, fields, path, problems, depth=1, get_fields=None):
 	if depth > MAX_CONDITION_DEPTH:
 		problems.add(path, f"conditions are nested deeper than {MAX_CONDITION_DEPTH} levels")
 		return None
@@ -160,7 +168,7 @@ def _compile_node(node, fields, path, problems, depth=1):
 			problems.add(f"{path}.{mode}", "must be a list of conditions", value=children_source)
 			return None
 		children = [
-			_compile_node(child, fields, f"{path}.{mode}[{i}]", problems, depth + 1)
+			_compile_node(child, fields, f"{path}.{mode}[{i}]", problems, depth + 1, get_fields)
 			for i, child in enumerate(children_source)
 		]
 		children = [child for child in children if child is not None]
@@ -170,7 +178,9 @@ def _compile_node(node, fields, path, problems, depth=1):
 		group.children = tuple(children)
 		group.test = _group_test(mode, tuple(child.test for child in children))
 		return group
-	return _compile_leaf(node, fields, path, problems)
+	if "agg" in node:
+		return compile_aggregate_leaf(node, fields, path, problems, get_fields, _compile_leaf)
+	return _compile_leaf(node, fields, path, problems, get_fields)
 
 
 def _group_test(mode, tests):
@@ -195,7 +205,7 @@ def _group_test(mode, tests):
 	return any_match
 
 
-def _compile_leaf(node, fields, path, problems):
+def _compile_leaf(node, fields, path, problems, get_fields=None):
 	fieldname = node.get("field")
 	op_name = node.get("op")
 	value = node.get("value")
@@ -207,6 +217,14 @@ def _compile_leaf(node, fields, path, problems):
 		problems.add(path, "the condition has no field", value=node)
 		return None
 	field = fields.get(fieldname)
+	linked = None
+	if field is None and is_linked_path(fieldname):
+		try:
+			linked = resolve_linked_path(fieldname, fields, get_fields)
+		except LinkedPathError as error:
+			problems.add(path, str(error), field=fieldname, value=fieldname)
+			return None
+		field = linked.field
 	if field is None:
 		problems.add(path, f"unknown field {describe_value(fieldname)}", field=fieldname, value=fieldname)
 		return None
@@ -239,11 +257,22 @@ def _compile_leaf(node, fields, path, problems):
 		)
 		return None
 
+	if linked and operator.needs_before:
+		problems.add(
+			path,
+			f"operator {describe_value(op_name)} does not apply to {describe_value(fieldname)}: "
+			"the linked document's earlier value is not known",
+			field=fieldname,
+			value=op_name,
+		)
+		return None
+
 	expected = _parse_expected(operator, value, field, fieldname, path, problems)
 	if expected is _INVALID:
 		return None
 
 	leaf = Leaf()
+	leaf.linked = linked
 	leaf.fieldname = fieldname
 	leaf.label = field.get("label") or fieldname
 	leaf.op = op_name
@@ -348,9 +377,9 @@ def _leaf_test(operator, fieldname, coerce, expected, kind):
 	return test
 
 
-def compile_or_problems(tree, fields, path="conditions"):
+def compile_or_problems(tree, fields, path="conditions", get_fields=None):
 	"""Compile, returning (condition, problems) instead of raising: for callers that collect."""
 	try:
-		return compile_condition(tree, fields, path), []
+		return compile_condition(tree, fields, path, get_fields), []
 	except RuleError as error:
 		return None, error.problems

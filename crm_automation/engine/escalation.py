@@ -33,7 +33,8 @@ REASSIGN = "Reassign"
 SET_VALUE = "Set Value"
 TODO = "Create ToDo"
 COMMENT = "Add Comment"
-LEVEL_ACTIONS = (NOTIFY, EMAIL, REASSIGN, SET_VALUE, TODO, COMMENT)
+SMS = wf.SEND_SMS
+LEVEL_ACTIONS = (NOTIFY, EMAIL, REASSIGN, SET_VALUE, TODO, COMMENT, SMS)
 REASSIGN_TO = ("User", "Role (Round Robin)", "User Group (Round Robin)")
 
 
@@ -212,6 +213,17 @@ def _level_intents(row, path, fields, problems):
 			problems.add(f"{path}.reassign_to", f"unknown choice {describe_value(target)}")
 			return []
 		actions = [{"action_type": wf.UNASSIGN}, action]
+	elif kind == SMS:
+		# A level names its recipients and text in the level's own fields.
+		actions = [
+			{
+				**row,
+				"action_type": kind,
+				"sms_to_users": row.get("to_users"),
+				"sms_to_role": row.get("to_role"),
+				"sms_message": row.get("message"),
+			}
+		]
 	else:
 		actions = [{**row, "action_type": kind}]
 	pseudo_rule = {"trigger": wf.TRIGGER_SAVE, "actions": actions}

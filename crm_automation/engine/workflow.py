@@ -11,6 +11,9 @@ import re
 from .conditions import compile_condition, is_empty_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
+from .linked_targets import check_action_target
+from .sms import SEND_SMS
+from .sms import check_send_sms as _check_send_sms
 
 TRIGGER_NEW = "New"
 TRIGGER_SAVE = "Save"
@@ -85,6 +88,7 @@ ACTION_TYPES = (
 	CREATE_DOCUMENT,
 	WEBHOOK,
 	REJECT,
+	SEND_SMS,
 )
 
 ASSIGN_TO_USERS = "Listed Users"
@@ -199,6 +203,16 @@ class CompiledWorkflowRule:
 	def events(self):
 		return EVENTS_BY_TRIGGER.get(self.trigger, ())
 
+	@property
+	def linked_paths(self):
+		"""Linked values (path → LinkedPath) the conditions and branches read: the evaluator fetches
+		them all once, before evaluating (engine/linked.py)."""
+		paths = {}
+		for condition in (self.condition, *(branch.condition for branch in self.branches)):
+			if condition is not None:
+				paths.update(condition.linked_paths)
+		return paths
+
 	def condition_holds(self, doc, before=None):
 		if self.trigger_condition and not self.trigger_condition.matches(doc, before):
 			return False
@@ -260,17 +274,18 @@ def compile_workflow_rule(rule, fields, get_fields=None):
 	compiled = CompiledWorkflowRule(rule)
 
 	_compile_trigger(compiled, rule, fields, problems)
-	compiled.condition = _compile_part(rule.get("conditions"), fields, "conditions", problems)
-	_compile_branches(compiled, rule, fields, problems)
+	compiled.condition = _compile_part(rule.get("conditions"), fields, "conditions", problems, get_fields)
+	_compile_branches(compiled, rule, fields, problems, get_fields)
+	_refuse_linked_on_time_trigger(compiled, problems)
 	_compile_actions(compiled, rule, fields, get_fields, problems)
 
 	problems.raise_if_any()
 	return compiled
 
 
-def _compile_part(tree, fields, path, problems):
+def _compile_part(tree, fields, path, problems, get_fields=None):
 	try:
-		return compile_condition(tree, fields, path)
+		return compile_condition(tree, fields, path, get_fields)
 	except RuleError as error:
 		problems.extend(error)
 		return None
@@ -343,7 +358,14 @@ def _compile_time_trigger(compiled, rule, fields, problems):
 	compiled.time_offset_seconds = -seconds if direction == "Before" else seconds
 
 
-def _compile_branches(compiled, rule, fields, problems):
+def _refuse_linked_on_time_trigger(compiled, problems):
+	# The time sweep selects due documents by their own columns only.
+	conditions = [c for c in (compiled.condition, *(b.condition for b in compiled.branches)) if c is not None]
+	if compiled.trigger == TRIGGER_TIME and any(c.linked_paths or c.tables for c in conditions):
+		problems.add("conditions", "a Time trigger cannot test linked documents or child tables")
+
+
+def _compile_branches(compiled, rule, fields, problems, get_fields=None):
 	seen = set()
 	branches = rule.get("branches") or []
 	for i, branch in enumerate(branches):
@@ -360,7 +382,7 @@ def _compile_branches(compiled, rule, fields, problems):
 			problems.add(f"{path}.is_else", f"the else branch {describe_value(name)} must be the last one")
 		if is_else and not is_empty_condition(branch.get("conditions")):
 			problems.add(f"{path}.conditions", f"the else branch {describe_value(name)} takes no conditions")
-		condition = _compile_part(branch.get("conditions"), fields, f"{path}.conditions", problems)
+		condition = _compile_part(branch.get("conditions"), fields, f"{path}.conditions", problems, get_fields)
 		compiled.branches.append(CompiledBranch(name, condition, is_else))
 
 
@@ -390,12 +412,19 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 				"(use Save or New; Validate only sets values or rejects)",
 			)
 			continue
+		action_fields, target = check_action_target(action, fields, get_fields, rule, path, problems)
+		if action_fields is None:
+			continue
 		check = _ACTION_CHECKS[action_type]
-		params = check(action, fields, get_fields, rule, f"{path}", problems)
+		params = check(action, action_fields, get_fields, rule, f"{path}", problems)
 		if params is None:
 			continue
 		intent = {"type": action_type, "row": i + 1, "row_id": action.get("name"), "branch": branch or None, **params}
 		by_branch.setdefault(branch, []).append(intent)
+		if target:
+			# Acts on the document in a Link field: that save runs its own rules (runner depth).
+			intent["target"] = target
+			continue
 		if action_type == SET_VALUE:
 			set_fields.add(params["field"])
 		elif action_type == CREATE_DOCUMENT:
@@ -626,4 +655,5 @@ _ACTION_CHECKS = {
 	CREATE_DOCUMENT: _check_create_document,
 	WEBHOOK: _check_webhook,
 	REJECT: _check_reject,
+	SEND_SMS: _check_send_sms,
 }
