@@ -12,6 +12,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
+from crm_automation import permissions
 from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
 from crm_automation.rules import get_fields, parse_conditions
@@ -45,7 +46,27 @@ def score_rule_as_dict(rule):
 
 
 def compile_rule(rule):
-	return compile_score_rule(score_rule_as_dict(rule), get_fields(rule.document_type))
+	compiled = compile_score_rule(score_rule_as_dict(rule), get_fields(rule.document_type))
+	compiled.run_as = rule.get("run_as") or rule.owner
+	return compiled
+
+
+def band_field_allowed(rule, doc, fieldname):
+	"""A band's field is written only if the score rule's run-as user may write it on this document
+	(rights change after a rule is saved); otherwise the score is kept and the refusal logged."""
+	user = permissions.run_as_of(rule)
+	try:
+		permissions.check_run_as_user(user)
+		permissions.check_not_protected(doc.doctype, user, _("Lead Score Rules"))
+		if not doc.is_new():
+			permissions.check_right(doc, "write", user)
+		permissions.check_field_writable(doc, fieldname, user)
+	except (frappe.ValidationError, frappe.PermissionError) as error:
+		frappe.log_error(
+			title=f"Lead Score band did not set {fieldname} of {doc.doctype} {doc.name}", message=str(error)
+		)
+		return False
+	return True
 
 
 def _build_score_index():
@@ -194,7 +215,7 @@ def score_on_save(doc):
 	before = doc.get_doc_before_save()
 	old_grade = before.get("crm_score_grade") if before else None
 	doc.update(score_values(result, now))
-	if result.band and result.band.set_field:
+	if result.band and result.band.set_field and band_field_allowed(rule, doc, result.band.set_field):
 		doc.set(result.band.set_field, result.band.set_value)
 	if old_grade != result.grade:
 		doc.flags.crm_score_band_change = (old_grade, result)
@@ -217,7 +238,7 @@ def rescore(doctype, name, announce=True):
 	result = score_documents(rule, [doc.__dict__], now)[name]
 	old_grade = doc.get("crm_score_grade")
 	values = score_values(result, now)
-	if result.band and result.band.set_field:
+	if result.band and result.band.set_field and band_field_allowed(rule, doc, result.band.set_field):
 		values[result.band.set_field] = result.band.set_value
 	doc.db_set(values, update_modified=False)
 	if announce and old_grade != result.grade:

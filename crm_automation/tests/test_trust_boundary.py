@@ -754,3 +754,42 @@ class TestRunAs(TrustBoundaryTestCase):
 
 		clear_policy_cache()
 		self.assertEqual(_index()["by_name"][policy.name].run_as, MANAGER, "its actions run as the manager")
+
+
+class TestScoreRuleBands(TrustBoundaryTestCase):
+	def score_rule(self, set_field, enabled=0):
+		return {
+			"doctype": "Lead Score Rule",
+			"rule_name": f"{RULE_PREFIX} Score Band",
+			"document_type": "Lead",
+			"enabled": enabled,
+			"criteria": [
+				{
+					"label": "has a company",
+					"points": 1,
+					"conditions": json.dumps({"all": [{"field": "company_name", "op": "is set"}]}),
+				}
+			],
+			"bands": [{"min_score": -100, "grade": "Any", "set_field": set_field, "set_value": "banded"}],
+		}
+
+	def test_a_band_may_not_set_a_field_above_the_authors_permlevel(self):
+		with (
+			as_user(MANAGER),
+			self.assertRaisesRegex(frappe.PermissionError, f"may not write .*{LEVEL_1_FIELD}"),
+		):
+			frappe.get_doc(self.score_rule(LEVEL_1_FIELD)).insert()
+		self.assertFalse(frappe.db.exists("Lead Score Rule", {"rule_name": f"{RULE_PREFIX} Score Band"}))
+
+	def test_a_band_whose_author_lost_the_right_does_not_set_the_field(self):
+		from crm_automation.scoring import band_field_allowed, compile_rule
+
+		with as_user(MANAGER):
+			rule_doc = frappe.get_doc(self.score_rule(LEVEL_0_FIELD)).insert()
+		self.assertEqual(rule_doc.run_as, MANAGER)
+		rule = compile_rule(rule_doc)
+		lead = make_lead(first_name="Band")
+		self.assertTrue(band_field_allowed(rule, lead, LEVEL_0_FIELD))
+		set_custom_field_permlevel(LEVEL_0_FIELD, 1)
+		lead = frappe.get_doc("Lead", lead.name)
+		self.assertFalse(band_field_allowed(rule, lead, LEVEL_0_FIELD))
