@@ -54,13 +54,20 @@ doc_events = {
 	},
 }
 
-# A log is readable only by those who may read its document (System Managers read all).
+# Records about a document (logs, occurrences, escalation clocks, tracked activities) are readable
+# only by those who may read the document (System Managers read all).
 has_permission = {
-	"Automation Log": "crm_automation.crm_automation.doctype.automation_log.automation_log.has_permission",
+	"Automation Log": "crm_automation.record_access.has_reference_permission",
+	"Automation Occurrence": "crm_automation.record_access.has_reference_permission",
+	"Escalation State": "crm_automation.record_access.has_reference_permission",
+	"CRM Activity": "crm_automation.record_access.has_reference_permission",
 }
 permission_query_conditions = {
-	"Automation Log": "crm_automation.crm_automation.doctype.automation_log.automation_log.get_permission_query_conditions",
-	"Automation Log Action": "crm_automation.crm_automation.doctype.automation_log.automation_log.get_action_permission_query_conditions",
+	"Automation Log": "crm_automation.record_access.reference_query_conditions",
+	"Automation Log Action": "crm_automation.record_access.log_action_query_conditions",
+	"Automation Occurrence": "crm_automation.record_access.reference_query_conditions",
+	"Escalation State": "crm_automation.record_access.reference_query_conditions",
+	"CRM Activity": "crm_automation.record_access.reference_query_conditions",
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.

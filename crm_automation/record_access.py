@@ -92,6 +92,72 @@ def readable_names(doctype, filters=None, order_by="creation desc", limit=None):
 
 
 # ----------------------------------------------------------------------------------------------
+# Records about records (Automation Log, Automation Occurrence, Escalation State, CRM Activity):
+# readable only with the document they describe (System Managers read all). One about a document
+# that no longer exists (deleted, or rejected before its first save) is readable by those whom
+# nothing restricts on its document type. Wired in hooks.py (has_permission and
+# permission_query_conditions).
+
+
+def _reads_everything(user):
+	return user == "Administrator" or "System Manager" in frappe.get_roles(user)
+
+
+def has_reference_permission(doc, ptype="read", user=None, **kwargs):
+	user = user or frappe.session.user
+	if _reads_everything(user):
+		return None
+	doctype, name = doc.get("reference_doctype"), doc.get("reference_name")
+	if not doctype or not frappe.db.exists("DocType", doctype):
+		return False
+	if name and frappe.db.exists(doctype, name):
+		return bool(frappe.has_permission(doctype, "read", doc=name, user=user))
+	return readable_names_query(doctype, user) is None
+
+
+def reference_query_conditions(user=None, doctype=None):
+	"""List conditions for a doctype with reference_doctype/reference_name: per referenced doctype,
+	all rows when nothing restricts the user on it, else the rows of the documents they may read."""
+	user = user or frappe.session.user
+	if _reads_everything(user) or not doctype:
+		return ""
+	table = f"`tab{doctype}`"
+	clauses = []
+	for reference_doctype in _referenced_doctypes(doctype):
+		names = readable_names_query(reference_doctype, user)
+		if names == "":
+			continue
+		clause = f"{table}.`reference_doctype` = {frappe.db.escape(reference_doctype)}"
+		if names is not None:
+			clause = f"({clause} and {table}.`reference_name` in ({names}))"
+		clauses.append(clause)
+	return "(" + " or ".join(clauses) + ")" if clauses else "1=0"
+
+
+def log_action_query_conditions(user=None, doctype=None):
+	"""Action rows listed on their own (report view of the child table) follow their log."""
+	logs = reference_query_conditions(user, "Automation Log")
+	if not logs:
+		return ""
+	return f"`tabAutomation Log Action`.`parent` in (select `name` from `tabAutomation Log` where {logs})"
+
+
+def _referenced_doctypes(doctype):
+	if doctype == "Automation Log":  # reference_doctype is indexed there: every doctype logged
+		return [
+			d for d in frappe.db.sql_list("select distinct reference_doctype from `tabAutomation Log`") if d
+		]
+	# Elsewhere, the doctypes rules and scoring can touch; rows about any other are for System Managers.
+	from crm_automation.setup.custom_fields import SCORED_DOCTYPES
+
+	ruled = frappe.db.sql_list(
+		"""select document_type from `tabWorkflow Rule` union select document_type from `tabLead Score Rule`
+		union select document_type from `tabEscalation Policy`"""
+	)
+	return sorted({d for d in (*ruled, *SCORED_DOCTYPES) if d})
+
+
+# ----------------------------------------------------------------------------------------------
 # Redaction
 
 

@@ -51,6 +51,7 @@ class ReadPermissionCase(FrappeTestCase):
 		cls.addClassCleanup(cls.clear_user_caches)
 		super().setUpClass()
 		ensure("Role", INTEGRATION_ROLE, role_name=INTEGRATION_ROLE, desk_access=0)
+		ensure("CRM Activity Type", "_Test Inquiry", activity_type_name="_Test Inquiry")
 		for territory in (TERRITORY_A, TERRITORY_B):
 			ensure("Territory", territory, territory_name=territory, parent_territory="All Territories")
 		make_user(SALES, roles=["Sales User"])
@@ -328,6 +329,29 @@ class TestAutomationLogPermissions(ReadPermissionCase):
 		names = {row[0] for row in result["values"]}
 		self.assertIn(self.log_a, names)
 		self.assertNotIn(self.log_b, names)
+
+	def test_activities_and_escalation_clocks_follow_their_document_too(self):
+		"""Tracked activities (readable by every Sales User) name leads and carry notes."""
+		seen, hidden = (
+			frappe.get_doc(
+				{
+					"doctype": "CRM Activity",
+					"reference_doctype": "Lead",
+					"reference_name": lead.name,
+					"activity_type": "_Test Inquiry",
+					"note": f"about {lead.name}",
+				}
+			).insert(ignore_permissions=True)
+			for lead in (self.lead_a, self.lead_b)
+		)
+		listed = set(self.as_user(SALES, frappe.get_list, "CRM Activity", pluck="name", limit=0))
+		self.assertIn(seen.name, listed)
+		self.assertNotIn(hidden.name, listed)
+		self.assertFalse(self.as_user(SALES, frappe.has_permission, "CRM Activity", "read", hidden.name))
+		self.assertTrue(self.as_user(MANAGER, frappe.has_permission, "CRM Activity", "read", hidden.name))
+		# the restricted manager lists clocks only of readable documents (none may exist: no error)
+		self.as_user(MANAGER_A, frappe.get_list, "Escalation State", limit=0)
+		self.as_user(MANAGER_A, frappe.get_list, "Automation Occurrence", limit=0)
 
 	def test_retry_needs_a_manager_and_the_document(self):
 		self.refusal(SALES, api.retry_failed_actions, self.log_a)
