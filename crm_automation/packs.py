@@ -202,7 +202,10 @@ def import_pack(data, dry_run=False, enable=False, secrets=None):
 	try:
 		for section, (doctype, name_key) in SECTIONS.items():
 			for i, item in enumerate(data.get(section) or []):
-				_import_one(doctype, name_key, _with_fills(section, i, item, fills), enable, report)
+				# Secrets given now (or carried in clear by an old pack) may differ from the ones stored,
+				# which no export can show: such a rule counts as changed.
+				given = _given_secrets(section, item, secrets or {}) + _clear_secrets(item)
+				_import_one(doctype, name_key, _with_fills(section, i, item, fills), enable, report, given)
 	except Exception as error:
 		_roll_back(callbacks)
 		report["problems"].append(_describe_failure(error))
@@ -303,18 +306,18 @@ def _describe_failure(error):
 	return f"{doc}: {text}" if doc else text
 
 
-def _import_one(doctype, name_key, item, enable, report):
+def _import_one(doctype, name_key, item, enable, report, given=()):
 	name = item.get(name_key)
 	try:
-		_import_item(doctype, name, item, enable, report)
+		_import_item(doctype, name, item, enable, report, given)
 	except Exception as error:
 		error.crm_automation_item = f"{doctype} {name}"
 		raise
 
 
-def _import_item(doctype, name, item, enable, report):
+def _import_item(doctype, name, item, enable, report, given):
 	values = _doc_values(doctype, item)
-	filled = _filled_secrets(item)
+	filled = sorted(set(given))
 	if frappe.db.exists(doctype, name):
 		doc = frappe.get_doc(doctype, name)
 		before = export_rule(doc)
@@ -340,12 +343,20 @@ def _import_item(doctype, name, item, enable, report):
 	report["created"].append(f"{doctype}: {name}" + ("" if enable else " (disabled)"))
 
 
-def _filled_secrets(item):
-	"""Which secret fields of an item carry a clear value (they never compare equal to the site's)."""
+def _given_secrets(section, item, secrets):
+	if section != "workflow_rules":
+		return []
+	return sorted(
+		{p["field"] for p in secret_placeholders({"workflow_rules": [item]}) if p["key"] in secrets}
+	)
+
+
+def _clear_secrets(item):
+	"""Secret fields a pack carries in clear (packs written before secrets were left out)."""
 	actions = item.get("actions") if isinstance(item.get("actions"), list) else []
-	filled = set()
+	found = set()
 	for action in actions:
 		for fieldname in SECRET_FIELDS:
 			if isinstance(action, dict) and action.get(fieldname) and action[fieldname] != SECRET_PLACEHOLDER:
-				filled.add("actions." + fieldname)
-	return sorted(filled)
+				found.add("actions." + fieldname)
+	return sorted(found)

@@ -20,7 +20,8 @@ from .workflow import compile_workflow_rule
 
 PACK_FORMAT = "crm_automation.pack"
 PACK_VERSION = 1
-SECRET_PLACEHOLDER = "<to be filled in>"
+# No angle brackets: Frappe's HTML sanitizer would rewrite it on save.
+SECRET_PLACEHOLDER = "(to be filled in)"
 SECRET_FIELDS = ("secret", "headers")
 SECTIONS = {
 	"workflow_rules": ("Workflow Rule", "rule_name"),
