@@ -268,6 +268,32 @@ class TestRedaction(ReadPermissionCase):
 		rows = self.as_user(SALES, api.get_applicable_automations, "Lead", self.lead_a.name)
 		self.assertIn("_Test Read Panel", {row["rule"] for row in rows})
 
+	def test_condition_values_above_the_readers_permission_level_are_hidden(self):
+		"""'Why?' must not read out a field the reader cannot see on the form itself."""
+		from frappe.custom.doctype.property_setter.property_setter import make_property_setter
+
+		make_property_setter("Lead", "company_name", "permlevel", 2, "Int")
+		self.addCleanup(frappe.clear_cache, doctype="Lead")
+		self.addCleanup(
+			frappe.db.delete,
+			"Property Setter",
+			{"doc_type": "Lead", "field_name": "company_name", "property": "permlevel"},
+		)
+		make_rule(
+			"_Test Read Permlevel",
+			"Lead",
+			"Save",
+			conditions={"all": [{"field": "company_name", "op": "=", "value": "Secret Co"}]},
+			actions=[{"action_type": "Add Comment", "message": "x"}],
+		)
+
+		def leaf(user):
+			rows = self.as_user(user, api.get_applicable_automations, "Lead", self.lead_a.name)
+			return next(row for row in rows if row["rule"] == "_Test Read Permlevel")["trace"][0]
+
+		self.assertEqual(leaf(SALES)["actual"], "•••")
+		self.assertEqual(leaf("Administrator")["actual"], "Test Co")
+
 	def test_log_form_is_redacted_for_anyone_who_may_not_edit_rules(self):
 		"""Should an administrator ever grant logs to others, the form redacts like the history."""
 		log = frappe.get_doc("Automation Log", self.log_a)
