@@ -1,0 +1,277 @@
+"""A site's history as the miner's events (``crm_automation.engine.mining``), streamed.
+
+Documents are read in keyset-paginated batches through ``frappe.get_list`` (so only records the
+user may read, with their permission query conditions and user permissions); for each batch one
+query each reads its Version rows, ToDos, sent Communications and Comments. Only one batch is held
+at a time: memory stays flat however long the history.
+
+Not manual work, left out: Version rows written by a data import or on behalf of another process
+(``data_import``, ``updater_reference``), ToDos from an Assignment Rule or written by this app,
+automated messages, and every ToDo, Communication or Comment an Automation Log entry created.
+"""
+
+import json
+
+import frappe
+from frappe import _
+from frappe.utils import add_days, get_datetime, now_datetime, strip_html
+
+from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, TRANSITION_FIELDS
+
+BATCH_SIZE = 500
+CATEGORY_FIELDTYPES = ("Select", "Link", "Check")
+# Links that name the document's own lineage or bookkeeping: never a condition.
+SKIPPED_FIELDS = frozenset(("naming_series", "amended_from", "company", "currency", "letter_head"))
+DEFAULT_DOCTYPES = ("Lead", "Opportunity", "Sales Order", "Issue")
+
+
+def snapshot_fields(doctype):
+	"""Fields whose values the miner may decide on: categories (Select, Link, Check)."""
+	meta = frappe.get_meta(doctype)
+	return [
+		df.fieldname
+		for df in meta.fields
+		if df.fieldtype in CATEGORY_FIELDTYPES and df.fieldname not in SKIPPED_FIELDS and not df.is_virtual
+	]
+
+
+def email_fields(doctype):
+	meta = frappe.get_meta(doctype)
+	return [df.fieldname for df in meta.fields if df.fieldtype == "Data" and df.options == "Email"]
+
+
+def readable_doctypes(doctypes, user=None):
+	"""(readable, refused): the doctypes ``user`` may read, and the others."""
+	readable, refused = [], []
+	for doctype in doctypes:
+		if frappe.db.exists("DocType", doctype) and frappe.has_permission(doctype, "read", user=user):
+			readable.append(doctype)
+		else:
+			refused.append(doctype)
+	return readable, refused
+
+
+def period(days):
+	until = now_datetime()
+	return add_days(until, -int(days)), until
+
+
+def iter_events(doctypes, since, until=None, user=None, batch_size=BATCH_SIZE):
+	"""The events of every document of ``doctypes`` created in [since, until) that ``user`` may
+	read, grouped by document and in time order within it."""
+	for doctype in doctypes:
+		yield from _doctype_events(
+			doctype, get_datetime(since), get_datetime(until or now_datetime()), user, batch_size
+		)
+
+
+def _doctype_events(doctype, since, until, user, batch_size):
+	fields = snapshot_fields(doctype)
+	addresses = email_fields(doctype)
+	last = ""
+	while True:
+		rows = frappe.get_list(
+			doctype,
+			fields=["name", "creation", "owner", *fields, *addresses],
+			filters=[["creation", ">=", since], ["creation", "<", until], ["name", ">", last]],
+			order_by="name asc",
+			limit_page_length=batch_size,
+			user=user,
+		)
+		if not rows:
+			return
+		last = rows[-1].name
+		yield from _batch_events(doctype, rows, fields, addresses)
+		if len(rows) < batch_size:
+			return
+
+
+def _batch_events(doctype, rows, fields, addresses):
+	names = [row.name for row in rows]
+	made_by_automation = _automation_created(doctype, names)
+	by_document = {name: [] for name in names}
+	first_old = {name: {} for name in names}
+	for name, when, who, data in _versions(doctype, names):
+		for event in _changes(doctype, name, when, who, data, fields):
+			by_document[name].append(event)
+			first_old[name].setdefault(event["field"], event["old"])
+	for event in _todos(doctype, names, made_by_automation):
+		by_document[event["name"]].append(event)
+	for event in _emails(doctype, names, made_by_automation, rows, addresses):
+		by_document[event["name"]].append(event)
+	for event in _comments(doctype, names, made_by_automation):
+		by_document[event["name"]].append(event)
+	for row in rows:
+		current = {field: _plain(row.get(field)) for field in fields}
+		# the document as created: its current values with every tracked change undone
+		created = {**current, **first_old[row.name]}
+		yield {
+			"type": "record",
+			"doctype": doctype,
+			"name": row.name,
+			"when": str(row.creation),
+			"who": row.owner,
+			"doc": created,
+		}
+		yield from sorted(by_document[row.name], key=lambda event: event["when"])
+
+
+def _plain(value):
+	if value is None or isinstance(value, bool | int | float | str):
+		return value
+	return str(value)
+
+
+def _versions(doctype, names):
+	return frappe.db.sql(
+		"""select docname, creation, owner, data from `tabVersion`
+		where ref_doctype = %(doctype)s and docname in %(names)s order by docname, creation""",
+		{"doctype": doctype, "names": names},
+	)
+
+
+def _changes(doctype, name, when, who, data, fields):
+	try:
+		diff = json.loads(data or "{}")
+	except ValueError:
+		return
+	if not isinstance(diff, dict) or diff.get("data_import") or diff.get("updater_reference"):
+		return
+	tracked = set(fields) | set(TRANSITION_FIELDS)
+	for change in diff.get("changed") or ():
+		if len(change) < 3 or change[0] not in tracked:
+			continue
+		field, old, new = change[0], _plain(change[1]), _plain(change[2])
+		yield {
+			"type": "change",
+			"doctype": doctype,
+			"name": name,
+			"when": str(when),
+			"who": who,
+			"field": field,
+			"old": "" if old is None else old,
+			"new": "" if new is None else new,
+		}
+
+
+def _automation_created(doctype, names):
+	"""(doctype, name) of every record an Automation Log entry on these documents created."""
+	if not frappe.db.table_exists("Automation Log Action"):
+		return set()
+	rows = frappe.db.sql(
+		"""select action.created_doctype, action.created_name
+		from `tabAutomation Log Action` action join `tabAutomation Log` log on log.name = action.parent
+		where log.reference_doctype = %(doctype)s and log.reference_name in %(names)s
+		and ifnull(action.created_name, '') != ''""",
+		{"doctype": doctype, "names": names},
+	)
+	created = {(kind, name) for kind, name in rows}
+	queues = [name for kind, name in created if kind == "Email Queue"]
+	if queues:
+		for (communication,) in frappe.db.sql(
+			"select communication from `tabEmail Queue` where name in %(names)s and ifnull(communication, '') != ''",
+			{"names": queues},
+		):
+			created.add(("Communication", communication))
+	return created
+
+
+def _automation_texts():
+	return {AUTOMATION_TODO_PREFIX, _(AUTOMATION_TODO_PREFIX)}
+
+
+def _default_assignment_text(doctype, name):
+	return {f"Assignment for {doctype} {name}", _("Assignment for {0} {1}").format(doctype, name)}
+
+
+def _todos(doctype, names, made_by_automation):
+	automation_texts = _automation_texts()
+	rows = frappe.db.sql(
+		"""select name, reference_name, allocated_to, assigned_by, owner, description, creation, assignment_rule
+		from `tabToDo` where reference_type = %(doctype)s and reference_name in %(names)s
+		order by reference_name, creation""",
+		{"doctype": doctype, "names": names},
+		as_dict=True,
+	)
+	for row in rows:
+		text = strip_html(row.description or "").strip()
+		if (
+			row.assignment_rule
+			or ("ToDo", row.name) in made_by_automation
+			or any(text.startswith(t) for t in automation_texts)
+		):
+			continue
+		common = {
+			"doctype": doctype,
+			"name": row.reference_name,
+			"when": str(row.creation),
+			"who": row.assigned_by or row.owner,
+			"to": row.allocated_to,
+		}
+		yield {"type": "assignment", **common}
+		if text and text not in _default_assignment_text(doctype, row.reference_name):
+			yield {"type": "todo", **common, "description": text}
+
+
+def _emails(doctype, names, made_by_automation, rows, addresses):
+	address_of = {row.name: {row.get(field): field for field in addresses if row.get(field)} for row in rows}
+	for row in frappe.db.sql(
+		"""select name, reference_name, subject, email_template, recipients, owner, creation, left(content, 2000) as content
+		from `tabCommunication` where reference_doctype = %(doctype)s and reference_name in %(names)s
+		and communication_type = 'Communication' and communication_medium = 'Email' and sent_or_received = 'Sent'
+		order by reference_name, creation""",
+		{"doctype": doctype, "names": names},
+		as_dict=True,
+	):
+		if ("Communication", row.name) in made_by_automation:
+			continue
+		recipients = [
+			part.strip() for part in (row.recipients or "").replace(";", ",").split(",") if part.strip()
+		]
+		to_field = next(
+			(address_of[row.reference_name][r] for r in recipients if r in address_of[row.reference_name]), ""
+		)
+		yield {
+			"type": "email",
+			"doctype": doctype,
+			"name": row.reference_name,
+			"when": str(row.creation),
+			"who": row.owner,
+			"subject": row.subject or "",
+			"template": row.email_template or "",
+			"message": row.content or "",
+			"to_field": to_field,
+		}
+
+
+def _comments(doctype, names, made_by_automation):
+	for row in frappe.db.sql(
+		"""select name, reference_name, content, owner, creation from `tabComment`
+		where reference_doctype = %(doctype)s and reference_name in %(names)s and comment_type = 'Comment'
+		order by reference_name, creation""",
+		{"doctype": doctype, "names": names},
+		as_dict=True,
+	):
+		if ("Comment", row.name) in made_by_automation:
+			continue
+		text = strip_html(row.content or "").strip()
+		if text:
+			yield {
+				"type": "comment",
+				"doctype": doctype,
+				"name": row.reference_name,
+				"when": str(row.creation),
+				"who": row.owner,
+				"text": text,
+			}
+
+
+def minutes_per_action():
+	"""Minutes saved per action type, as CRM Automation Settings says (the efficacy report's)."""
+	from crm_automation.engine.mining import DEFAULT_MINUTES
+
+	settings = frappe.get_cached_doc("CRM Automation Settings")
+	return {
+		kind: settings.get("minutes_" + frappe.scrub(kind)) or minutes
+		for kind, minutes in DEFAULT_MINUTES.items()
+	}

@@ -1,0 +1,164 @@
+"""Automation Opportunities: rules proposed from the site's own history, and a proposal turned into
+a (disabled) Workflow Rule in one click, with a replay of what it would have done.
+
+Only rule managers (CRM Automation Manager, System Manager) may mine or create; the history read
+is the one the caller may read (doctypes and records), so figures never leak what they cannot see.
+"""
+
+import json
+
+import frappe
+from frappe import _
+from frappe.utils import cint, flt
+
+from crm_automation import history_export
+from crm_automation.engine import mining
+from crm_automation.engine.errors import RuleError
+from crm_automation.engine.mining_replay import replay
+from crm_automation.history_files import rule_problems
+from crm_automation.rules import get_fields
+
+RULE_MANAGER_ROLES = ("CRM Automation Manager", "System Manager")
+MAX_DAYS = 3660
+
+
+def check_rule_manager(user=None):
+	user = user or frappe.session.user
+	if user == "Administrator" or set(frappe.get_roles(user)) & set(RULE_MANAGER_ROLES):
+		return
+	frappe.throw(
+		_("Only a {0} or {1} may look for automation opportunities").format(
+			frappe.bold(_(RULE_MANAGER_ROLES[0])), frappe.bold(_(RULE_MANAGER_ROLES[1]))
+		),
+		frappe.PermissionError,
+	)
+
+
+def parse_doctypes(value):
+	if not value:
+		return list(history_export.DEFAULT_DOCTYPES)
+	if isinstance(value, str):
+		try:
+			value = json.loads(value)
+		except ValueError:
+			value = value.split(",")
+	if not isinstance(value, list | tuple):
+		frappe.throw(_("Document Types must be a list, not {0}").format(frappe.bold(value)))
+	return [str(item).strip() for item in value if str(item).strip()]
+
+
+def parse_days(days):
+	value = cint(days or 90)
+	if not 1 <= value <= MAX_DAYS:
+		frappe.throw(_("Period (Days) must be from 1 to {0}, not {1}").format(MAX_DAYS, frappe.bold(days)))
+	return value
+
+
+def parse_thresholds(min_support, min_confidence):
+	support = cint(mining.DEFAULT_MIN_SUPPORT if min_support in (None, "") else min_support)
+	if support < 1:
+		frappe.throw(_("Minimum Support must be 1 or more, not {0}").format(frappe.bold(min_support)))
+	confidence = flt(mining.DEFAULT_MIN_CONFIDENCE * 100 if min_confidence in (None, "") else min_confidence)
+	if confidence <= 1 and min_confidence not in (None, "") and "." in str(min_confidence):
+		confidence *= 100  # 0.8 means 80%
+	if not 0 < confidence <= 100:
+		frappe.throw(
+			_("Minimum Confidence must be a percentage from 1 to 100, not {0}").format(
+				frappe.bold(min_confidence)
+			)
+		)
+	return support, confidence / 100
+
+
+def find_opportunities(doctypes=None, days=90, min_support=None, min_confidence=None):
+	"""The miner's report over the caller's readable history of the last ``days`` days."""
+	check_rule_manager()
+	support, confidence = parse_thresholds(min_support, min_confidence)
+	readable, refused = history_export.readable_doctypes(parse_doctypes(doctypes))
+	since, until = history_export.period(parse_days(days))
+	miner = mining.HistoryMiner(
+		min_support=support,
+		min_confidence=confidence,
+		minutes=history_export.minutes_per_action(),
+		since=since,
+		until=until,
+	)
+	miner.feed(history_export.iter_events(readable, since, until))
+	report = miner.report()
+	report["refused_doctypes"] = refused
+	for proposal in report["proposals"]:
+		proposal["summary"] = mining.mining_rules.summary(proposal, _)
+		proposal["problems"] = rule_problems(proposal["rule"], get_fields(proposal["doctype"]))
+	return report
+
+
+@frappe.whitelist(methods=["POST"])
+def create_rule_from_proposal(rule, days=90):
+	"""Create the proposed Workflow Rule **disabled** and replay it over the same history."""
+	check_rule_manager()
+	rule = _parse_rule(rule)
+	doctype = rule.get("document_type")
+	if not frappe.has_permission(doctype, "read"):
+		frappe.throw(_("You may not read {0}").format(frappe.bold(doctype)), frappe.PermissionError)
+	problems = rule_problems(rule, get_fields(doctype))
+	if problems:
+		frappe.throw(_("The proposed rule does not fit this site: {0}").format("; ".join(problems)))
+	doc = frappe.get_doc(_rule_values(rule)).insert()
+	return {"rule": doc.name, "replay": replay_rule(doc.name, days)}
+
+
+@frappe.whitelist()
+def replay_rule(rule_name, days=90):
+	"""What a Workflow Rule would have done over the last ``days`` days of the caller's readable
+	history, against what people did. Writes nothing."""
+	check_rule_manager()
+	from crm_automation.rules import rule_as_dict
+
+	doc = frappe.get_doc("Workflow Rule", rule_name)
+	doc.check_permission("read")
+	rule = rule_as_dict(doc)
+	readable, _refused = history_export.readable_doctypes([rule["document_type"]])
+	if not readable:
+		frappe.throw(
+			_("You may not read {0}").format(frappe.bold(rule["document_type"])), frappe.PermissionError
+		)
+	since, until = history_export.period(parse_days(days))
+	try:
+		result = replay(
+			rule, history_export.iter_events(readable, since, until), get_fields(readable[0]), until=until
+		)
+	except RuleError as error:
+		frappe.throw(_("This rule cannot be replayed over the history: {0}").format(error))
+	result["enabled"] = bool(doc.enabled)
+	return result
+
+
+def _parse_rule(rule):
+	if isinstance(rule, str):
+		try:
+			rule = json.loads(rule)
+		except ValueError:
+			frappe.throw(_("The proposed rule is not valid JSON"))
+	if not isinstance(rule, dict) or not rule.get("document_type") or not rule.get("actions"):
+		frappe.throw(_("The proposed rule needs a document type and actions"))
+	return rule
+
+
+def _rule_values(rule):
+	values = {
+		key: value for key, value in rule.items() if key not in ("name", "doctype", "actions", "branches")
+	}
+	values.update(doctype="Workflow Rule", enabled=0, conditions=json.dumps(rule.get("conditions") or {}))
+	values["rule_name"] = _free_name(rule.get("rule_name") or _("Proposed rule"))
+	values["actions"] = [
+		{key: value for key, value in row.items() if key != "name"} for row in rule["actions"]
+	]
+	return values
+
+
+def _free_name(name):
+	candidate, number = name, 1
+	while frappe.db.exists("Workflow Rule", candidate):
+		number += 1
+		candidate = f"{name} ({number})"
+	return candidate
