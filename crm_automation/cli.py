@@ -3,6 +3,7 @@
     crm-automation simulate --pack PACK.json --records RECORDS.csv|json|jsonl [--meta FILE] [--format json]
         [--now "YYYY-MM-DD HH:MM:SS"] [--show N] [--details FILE.jsonl] [--no-progress]
     crm-automation check-pack PACK.json
+    crm-automation suggest --history FILE.jsonl [--min-support N] [--min-confidence P] [--pack OUT.json]
 
 Exit codes: 0 done, 2 the input was refused (every problem on its own line naming the file, the
 line or row and the field; never a traceback), 1 an error of the command itself.
@@ -15,6 +16,7 @@ import os
 import sys
 import tempfile
 
+from crm_automation.history_files import add_suggest_parser, run_suggest
 from crm_automation.input_files import InputError, read_json_file
 
 EXIT_REFUSED = 2
@@ -54,10 +56,13 @@ def main(argv=None):
 	check = commands.add_parser("check-pack", help="check a rule pack against the shipped field lists")
 	check.add_argument("pack")
 	check.add_argument("--meta", action="append", default=[])
+	add_suggest_parser(commands)
 	args = parser.parse_args(argv)
 	try:
 		if args.command == "simulate":
 			return _simulate(args)
+		if args.command == "suggest":
+			return run_suggest(args)
 		return _check(args)
 	except InputError as error:
 		print(error, file=sys.stderr)
@@ -167,13 +172,13 @@ class ProgressBar:
 
 	WIDTH = 30
 
-	def __init__(self, stream):
+	def __init__(self, stream, clock=None):
 		import time
 
 		self.stream = stream
-		self.clock = time.monotonic
+		self.clock = clock or time.monotonic
 		self.started = self.clock()
-		self.drawn = 0.0
+		self.drawn = self.started
 
 	def __call__(self, records, source, done=False):
 		moment = self.clock()

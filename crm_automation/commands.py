@@ -33,6 +33,9 @@ def export_pack(context, output=None, name=None):
 
 		text = json.dumps(build(name=name), indent=1, ensure_ascii=False, default=str)
 		if output:
+			from crm_automation.input_files import user_output_path
+
+			output = user_output_path(output)  # bench runs this from sites/, not where the user is
 			with open(output, "w") as handle:
 				handle.write(text + "\n")
 			click.echo(f"written to {output}")
@@ -57,16 +60,11 @@ def export_pack(context, output=None, name=None):
 @pass_context
 def import_pack(context, path, dry_run=False, enable=False, secrets=()):
 	"""Import a pack: checked completely first, then all or nothing; importing again updates by name."""
+	data = _read_pack(path)
 	frappe = _connect(context)
 	try:
 		from crm_automation.packs import import_pack as run
 
-		with open(path) as handle:
-			try:
-				data = json.load(handle)
-			except ValueError as error:
-				click.echo(f"{path}: not valid JSON ({error})", err=True)
-				sys.exit(1)
 		filled = _secrets_for(data, secrets)
 		report = run(data, dry_run=dry_run, enable=enable, secrets=filled)
 		if report["problems"]:
@@ -87,6 +85,20 @@ def import_pack(context, path, dry_run=False, enable=False, secrets=()):
 		)
 	finally:
 		frappe.destroy()
+
+
+def _read_pack(path):
+	"""The pack the user means by ``path``. bench runs app commands from sites/, so a relative path
+	is looked up from the folder the user typed the command in first (the shell's PWD, which bench
+	passes on), then the bench folder (as Frappe's own import commands do), then sites/. A file that
+	cannot be read is refused with one line and exit code 2, before connecting to the site."""
+	from crm_automation.input_files import InputError, read_json_file, resolve_user_path
+
+	try:
+		return read_json_file(resolve_user_path(path, fallbacks=("..",)), "pack")
+	except InputError as error:
+		click.echo(str(error), err=True)
+		sys.exit(2)
 
 
 def _secrets_for(data, given):

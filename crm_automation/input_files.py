@@ -56,12 +56,20 @@ def decode_utf8(data, where_for_offset):
 
 def read_json_file(path, what="file"):
 	"""The parsed JSON of a small file (a pack, a field list), or InputError naming the line."""
+	chunks, size = [], 0
 	with open_binary(path) as handle:
 		try:
-			data = handle.read(MAX_JSON_FILE_BYTES + 1)
+			# In pieces: read(n) would set aside n bytes up front, even for a file of 2 KB.
+			while size <= MAX_JSON_FILE_BYTES:
+				chunk = handle.read(1 << 20)
+				if not chunk:
+					break
+				chunks.append(chunk)
+				size += len(chunk)
 		except OSError as error:
 			raise InputError(path, describe_os_error(error))
-	if len(data) > MAX_JSON_FILE_BYTES:
+	data = b"".join(chunks)
+	if size > MAX_JSON_FILE_BYTES:
 		raise InputError(
 			path, f"larger than {MAX_JSON_FILE_BYTES // 1_000_000} MB; a {what} is never that big"
 		)
@@ -106,3 +114,14 @@ def resolve_user_path(path, cwd=None, environ=None, fallbacks=()):
 		if os.path.exists(candidate):
 			return candidate
 	raise InputError(path, f"no such file (looked in {', '.join(seen)})")
+
+
+def user_output_path(path, environ=None):
+	"""Where to write a file the user named: a relative path is taken from the shell's folder
+	(PWD), for the same reason as in resolve_user_path."""
+	path = os.path.expanduser(path)
+	environ = os.environ if environ is None else environ
+	shell_folder = environ.get("PWD")
+	if os.path.isabs(path) or not shell_folder or not os.path.isabs(shell_folder):
+		return path
+	return os.path.join(shell_folder, path)

@@ -50,6 +50,7 @@ JSON_LINES_EXTENSIONS = (".jsonl", ".ndjson")
 _INT_FIELD = {"fieldtype": "Int"}
 _FLOAT_FIELD = {"fieldtype": "Float"}
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+\-]*")
 
 
 class Unreadable:
@@ -256,8 +257,11 @@ class JsonStream:
 			except RecursionError:
 				raise InputError(f"{self.name}:{self.line()}", "JSON nested too deeply")
 			else:
-				# A value that ends exactly at the end of the buffer (a number) may go on in the next chunk.
-				if end < len(self.buffer) or self.eof:
+				# A number that reaches the end of the buffer may go on in the next chunk ("0" of "0.5").
+				number = type(value) in (int, float) and _NUMBER_TAIL.match(self.buffer, end).end() == len(
+					self.buffer
+				)
+				if self.eof or not number:
 					self.pos = end
 					return value
 			self._read_more()

@@ -14,6 +14,7 @@ rendered subjects and messages, escalation schedule).
 """
 
 import datetime
+import functools
 import os
 
 from crm_automation.engine.fieldtypes import kind_of
@@ -61,6 +62,11 @@ class Problems(list):
 
 
 def shipped_meta():
+	return dict(_read_shipped_meta())
+
+
+@functools.cache
+def _read_shipped_meta():
 	meta = {}
 	folder = os.path.join(SAMPLES, "meta")
 	for filename in sorted(os.listdir(folder)):

@@ -216,6 +216,9 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 	if not fieldname:
 		problems.add(path, "the condition has no field", value=node)
 		return None
+	if not isinstance(fieldname, str) or not isinstance(op_name, str | None):
+		problems.add(path, "the field and the operator of a condition are text", value=node)
+		return None
 	field = fields.get(fieldname)
 	linked = None
 	if field is None and is_linked_path(fieldname):
