@@ -22,10 +22,24 @@ from crm_automation.input_files import InputError, read_json_file
 EXIT_REFUSED = 2
 
 
+class Parser(argparse.ArgumentParser):
+	"""argparse, with a usage mistake told in one line like every other refusal."""
+
+	def error(self, message):
+		self.exit(EXIT_REFUSED, f"{self.prog}: {one_line(message)} (--help for usage)\n")
+
+
+def one_line(text):
+	"""``text`` with line breaks and other control characters escaped: one problem, one line, even
+	when a file's column name or value holds a newline."""
+	text = str(text)
+	if text.isprintable():
+		return text
+	return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def main(argv=None):
-	parser = argparse.ArgumentParser(
-		prog="crm-automation", description="Rule packs for crm_automation, offline."
-	)
+	parser = Parser(prog="crm-automation", description="Rule packs for crm_automation, offline.")
 	commands = parser.add_subparsers(dest="command", required=True)
 	simulate = commands.add_parser("simulate", help="evaluate a rule pack against exported records")
 	simulate.add_argument(
@@ -65,7 +79,7 @@ def main(argv=None):
 			return run_suggest(args)
 		return _check(args)
 	except InputError as error:
-		print(error, file=sys.stderr)
+		print(one_line(error), file=sys.stderr)
 		return EXIT_REFUSED
 
 
@@ -79,7 +93,7 @@ def _report_problems(problems):
 	if len(problems) > 1:
 		print(f"{len(problems)} problem(s):", file=sys.stderr)
 	for problem in problems:
-		print(f"  {problem}" if len(problems) > 1 else str(problem), file=sys.stderr)
+		print(f"  {one_line(problem)}" if len(problems) > 1 else one_line(problem), file=sys.stderr)
 	return EXIT_REFUSED
 
 

@@ -503,3 +503,22 @@ def test_relative_pack_path_falls_back_to_the_bench_folder_then_sites(tmp_path):
 	with pytest.raises(InputError) as raised:
 		resolve_user_path("packs/z.json", cwd=str(sites), environ={"PWD": str(tmp_path)}, fallbacks=("..",))
 	assert str(raised.value) == f"packs/z.json: no such file (looked in {tmp_path}, {bench}, {sites})"
+
+
+def test_a_newline_in_a_column_name_or_value_stays_on_one_line(tmp_path, capsys):
+	records = [{"doctype": "Lead", "name": "L1", "bad\nkey": 1, "annual_revenue": "a\nb"}]
+	assert simulate_file(tmp_path, capsys, "records.json", json.dumps(records)).splitlines() == [
+		"2 problem(s):",
+		"  records.json[0].bad\\nkey: Lead has no field 'bad\\nkey'",
+		'  records.json[0].annual_revenue: "a\\nb" is not a number for annual_revenue (Currency)',
+	]
+
+
+def test_a_usage_mistake_is_one_line_too(capsys):
+	with pytest.raises(SystemExit) as raised:
+		main(["simulate", "--pack", "lead_management", "--records", "leads", "--now"])
+	assert raised.value.code == 2
+	assert (
+		capsys.readouterr().err
+		== "crm-automation simulate: argument --now: expected one argument (--help for usage)\n"
+	)

@@ -90,7 +90,10 @@ def run(*argv):
 	"""main(argv) with its output captured: (exit code, stdout, stderr); it must not raise."""
 	out, err = io.StringIO(), io.StringIO()
 	with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-		code = main(list(argv))
+		try:
+			code = main(list(argv))
+		except SystemExit as exit:  # argparse refusing a usage mistake
+			code = exit.code
 	return code, out.getvalue(), err.getvalue()
 
 
