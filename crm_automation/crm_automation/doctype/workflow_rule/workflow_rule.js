@@ -7,6 +7,8 @@ frappe.ui.form.on("Workflow Rule", {
 	},
 
 	refresh(frm) {
+		// Only a System Manager may choose whom a rule runs as; for anyone else it is who saves it.
+		frm.set_df_property("run_as", "read_only", !frappe.user.has_role("System Manager"));
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
 		frm.trigger("render_summary");
