@@ -36,6 +36,7 @@ def on_update(doc, method=None):
 def on_change(doc, method=None):
 	_run(doc, "on_change")
 	_sync_escalations(doc)
+	_follow_sequences(doc)
 
 
 def on_submit(doc, method=None):
@@ -44,10 +45,12 @@ def on_submit(doc, method=None):
 
 def on_cancel(doc, method=None):
 	_run(doc, "on_cancel")
+	_end_sequences(doc, "cancelled")
 
 
 def on_trash(doc, method=None):
 	_run(doc, "on_trash")
+	_end_sequences(doc, "deleted")
 
 
 def _run(doc, event):
@@ -69,6 +72,27 @@ def _sync_escalations(doc):
 
 	if _loaded(get_policies, doc.doctype) and not skip_automation():
 		sync_document(doc)
+
+
+def _follow_sequences(doc):
+	"""Exit conditions and Until Condition waits of follow-up sequences (crm_automation.sequences);
+	a doctype that never had a sequence costs one cached set lookup."""
+	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
+		return
+	from crm_automation.sequences import on_document_change, sequence_doctypes
+
+	if doc.doctype in (_loaded(sequence_doctypes) or ()) and not skip_automation():
+		on_document_change(doc)
+
+
+def _end_sequences(doc, why):
+	"""Deleting or cancelling a document ends its pending steps, even with automation switched off."""
+	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
+		return
+	from crm_automation.sequences import on_document_gone, sequence_doctypes
+
+	if doc.doctype in (_loaded(sequence_doctypes) or ()):
+		on_document_gone(doc, why)
 
 
 def skip_for_flags():

@@ -71,7 +71,14 @@ permission_query_conditions = {
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.
-ignore_links_on_delete = ["Automation Log", "Automation Log Action", "Automation Occurrence", "Escalation State"]
+ignore_links_on_delete = [
+	"Automation Log",
+	"Automation Log Action",
+	"Automation Occurrence",
+	"Escalation State",
+	"Automation Sequence Step",
+	"Automation Sequence Definition",
+]
 
 # Request Events
 # ----------------
@@ -85,6 +92,9 @@ before_job = ["crm_automation.runner.reset_request_state"]
 
 scheduler_events = {
 	"cron": {
+		"* * * * *": [
+			"crm_automation.sequences.sweep",
+		],
 		"*/5 * * * *": [
 			"crm_automation.tasks.run_time_triggers_for_all_rules",
 			"crm_automation.escalation.run_escalations_for_all_policies",

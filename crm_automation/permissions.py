@@ -61,6 +61,8 @@ PROTECTED_DOCTYPES = frozenset(
 		"CRM Automation Settings",
 		"Automation Log",
 		"Automation Occurrence",
+		"Automation Sequence Step",
+		"Automation Sequence Definition",
 	}
 )
 

@@ -33,6 +33,8 @@ RULE_FIELDS = (
 	"conditions",
 	"condition_expression",
 	"owner",
+	"stop_conditions",
+	"stop_when_unmatched",
 )
 # Doctypes whose saves must never start automation: our own bookkeeping and what it writes.
 EXCLUDED_DOCTYPES = frozenset(
@@ -63,6 +65,9 @@ EXCLUDED_DOCTYPES = frozenset(
 		"Escalation Policy Level",
 		"Escalation Policy Working Hour",
 		"Escalation State",
+		"Workflow Rule Step",
+		"Automation Sequence Step",
+		"Automation Sequence Definition",
 	}
 )
 
@@ -130,7 +135,24 @@ def rule_as_dict(rule):
 		{key: value for key, value in action.as_dict().items() if key not in ("secret", "headers", "doctype", "parent")}
 		for action in rule.get("actions") or []
 	]
+	_add_sequence(data, rule)
 	return data
+
+
+def _add_sequence(data, rule):
+	"""Follow-up steps, their exit conditions and the calendars of the Escalation Policies that
+	business-time waits name (see crm_automation.sequences)."""
+	data["stop_conditions"] = parse_conditions(rule.get("stop_conditions"))
+	data["steps"] = []
+	for step in rule.get("steps") or []:
+		row = {key: value for key, value in step.as_dict().items() if key not in ("doctype", "parent", "wait_summary")}
+		row["until_conditions"] = parse_conditions(step.get("until_conditions"))
+		row["step_conditions"] = parse_conditions(step.get("step_conditions"))
+		data["steps"].append(row)
+	if data["steps"]:
+		from crm_automation.sequences import calendars_for
+
+		data["calendars"] = calendars_for(data["steps"])
 
 
 def parse_conditions(value):
@@ -174,6 +196,11 @@ def _build_index():
 			continue
 		compiled.condition_expression = (rule.condition_expression or "").strip()
 		compiled.minutes_saved_override = rule.minutes_saved
+		if compiled.sequence:
+			from crm_automation.sequences import definition_of
+
+			compiled.sequence_definition = definition_of(rule, compiled)
+			index.setdefault("sequence_doctypes", set()).add(compiled.document_type)
 		for event in EVENTS_BY_TRIGGER.get(compiled.trigger, ()):
 			index.setdefault((compiled.document_type, event), []).append(compiled)
 		index.setdefault("by_name", {})[name] = compiled

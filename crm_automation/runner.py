@@ -128,6 +128,10 @@ def run_rule(rule, doc, before, event, occurrence_key=None):
 	log_name = _log(rule, doc, event, evaluation, outcome, started, results=results)
 	actions.after_run(log_name, results)
 	record_health(rule, failed)
+	if getattr(rule, "sequence", None):
+		from crm_automation.sequences import start_sequence
+
+		start_sequence(rule, doc, event)
 	return log_name
 
 

@@ -107,6 +107,12 @@ class Calendar:
 		offset = moment - _midnight(day)
 		return any(start <= offset < end for start, end in self._week[day.weekday()])
 
+	def is_working_day(self, day):
+		"""True when ``day`` (a date) has working hours and is not a holiday."""
+		if self.always_open:
+			return True
+		return day not in self._holiday_set and bool(self._week[day.weekday()])
+
 	def next_working_moment(self, moment):
 		"""``moment`` itself if it is working time, else the start of the next working interval."""
 		_require_naive_datetime(moment, "moment")

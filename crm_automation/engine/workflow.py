@@ -198,6 +198,8 @@ class CompiledWorkflowRule:
 		self.actions_by_branch = {}
 		self.set_fields = frozenset()
 		self.created_doctypes = frozenset()
+		# Follow-up steps (engine/sequences.py): None for a rule that only acts at once.
+		self.sequence = None
 
 	@property
 	def events(self):
@@ -257,7 +259,7 @@ class CompiledWorkflowRule:
 		intents = list(self.actions_by_branch.get("", ()))
 		if branch_name is not None:
 			intents.extend(self.actions_by_branch.get(branch_name, ()))
-		if not intents:
+		if not intents and not self.sequence:
 			reason = "no branch matched" if self.branches else "the rule has no actions"
 			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
 		outcome = Evaluation.REJECTED if any(i["type"] == REJECT for i in intents) else Evaluation.FIRED
@@ -278,6 +280,7 @@ def compile_workflow_rule(rule, fields, get_fields=None):
 	_compile_branches(compiled, rule, fields, problems, get_fields)
 	_refuse_linked_on_time_trigger(compiled, problems)
 	_compile_actions(compiled, rule, fields, get_fields, problems)
+	_compile_sequence(compiled, rule, fields, get_fields, problems)
 
 	problems.raise_if_any()
 	return compiled
@@ -394,6 +397,8 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 	if not actions:
 		problems.add("actions", "the rule has no actions")
 	for i, action in enumerate(actions):
+		if (action.get("step") or "").strip():
+			continue  # a follow-up step's action: compiled with its step by _compile_sequence
 		path = f"actions[{i}]"
 		action_type = action.get("action_type")
 		branch = (action.get("branch") or "").strip()
@@ -432,6 +437,41 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 	compiled.actions_by_branch = {k: tuple(v) for k, v in by_branch.items()}
 	compiled.set_fields = frozenset(set_fields)
 	compiled.created_doctypes = frozenset(created)
+
+
+def _compile_sequence(compiled, rule, fields, get_fields, problems):
+	from .sequences import compile_sequence
+
+	def compile_step_actions(rows):
+		return compile_action_rows(rows, rule, fields, get_fields, problems)
+
+	compiled.sequence = compile_sequence(rule, fields, problems, compile_step_actions)
+	if compiled.sequence:
+		for step in compiled.sequence.steps:
+			for intent in (*step.intents, *step.timeout_intents):
+				if intent["type"] == SET_VALUE:
+					compiled.set_fields |= {intent["field"]}
+				elif intent["type"] == CREATE_DOCUMENT:
+					compiled.created_doctypes |= {intent["doctype"]}
+
+
+def compile_action_rows(rows, rule, fields, get_fields, problems):
+	"""Intents for ``(index, action row)`` pairs, checked as a rule's actions are (problems at
+	``actions[index]``); a follow-up step's actions go through here."""
+	intents = []
+	for i, action in rows:
+		path = f"actions[{i}]"
+		action_type = action.get("action_type")
+		if action_type not in ACTION_TYPES or action_type == REJECT:
+			problems.add(
+				f"{path}.action_type",
+				f"{describe_value(action_type)} cannot run in a follow-up step",
+			)
+			continue
+		params = _ACTION_CHECKS[action_type](action, fields, get_fields, rule, path, problems)
+		if params is not None:
+			intents.append({"type": action_type, "row": i + 1, "row_id": action.get("name"), "branch": None, **params})
+	return intents
 
 
 def _user_field_ok(fields, fieldname):

@@ -23,7 +23,12 @@ from crm_automation.rules import (
 	rule_as_dict,
 )
 
-_PATH_RE = re.compile(r"^(actions|branches)\[(\d+)\]\.?(.*)$")
+_PATH_RE = re.compile(r"^(actions|branches|steps)\[(\d+)\]\.?(.*)$")
+_CHILD_DOCTYPES = {
+	"actions": "Workflow Rule Action",
+	"branches": "Workflow Rule Branch",
+	"steps": "Workflow Rule Step",
+}
 # Actions whose "Users" are user ids (Send Email also takes plain addresses there).
 USER_ACTIONS = (ASSIGN, "System Notification", "Create ToDo")
 
@@ -75,6 +80,7 @@ class WorkflowRule(Document):
 		self.validate_run_as()
 		self.normalize_conditions()
 		self.validate_rule()
+		self.validate_steps()
 		self.validate_templates()
 		self.validate_condition_expression()
 		self.validate_action_rights()
@@ -142,13 +148,19 @@ class WorkflowRule(Document):
 			label = self.meta.get_label(problem.path.split(".")[0]) if problem.path else ""
 			return f"{frappe.bold(label or problem.path)}: {problem.message}" if problem.path else problem.message
 		table, index, rest = match.group(1), int(match.group(2)), match.group(3)
-		child_doctype = "Workflow Rule Action" if table == "actions" else "Workflow Rule Branch"
+		child_doctype = _CHILD_DOCTYPES[table]
 		fieldname = rest.split(".")[0].split("[")[0] if rest else ""
 		label = frappe.get_meta(child_doctype).get_label(fieldname) if fieldname else ""
 		where = _("{0}, row {1}").format(_(self.meta.get_label(table)), index + 1)
 		if label:
 			where += f", {label}"
 		return f"{frappe.bold(where)}: {problem.message}"
+
+	def validate_steps(self):
+		"""Follow-up steps were checked with the rule; here each gets its wait in words."""
+		from crm_automation.sequences import describe_steps
+
+		describe_steps(self, self._compiled)
 
 	def validate_templates(self):
 		check_templates(self.actions, self.meta.get_label("actions"))

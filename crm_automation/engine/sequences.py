@@ -1,0 +1,671 @@
+"""Follow-up sequences: after a Workflow Rule's immediate actions, ordered steps that each wait, then
+optionally check a condition, then act.
+
+A step waits for one of:
+
+* ``Duration``: minutes, hours or days of calendar time;
+* ``Business Time``: working minutes or hours, or working days, on the calendar of an Escalation
+  Policy (working hours + Holiday List, ``business_hours.Calendar``);
+* ``Until Date Field``: a Date/Datetime field of the document, some time before or after it;
+* ``Until Weekday and Time``: the next such weekday at that time ("next Monday 09:00");
+* ``Until Condition``: until a condition holds, at most a duration; actions marked *on timeout*
+  run when the wait runs out instead.
+
+Every wait counts from the moment the previous step was due (the sequence's start for the first),
+not from when a worker got round to it, so a late sweep never shifts the rest of the sequence and
+the offline simulator agrees with the site. A rule-level *stop when* condition, or the document no
+longer matching the rule's conditions, ends the sequence on the save that makes it so.
+
+Pure Python, no Frappe: ``compile_sequence`` checks steps once (problems name the step and field),
+``CompiledStep.due_at`` computes due times, ``CompiledStep.decide`` what a due step does,
+``timeline`` describes the story in words and ``run_sequence`` plays one record on a virtual clock.
+All moments are naive local time in the site's time zone.
+"""
+
+import datetime
+import re
+
+from .business_hours import WEEKDAYS, compile_calendar
+from .conditions import compile_condition, is_empty_condition
+from .describe import describe_action, describe_condition
+from .errors import ProblemCollector, RuleError
+from .fieldtypes import describe_value
+
+WAIT_DURATION = "Duration"
+WAIT_BUSINESS_TIME = "Business Time"
+WAIT_DATE_FIELD = "Until Date Field"
+WAIT_WEEKDAY = "Until Weekday and Time"
+WAIT_CONDITION = "Until Condition"
+WAIT_TYPES = (WAIT_DURATION, WAIT_BUSINESS_TIME, WAIT_DATE_FIELD, WAIT_WEEKDAY, WAIT_CONDITION)
+
+UNITS = {"Minutes": 60, "Hours": 3600, "Days": 86400}
+DIRECTIONS = ("Before", "After")
+
+PATH_MET = "met"
+PATH_TIMEOUT = "timeout"
+
+# What a due step turned into; the site's due rows use the same words as their status.
+RAN = "Done"
+SKIPPED = "Skipped"
+EXITED = "Exited"
+PENDING = "Pending"
+
+_MIDNIGHT = datetime.time(0, 0)
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
+_WEEKDAY_NUMBERS = {name.lower(): number for number, name in enumerate(WEEKDAYS)}
+# A working-days wait on a calendar whose holidays cover every working day would never end.
+_WORKING_DAY_SEARCH_LIMIT = 3653
+
+
+class CompiledStep:
+	__slots__ = (
+		"amount",
+		"at_time",
+		"calendar",
+		"calendar_name",
+		"check",
+		"check_tree",
+		"date_field",
+		"direction",
+		"index",
+		"intents",
+		"label",
+		"timeout_intents",
+		"unit",
+		"until",
+		"until_tree",
+		"wait_type",
+		"weekday",
+	)
+
+	def __init__(self, index, label, wait_type):
+		self.index = index
+		self.label = label
+		self.wait_type = wait_type
+		self.amount = 0
+		self.unit = "Hours"
+		self.calendar = None
+		self.calendar_name = None
+		self.date_field = None
+		self.direction = "After"
+		self.weekday = None
+		self.at_time = None
+		self.until = None
+		self.until_tree = None
+		self.check = None
+		self.check_tree = None
+		self.intents = ()
+		self.timeout_intents = ()
+
+	@property
+	def duration(self):
+		return datetime.timedelta(seconds=self.amount * UNITS[self.unit])
+
+	def due_at(self, anchor, doc):
+		"""When this step is due if the previous one was due at ``anchor``; for Until Condition the
+		moment the wait times out. None when the document has no value in the date field."""
+		if self.wait_type in (WAIT_DURATION, WAIT_CONDITION):
+			return anchor + self.duration
+		if self.wait_type == WAIT_BUSINESS_TIME:
+			if self.unit == "Days":
+				return working_days_later(self.calendar, anchor, int(self.amount))
+			return self.calendar.deadline(anchor, self.duration)
+		if self.wait_type == WAIT_WEEKDAY:
+			return next_weekday_at(anchor, self.weekday, self.at_time)
+		moment = as_moment(doc.get(self.date_field), self.at_time)
+		if moment is None:
+			return None
+		offset = self.duration
+		return moment - offset if self.direction == "Before" else moment + offset
+
+	def condition_met(self, doc):
+		return self.wait_type == WAIT_CONDITION and self.until.matches(doc, None)
+
+	def decide(self, doc, condition_met=False):
+		"""What this step does now that it is due: ``(RAN, path, intents)`` or ``(SKIPPED, reason, ())``.
+		``condition_met`` says a save already satisfied an Until Condition wait."""
+		path = PATH_MET
+		intents = self.intents
+		if self.wait_type == WAIT_CONDITION and not (condition_met or self.until.matches(doc, None)):
+			path, intents = PATH_TIMEOUT, self.timeout_intents
+		if self.check and not self.check.matches(doc, None):
+			return SKIPPED, f"only if {describe_condition(self.check_tree)}: not met", ()
+		if not intents:
+			return SKIPPED, "nothing to do on this path", ()
+		return RAN, path, [dict(intent) for intent in intents]
+
+	def describe_wait(self, fields=None):
+		amount = f"{self.amount:g} {_unit_text(self.unit, self.amount)}"
+		if self.wait_type == WAIT_DURATION:
+			return f"wait {amount}"
+		if self.wait_type == WAIT_BUSINESS_TIME:
+			kind = "working " + _unit_text(self.unit, self.amount)
+			return f"wait {self.amount:g} {kind} ({self.calendar_name})"
+		if self.wait_type == WAIT_WEEKDAY:
+			return f"wait until next {WEEKDAYS[self.weekday]} {_clock(self.at_time)}"
+		if self.wait_type == WAIT_DATE_FIELD:
+			label = _field_label(fields, self.date_field)
+			at = f" {_clock(self.at_time)}" if self.at_time else ""
+			if not self.amount:
+				return f"wait until {label}{at}"
+			return f"wait until {amount} {self.direction.lower()} {label}{at}"
+		return f"wait until {describe_condition(self.until_tree, fields)}, at most {amount}"
+
+
+class CompiledSequence:
+	__slots__ = ("match", "steps", "stop", "stop_tree", "stop_when_unmatched")
+
+	def __init__(self):
+		self.steps = []
+		self.stop = None
+		self.stop_tree = None
+		self.match = None
+		self.stop_when_unmatched = False
+
+	def step(self, index):
+		"""Steps are numbered from 1; None past the last."""
+		return self.steps[index - 1] if 0 < index <= len(self.steps) else None
+
+	def exit_reason(self, doc, before=None):
+		"""Why a save ends this document's sequence, or None while it goes on."""
+		if self.stop and self.stop.matches(doc, before):
+			return f"stop when {describe_condition(self.stop_tree)}"
+		if self.stop_when_unmatched and self.match and not self.match.matches(doc, before):
+			return "the document no longer matches the rule's conditions"
+		return None
+
+	def schedule(self, index, anchor, doc):
+		"""The next step at or after ``index`` that gets a due time from ``anchor``. A date-field
+		wait whose moment is empty or already before the anchor is passed over (a 30-days-before
+		reminder for a contract that ends in 10 days is never sent late). Returns
+		``(step, due_at, passed)`` with ``passed`` the [(step, reason)] left out, or (None, None,
+		passed) when the sequence is over."""
+		passed = []
+		step = self.step(index)
+		while step:
+			due = step.due_at(anchor, doc)
+			if due is None:
+				passed.append((step, f"{step.date_field} is empty"))
+			elif step.wait_type == WAIT_DATE_FIELD and due < anchor:
+				passed.append((step, f"{due:%Y-%m-%d %H:%M} had already passed"))
+			else:
+				return step, due, passed
+			step = self.step(step.index + 1)
+		return None, None, passed
+
+
+def compile_sequence(rule, fields, problems, compile_actions):
+	"""Compile a rule's ``steps`` (and the actions that name them) into a CompiledSequence, or None
+	when the rule has no steps. ``fields`` includes the standard fields. ``compile_actions(actions,
+	path_of)`` compiles action rows to intents the way Workflow Rule actions are compiled and
+	reports problems at ``path_of(i)``. ``rule["calendars"]`` maps an Escalation Policy's name to
+	its calendar spec (see business_hours)."""
+	rows = rule.get("steps") or []
+	actions = rule.get("actions") or []
+	step_actions = [(i, a) for i, a in enumerate(actions) if (a.get("step") or "").strip()]
+	if not rows:
+		for i, action in step_actions:
+			problems.add(
+				f"actions[{i}].step",
+				f"no step is named {describe_value(action['step'])}",
+				value=action["step"],
+			)
+		_check_stop_without_steps(rule, problems)
+		return None
+	if rule.get("trigger") in ("Validate", "Delete"):
+		problems.add(
+			"steps", f"a {rule['trigger']} rule cannot start a sequence: the document may not be there later"
+		)
+	sequence = CompiledSequence()
+	calendars = rule.get("calendars") or {}
+	by_label = {}
+	for i, row in enumerate(rows):
+		step = _compile_step(i, row, fields, calendars, problems)
+		if step is None:
+			continue
+		if step.label in by_label:
+			problems.add(
+				f"steps[{i}].step_name",
+				f"step name {describe_value(step.label)} is used twice",
+				value=step.label,
+			)
+		by_label[step.label] = step
+		sequence.steps.append(step)
+	_attach_actions(by_label, step_actions, problems, compile_actions)
+	sequence.stop_tree = rule.get("stop_conditions") or None
+	if not is_empty_condition(sequence.stop_tree):
+		sequence.stop = _condition(sequence.stop_tree, fields, "stop_conditions", problems)
+	sequence.stop_when_unmatched = bool(rule.get("stop_when_unmatched"))
+	if sequence.stop_when_unmatched:
+		sequence.match = _condition(rule.get("conditions"), fields, "conditions", problems)
+	return sequence
+
+
+def _check_stop_without_steps(rule, problems):
+	if not is_empty_condition(rule.get("stop_conditions")) or rule.get("stop_when_unmatched"):
+		problems.add("stop_conditions", "stop conditions end a sequence; add steps or clear them")
+
+
+def _condition(tree, fields, path, problems):
+	try:
+		return compile_condition(tree, fields, path)
+	except RuleError as error:
+		problems.extend(error)
+		return None
+
+
+def _compile_step(i, row, fields, calendars, problems):
+	path = f"steps[{i}]"
+	label = (row.get("step_name") or "").strip()
+	if not label:
+		problems.add(f"{path}.step_name", "every step needs a name")
+		return None
+	wait_type = row.get("wait_type") or WAIT_DURATION
+	if wait_type not in WAIT_TYPES:
+		problems.add(
+			f"{path}.wait_type",
+			f"unknown wait {describe_value(wait_type)} (use one of: {', '.join(WAIT_TYPES)})",
+		)
+		return None
+	step = CompiledStep(i + 1, label, wait_type)
+	step.unit = row.get("wait_unit") or "Hours"
+	if step.unit not in UNITS:
+		problems.add(
+			f"{path}.wait_unit", f"unknown unit {describe_value(step.unit)} (use Minutes, Hours or Days)"
+		)
+		step.unit = "Hours"
+	amount = row.get("wait_amount") or 0
+	needs_amount = wait_type in (WAIT_DURATION, WAIT_BUSINESS_TIME, WAIT_CONDITION)
+	if (
+		isinstance(amount, bool)
+		or not isinstance(amount, int | float)
+		or amount < 0
+		or (needs_amount and not amount)
+	):
+		what = "a wait above zero" if needs_amount else "a number (0 or more)"
+		problems.add(f"{path}.wait_amount", f"{describe_value(amount)} is not {what}", value=amount)
+		amount = 0
+	step.amount = amount
+	_COMPILE_WAIT[wait_type](step, row, path, fields, calendars, problems)
+	if not is_empty_condition(row.get("step_conditions")):
+		step.check_tree = row["step_conditions"]
+		step.check = _condition(step.check_tree, fields, f"{path}.step_conditions", problems)
+	return step
+
+
+def _compile_no_extra(step, row, path, fields, calendars, problems):
+	pass
+
+
+def _compile_business_time(step, row, path, fields, calendars, problems):
+	name = row.get("calendar_policy")
+	if not name:
+		problems.add(
+			f"{path}.calendar_policy",
+			"a business-time wait needs the Escalation Policy whose calendar it uses",
+		)
+		return
+	spec = calendars.get(name)
+	if spec is None:
+		problems.add(
+			f"{path}.calendar_policy",
+			f"no Escalation Policy {describe_value(name)} to take the calendar from",
+			value=name,
+		)
+		return
+	try:
+		step.calendar = spec if hasattr(spec, "deadline") else compile_calendar(spec)
+	except RuleError as error:
+		for problem in error.problems:
+			problems.add(f"{path}.calendar_policy", f"the calendar of {name}: {problem}", value=name)
+		return
+	if step.unit == "Days" and step.amount != int(step.amount):
+		problems.add(
+			f"{path}.wait_amount", f"{step.amount:g} is not a whole number of working days", value=step.amount
+		)
+	step.calendar_name = name
+
+
+def _compile_date_field(step, row, path, fields, calendars, problems):
+	fieldname = row.get("date_field")
+	field = fields.get(fieldname) if fieldname else None
+	if not field or field.get("fieldtype") not in ("Date", "Datetime"):
+		problems.add(
+			f"{path}.date_field",
+			f"wait until needs a Date or Datetime field; {describe_value(fieldname)} is not one",
+			fieldname,
+		)
+	step.date_field = fieldname
+	step.direction = row.get("date_direction") or "Before"
+	if step.direction not in DIRECTIONS:
+		problems.add(f"{path}.date_direction", f"{describe_value(step.direction)} is not Before or After")
+		step.direction = "Before"
+	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems, required=False)
+
+
+def _compile_weekday(step, row, path, fields, calendars, problems):
+	weekday = row.get("weekday")
+	number = _WEEKDAY_NUMBERS.get(weekday.strip().lower()) if isinstance(weekday, str) else None
+	if number is None:
+		problems.add(f"{path}.weekday", f"{describe_value(weekday)} is not a weekday", value=weekday)
+	step.weekday = number if number is not None else 0
+	step.at_time = (
+		_time_or_problem(row.get("at_time"), f"{path}.at_time", problems, required=True) or _MIDNIGHT
+	)
+
+
+def _compile_until_condition(step, row, path, fields, calendars, problems):
+	tree = row.get("until_conditions")
+	if is_empty_condition(tree):
+		problems.add(f"{path}.until_conditions", "wait until which condition? (the wait ends when it holds)")
+		return
+	step.until_tree = tree
+	step.until = _condition(tree, fields, f"{path}.until_conditions", problems)
+
+
+_COMPILE_WAIT = {
+	WAIT_DURATION: _compile_no_extra,
+	WAIT_BUSINESS_TIME: _compile_business_time,
+	WAIT_DATE_FIELD: _compile_date_field,
+	WAIT_WEEKDAY: _compile_weekday,
+	WAIT_CONDITION: _compile_until_condition,
+}
+
+
+def _attach_actions(by_label, step_actions, problems, compile_actions):
+	grouped = {}
+	for i, action in step_actions:
+		label = action["step"].strip()
+		step = by_label.get(label)
+		if step is None:
+			problems.add(f"actions[{i}].step", f"no step is named {describe_value(label)}", value=label)
+			continue
+		if (action.get("branch") or "").strip():
+			problems.add(
+				f"actions[{i}].branch", "an action of a step takes no branch (steps follow every branch)"
+			)
+		timeout = bool(action.get("on_timeout"))
+		if timeout and step.wait_type != WAIT_CONDITION:
+			problems.add(
+				f"actions[{i}].on_timeout",
+				f"only an Until Condition step times out; {describe_value(label)} waits for {step.wait_type}",
+			)
+			continue
+		grouped.setdefault((label, timeout), []).append((i, action))
+	for (label, timeout), rows in grouped.items():
+		intents = compile_actions(rows)
+		if timeout:
+			by_label[label].timeout_intents = tuple(intents)
+		else:
+			by_label[label].intents = tuple(intents)
+
+
+def _time_or_problem(value, path, problems, required):
+	if value in (None, ""):
+		if required:
+			problems.add(path, "at what time? (HH:MM)")
+		return None
+	moment = as_time(value)
+	if moment is None:
+		problems.add(path, f"{describe_value(value)} is not a time of day (HH:MM)", value=value)
+	return moment
+
+
+def as_time(value):
+	"""A time of day from "HH:MM[:SS]", a time, or the timedelta Frappe returns for a Time field."""
+	if isinstance(value, datetime.time):
+		return value
+	if isinstance(value, datetime.timedelta):
+		seconds = int(value.total_seconds())
+		if 0 <= seconds < 86400:
+			return datetime.time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+		return None
+	if isinstance(value, str):
+		match = _TIME_RE.fullmatch(value.strip())
+		if not match:
+			return None
+		hours, minutes, seconds = (int(part or 0) for part in match.groups())
+		if hours > 23 or minutes > 59 or seconds > 59:
+			return None
+		return datetime.time(hours, minutes, seconds)
+	return None
+
+
+def as_moment(value, at_time=None):
+	"""A Date or Datetime value (or its ISO text) as a naive datetime; a date lands at ``at_time``
+	(midnight when none). None for an empty or unreadable value."""
+	if value in (None, ""):
+		return None
+	if isinstance(value, datetime.datetime):
+		return value.replace(tzinfo=None)
+	if isinstance(value, datetime.date):
+		return datetime.datetime.combine(value, at_time or _MIDNIGHT)
+	if isinstance(value, str):
+		text = value.strip()
+		try:
+			if len(text) == 10:
+				return datetime.datetime.combine(datetime.date.fromisoformat(text), at_time or _MIDNIGHT)
+			return datetime.datetime.fromisoformat(text).replace(tzinfo=None)
+		except ValueError:
+			return None
+	return None
+
+
+def next_weekday_at(anchor, weekday, at_time):
+	"""The first moment strictly after ``anchor`` that is ``weekday`` (0 = Monday) at ``at_time``."""
+	days_ahead = (weekday - anchor.weekday()) % 7
+	candidate = datetime.datetime.combine(anchor.date() + datetime.timedelta(days=days_ahead), at_time)
+	if candidate <= anchor:
+		candidate += datetime.timedelta(days=7)
+	return candidate
+
+
+def working_days_later(calendar, anchor, days):
+	"""The same time of day ``days`` working days after the first working moment at or after
+	``anchor`` (a working day has working hours and is not a holiday), moved to the next working
+	moment; zero days is that first working moment."""
+	if calendar.always_open:
+		return anchor + datetime.timedelta(days=days)
+	# From a weekend or a night the count starts at the next working moment: one working day after
+	# Saturday noon is Tuesday 09:00, not Monday.
+	anchor = calendar.next_working_moment(anchor)
+	day = anchor.date()
+	counted = 0
+	for _ in range(_WORKING_DAY_SEARCH_LIMIT):
+		if counted == days:
+			break
+		day += datetime.timedelta(days=1)
+		if calendar.is_working_day(day):
+			counted += 1
+	else:
+		raise ValueError(f"no {days} working days within 10 years after {anchor:%Y-%m-%d}")
+	return calendar.next_working_moment(datetime.datetime.combine(day, anchor.time()))
+
+
+def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
+	"""The story a record follows, as entries ``{"when", "at", "wait", "only_if", "actions",
+	"on_timeout"}``: first the immediate actions ("now"), then each step. With ``doc`` and
+	``start`` each entry also has its due moment (``at``, None when it would be passed over)."""
+	entries = [
+		{
+			"when": "now",
+			"at": start,
+			"wait": "",
+			"only_if": "",
+			"actions": [_describe(a, fields) for a in rule_actions],
+			"on_timeout": [],
+		}
+	]
+	offset = datetime.timedelta(0)
+	fixed = True
+	anchor = start
+	for step in sequence.steps if sequence else ():
+		if step.wait_type in (WAIT_DURATION, WAIT_CONDITION) and fixed:
+			offset += step.duration
+			when = f"+{format_duration(offset)}"
+		else:
+			fixed = False
+			when = step.describe_wait(fields).removeprefix("wait ")
+		entry = {
+			"when": when,
+			"step": step.label,
+			"wait": step.describe_wait(fields),
+			"only_if": describe_condition(step.check_tree, fields) if step.check_tree else "",
+			"actions": [_describe_intent(i, fields) for i in step.intents],
+			"on_timeout": [_describe_intent(i, fields) for i in step.timeout_intents],
+			"at": None,
+		}
+		if doc is not None and anchor is not None:
+			due = step.due_at(anchor, doc)
+			if due is not None and not (step.wait_type == WAIT_DATE_FIELD and due < anchor):
+				entry["at"] = due
+				anchor = due
+		entries.append(entry)
+	return entries
+
+
+def timeline_text(entries):
+	"""``now: send an email; +24 h if Status is Open: create a ToDo; +48 h: notify: ...``"""
+	parts = []
+	for entry in entries:
+		if entry["when"] == "now" and not entry["actions"]:
+			continue
+		text = entry["when"]
+		if entry.get("at"):
+			text += f" ({entry['at']:%Y-%m-%d %H:%M})"
+		if entry["only_if"]:
+			text += f" if {entry['only_if']}"
+		text += ": " + (", ".join(entry["actions"]) or "nothing")
+		if entry["on_timeout"]:
+			text += "; on timeout: " + ", ".join(entry["on_timeout"])
+		parts.append(text)
+	return "; ".join(parts)
+
+
+def _describe(action, fields):
+	return describe_action(action, fields)
+
+
+def _describe_intent(intent, fields):
+	return describe_action({**intent, "action_type": intent["type"]}, fields)
+
+
+def format_duration(delta):
+	"""``24 h``, ``48 h``, ``7 d``, ``90 min``: days only from three days on, as people say them."""
+	seconds = int(delta.total_seconds())
+	if seconds and seconds % 86400 == 0 and seconds >= 3 * 86400:
+		return f"{seconds // 86400} d"
+	if seconds % 3600 == 0:
+		return f"{seconds // 3600} h"
+	if seconds % 60 == 0:
+		return f"{seconds // 60} min"
+	return f"{seconds} s"
+
+
+def _unit_text(unit, amount):
+	word = unit.lower()
+	return word[:-1] if amount == 1 else word
+
+
+def _clock(moment):
+	return moment.strftime("%H:%M") if moment else ""
+
+
+def _field_label(fields, fieldname):
+	field = (fields or {}).get(fieldname) or {}
+	return field.get("label") or fieldname
+
+
+class SequenceRun:
+	"""One record's way through a sequence on a virtual clock: ``events`` are ``(moment, step
+	index, status, detail)`` in order; ``status`` is PENDING (waiting at ``pending_step`` when the
+	clock stopped), EXITED or RAN (every step done)."""
+
+	__slots__ = ("events", "exited_at_step", "pending_due", "pending_step", "status")
+
+	def __init__(self):
+		self.events = []
+		self.status = RAN
+		self.pending_step = None
+		self.pending_due = None
+		self.exited_at_step = None
+
+
+def run_sequence(sequence, doc, start, until, changes=()):
+	"""Play one record through ``sequence`` from ``start`` to ``until`` on a virtual clock, as the
+	site would: ``changes`` are saves ``(moment, {field: value})`` applied in time order; each save
+	may end the sequence (stop conditions) or satisfy an Until Condition wait. Returns a SequenceRun.
+	The record dict is not modified."""
+	run = SequenceRun()
+	doc = dict(doc)
+	pending_changes = sorted(changes, key=lambda change: change[0])
+	step, due, passed = sequence.schedule(1, start, doc)
+	anchor = start
+	_record_passed(run, anchor, passed)
+	met = False
+	while step is not None:
+		while pending_changes and pending_changes[0][0] < due and pending_changes[0][0] <= until:
+			moment, values = pending_changes.pop(0)
+			before = dict(doc)
+			doc.update(values)
+			reason = sequence.exit_reason(doc, before)
+			if reason:
+				run.events.append((moment, step.index, EXITED, reason))
+				run.status, run.exited_at_step = EXITED, step.index
+				return run
+			if step.wait_type == WAIT_CONDITION and not met and step.condition_met(doc):
+				met, due = True, max(moment, anchor)
+		if due > until:
+			run.status, run.pending_step, run.pending_due = PENDING, step.index, due
+			return run
+		outcome, detail, _intents = step.decide(doc, condition_met=met)
+		run.events.append((due, step.index, outcome, detail))
+		anchor, met = due, False
+		step, due, passed = sequence.schedule(step.index + 1, anchor, doc)
+		_record_passed(run, anchor, passed)
+	return run
+
+
+def _record_passed(run, moment, passed):
+	for step, reason in passed:
+		run.events.append((moment, step.index, SKIPPED, reason))
+
+
+def summarize_runs(sequence, runs):
+	"""Per step: how many records reached it (it became due or was passed over), ran its actions,
+	were skipped at it, exited while waiting for it, or still wait for it."""
+	rows = [
+		{
+			"step": step.index,
+			"step_name": step.label,
+			"reached": 0,
+			"ran": 0,
+			"skipped": 0,
+			"exited": 0,
+			"waiting": 0,
+		}
+		for step in sequence.steps
+	]
+	for run in runs:
+		for _moment, index, status, _detail in run.events:
+			row = rows[index - 1]
+			if status == RAN:
+				row["reached"] += 1
+				row["ran"] += 1
+			elif status == SKIPPED:
+				row["reached"] += 1
+				row["skipped"] += 1
+			elif status == EXITED:
+				row["exited"] += 1
+		if run.status == PENDING:
+			rows[run.pending_step - 1]["waiting"] += 1
+	return rows
+
+
+def parse_span(text):
+	"""``"14d"``, ``"36h"``, ``"90m"`` or ``"2w"`` as a timedelta; raises ValueError naming the text."""
+	units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+	cleaned = (text or "").strip().lower()
+	if len(cleaned) >= 2 and cleaned[-1] in units and cleaned[:-1].isdigit():
+		return datetime.timedelta(**{units[cleaned[-1]]: int(cleaned[:-1])})
+	raise ValueError(f"{text!r} is not a span such as 90m, 36h, 14d or 2w")
