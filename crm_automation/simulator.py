@@ -50,15 +50,18 @@ class Problem:
 
 
 class Problems(list):
-	"""Problems found so far; ``full`` once there are MAX_PROBLEMS of them."""
+	"""Problems found so far: at most MAX_PROBLEMS, the last of them saying where reading stopped."""
 
 	def add(self, where, message):
-		if len(self) < MAX_PROBLEMS:
+		if len(self) < MAX_PROBLEMS - 1:
 			self.append(Problem(where, message))
 
 	@property
 	def full(self):
-		return len(self) >= MAX_PROBLEMS
+		return len(self) >= MAX_PROBLEMS - 1
+
+	def stop(self, where):
+		self.append(Problem(where, f"stopped reading here after {len(self)} problems; fix those first"))
 
 
 def shipped_meta():
@@ -171,7 +174,7 @@ def run_simulation(
 			record = reader.read(where, row)
 			if problems:
 				if problems.full:
-					problems.add(where, "stopped reading: too many problems")
+					problems.stop(where)
 					break
 				continue
 			if simulation is None:

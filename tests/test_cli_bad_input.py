@@ -154,6 +154,8 @@ def test_too_many_problems_stop_the_reading(tmp_path, capsys):
 	errors = simulate_file(tmp_path, capsys, "leads.csv", content).splitlines()
 	assert errors[0] == "100 problem(s):"
 	assert len(errors) == 101
+	assert errors[1] == '  leads.csv:2.annual_revenue: "lots" is not a number for annual_revenue (Currency)'
+	assert errors[-1] == "  leads.csv:100: stopped reading here after 99 problems; fix those first"
 
 
 @pytest.mark.parametrize(
