@@ -58,6 +58,7 @@ def compile_policy_doc(policy):
 	for level in compiled.levels:
 		for intent in level.intents:
 			intent["row_doctype"] = "Escalation Policy Level"
+	compiled.run_as = policy.get("run_as") or policy.owner
 	return compiled
 
 
@@ -65,12 +66,10 @@ def _build_policy_index():
 	index = {"by_doctype": {}, "by_name": {}}
 	for name in frappe.get_all("Escalation Policy", filters={"enabled": 1}, pluck="name"):
 		try:
-			policy = frappe.get_doc("Escalation Policy", name)
-			compiled = compile_policy_doc(policy)
+			compiled = compile_policy_doc(frappe.get_doc("Escalation Policy", name))
 		except Exception:
 			frappe.log_error(title=f"Escalation Policy {name} no longer compiles")
 			continue
-		compiled.run_as = policy.get("run_as") or policy.owner
 		index["by_doctype"].setdefault(compiled.document_type, []).append(compiled)
 		index["by_name"][name] = compiled
 	return index
