@@ -64,8 +64,7 @@ def set_value_before_save(intent, doc, before, rule=None):
 		user = permissions.run_as_of(rule) if rule else frappe.session.user
 		permissions.check_run_as_user(user)
 		permissions.check_not_protected(doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)))
-		if not doc.is_new():
-			permissions.check_right(doc, "write", user)
+		permissions.check_right(doc, "create" if doc.is_new() else "write", user)
 		permissions.check_field_writable(doc, intent["field"], user)
 		value = _value_for(intent, doc, before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
