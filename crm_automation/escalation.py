@@ -317,7 +317,7 @@ def fire(policy, doc, due, now):
 	if late > LATE_AFTER:
 		reason += " · " + _("late by {0} (the scheduler was not running)").format(str(late).split(".")[0])
 	failed = any(r["status"] == "Failed" for r in results)
-	make_log(
+	log_name = make_log(
 		rule_type="Escalation Policy",
 		rule=policy.name,
 		trigger="Escalation",
@@ -330,3 +330,5 @@ def fire(policy, doc, due, now):
 		minutes_saved=0 if failed else sum(r.get("minutes_saved") or 0 for r in results),
 		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
 	)
+	# Send SMS of a level: one row per recipient, delivered after the commit.
+	actions.after_run(log_name, results)

@@ -12,7 +12,7 @@ from crm_automation.engine.template_check import check_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
 
-TEMPLATE_FIELDS = ("subject", "message", "value", "tag")
+TEMPLATE_FIELDS = ("subject", "message", "value", "tag", "sms_message")
 
 
 def check_run_as_and_target(rule, what):

@@ -18,6 +18,7 @@ from crm_automation.crm_automation.doctype.automation_occurrence.automation_occu
 from crm_automation.engine import Evaluation
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
+from crm_automation.linked_values import linked_paths_of, with_linked_values
 from crm_automation.rules import expression_holds
 
 
@@ -49,6 +50,12 @@ def field_values(doc):
 	return doc.__dict__
 
 
+def evaluation_values(doc, before, rules):
+	"""(values, before values) for evaluating ``rules``: the documents' own dicts, plus the linked
+	values the rules read, fetched once for all of them (linked_values.py)."""
+	return with_linked_values(field_values(doc), field_values(before), linked_paths_of(rules))
+
+
 def get_settings():
 	return frappe.get_cached_doc("CRM Automation Settings")
 
@@ -57,14 +64,14 @@ def run_rules(doc, event, rules):
 	"""The hot path of every save with rules: a rule whose conditions do not hold costs one compiled
 	test on the document's own dict, nothing more (unless skipped runs are being logged)."""
 	before = doc.get_doc_before_save()
-	values, before_values = field_values(doc), field_values(before)
+	values, before_values = evaluation_values(doc, before, rules)
 	log_skipped = get_settings().log_skipped_runs
 	for rule in rules:
 		if log_skipped or rule.condition_holds(values, before_values):
-			run_rule(rule, doc, before, event)
+			run_rule(rule, doc, before, event, values=(values, before_values))
 
 
-def run_rule(rule, doc, before, event, occurrence_key=None):
+def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	"""Evaluate one rule on one document and, if it fires, carry out its intents and log the run.
 	Returns the Automation Log name (or None when nothing was logged)."""
 	started = time.perf_counter()
@@ -77,7 +84,8 @@ def run_rule(rule, doc, before, event, occurrence_key=None):
 	# One evaluation, with the trace the log shows as "why did this fire / not fire". Callers reach
 	# here only for rules whose conditions hold (or while skipped runs are logged), so the trace's
 	# extra cost is never paid by a rule that does not match.
-	evaluation = rule.evaluate(field_values(doc), field_values(before), explain=True)
+	values, before_values = values or evaluation_values(doc, before, (rule,))
+	evaluation = rule.evaluate(values, before_values, explain=True)
 	if evaluation.fired and rule.condition_expression:
 		try:
 			holds = expression_holds(rule.condition_expression, doc, before)

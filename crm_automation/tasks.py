@@ -132,8 +132,10 @@ def fire_due_documents(rule_name, due):
 
 def retry_webhooks_for_all_logs():
 	from crm_automation.actions import retry_due_webhooks
+	from crm_automation.actions.sms import retry_due_sms
 
 	retry_due_webhooks()
+	retry_due_sms()
 
 
 def apply_decay_for_all_score_rules():

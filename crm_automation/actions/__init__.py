@@ -31,6 +31,8 @@ from crm_automation.actions.records import (
 	set_value,
 	set_value_before_save,
 )
+from crm_automation.actions import linked as linked_targets
+from crm_automation.actions import sms
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
 
@@ -41,6 +43,8 @@ def carry_out(intents, doc, before, rule):
 
 def _carry_out_one(intent, doc, before, rule):
 	handler = _HANDLERS[intent["type"]]
+	if intent.get("target"):
+		handler = linked_targets.LINKED_HANDLERS.get(intent["type"], handler)
 	result = {"action_type": intent["type"], "action_row": intent.get("row"), "status": "Success"}
 	savepoint = f"crm_automation_action_{intent.get('row') or 0}"
 	messages_before = len(frappe.local.message_log)
@@ -48,8 +52,14 @@ def _carry_out_one(intent, doc, before, rule):
 	try:
 		# Each action is checked against the rights of the user the rule runs as, not the user
 		# whose save set it off: a rule never does more than its author may.
-		permissions.check_action_allowed(intent["type"], doc, permissions.run_as_of(rule))
-		result.update(handler(intent, doc, before, rule) or {})
+		# An action on a linked document ("the Customer of this order") is checked, and runs, on it.
+		target_doc = linked_targets.resolve_target(intent, doc)
+		permissions.check_action_allowed(intent["type"], target_doc, permissions.run_as_of(rule))
+		outcome = handler(intent, target_doc, before if target_doc is doc else None, rule) or {}
+		result.update(linked_targets.describe_target(outcome, doc, target_doc))
+	except linked_targets.TargetSkipped as skipped:
+		frappe.db.rollback(save_point=savepoint)
+		result.update(status="Skipped", result=str(skipped))
 	except Exception as error:
 		frappe.db.rollback(save_point=savepoint)
 		# The user's save succeeded; the red dialog of a failed automation would say otherwise.
@@ -60,6 +70,7 @@ def _carry_out_one(intent, doc, before, rule):
 
 def after_run(log_name, results):
 	"""Side effects that leave the database start only after the transaction commits."""
+	sms.after_run(log_name, results)
 	if any(r["action_type"] == wf.WEBHOOK and r["status"] == "Queued" for r in results):
 		frappe.enqueue(
 			"crm_automation.actions.webhooks.deliver_webhooks",
@@ -80,5 +91,6 @@ _HANDLERS = {
 	wf.ADD_COMMENT: add_comment,
 	wf.CREATE_DOCUMENT: create_document,
 	wf.WEBHOOK: webhook,
+	wf.SEND_SMS: sms.send_sms,
 	wf.REJECT: reject,
 }

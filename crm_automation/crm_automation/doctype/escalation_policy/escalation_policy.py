@@ -25,6 +25,7 @@ class EscalationPolicy(Document):
 		self.validate_policy()
 		self.validate_templates()
 		self.validate_action_rights()
+		self.validate_sms()
 		self.set_summaries()
 
 	def on_update(self):
@@ -33,6 +34,12 @@ class EscalationPolicy(Document):
 	def on_trash(self):
 		clear_policy_cache()
 		frappe.db.delete("Escalation State", {"policy": self.name})
+
+	def validate_sms(self):
+		from crm_automation.actions.sms import validate_sms_actions
+
+		if self.enabled:
+			validate_sms_actions(self.levels)
 
 	def validate_document_type(self):
 		meta = frappe.get_meta(self.document_type)

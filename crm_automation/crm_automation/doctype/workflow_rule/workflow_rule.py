@@ -86,6 +86,7 @@ class WorkflowRule(Document):
 		self.validate_action_rights()
 		self.validate_users()
 		self.validate_webhooks()
+		self.validate_sms()
 		self.set_summaries()
 		self.reset_health_when_enabled()
 
@@ -261,6 +262,12 @@ class WorkflowRule(Document):
 		from crm_automation.actions.webhooks import validate_webhook_actions
 
 		validate_webhook_actions(self)
+
+	def validate_sms(self):
+		from crm_automation.actions.sms import validate_sms_actions
+
+		if self.enabled:
+			validate_sms_actions(self.actions)
 
 	@frappe.whitelist()
 	def get_summary(self):

@@ -1,0 +1,73 @@
+"""Actions on the document in a Link field of the document ("set the Customer's group").
+
+The engine marks such an intent with a ``target`` (engine/linked_targets.py). The target is loaded
+here, checked against the run-as user's rights like the document itself would be, and the action
+runs on it. Set Value saves the linked document in full, so its own validations and rules run;
+the runner's depth limit and "once per document per request" hold across that save.
+"""
+
+import frappe
+from frappe import _
+
+from crm_automation import permissions
+from crm_automation.actions.common import ActionError, default_minutes
+from crm_automation.actions.records import _check_value_fits, _value_for
+from crm_automation.engine import workflow as wf
+
+
+class TargetSkipped(Exception):
+	"""The document has nothing in the target field: the action has nothing to act on."""
+
+
+def resolve_target(intent, doc):
+	"""The document the intent acts on: ``doc`` itself, or the document linked in its field."""
+	target = intent.get("target")
+	if not target:
+		return doc
+	label = _(target.get("label") or target["fieldname"])
+	if target.get("type_field") and doc.get(target["type_field"]) != target["doctype"]:
+		raise TargetSkipped(
+			_("{0} does not link to a {1} here ({2})").format(
+				frappe.bold(label), _(target["doctype"]), doc.get(target["type_field"]) or _("empty")
+			)
+		)
+	name = doc.get(target["fieldname"])
+	if not name:
+		raise TargetSkipped(
+			_("{0} is empty: no linked {1} to act on").format(frappe.bold(label), _(target["doctype"]))
+		)
+	if not frappe.db.exists(target["doctype"], name):
+		raise ActionError(
+			_("{0} {1} (in {2}) does not exist").format(_(target["doctype"]), frappe.bold(name), label)
+		)
+	return frappe.get_doc(target["doctype"], name)
+
+
+def set_linked_value(intent, doc, before, rule):
+	"""Set Value on a linked document: a full save as the run-as user would make it, so the linked
+	document's validations and its own rules run."""
+	user = permissions.run_as_of(rule)
+	permissions.check_field_writable(doc, intent["field"], user)
+	value = _value_for(intent, doc, None)
+	_check_value_fits(doc, intent["field"], value)
+	old = doc.get(intent["field"])
+	if str(old if old is not None else "") == str(value if value is not None else ""):
+		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
+	doc.set(intent["field"], value)
+	# The run-as user's rights were checked above; the user whose save set this off may have none.
+	doc.flags.ignore_permissions = True
+	doc.save()
+	return {
+		"result": _("{0}: {1} → {2}").format(intent["field"], old, value),
+		"minutes_saved": default_minutes(wf.SET_VALUE),
+	}
+
+
+LINKED_HANDLERS = {wf.SET_VALUE: set_linked_value}
+
+
+def describe_target(result, doc, target_doc):
+	if target_doc is doc or not result.get("result"):
+		return result
+	result["result"] = _("{0} {1}: {2}").format(_(target_doc.doctype), target_doc.name, result["result"])
+	return result

@@ -1,0 +1,370 @@
+"""Send SMS through Frappe's own SMS Settings and ``send_sms``: no gateway code of our own.
+
+During the save the action resolves its recipients, renders the text in the read-only sandbox and
+queues one Automation Log Action row per recipient (a missing or invalid number becomes a Skipped
+row with its reason). After the commit a job delivers the rows; each row is claimed with one UPDATE
+(the webhooks' fields and protocol: Queued → Sending → Success, Failed or Queued again with the
+next attempt's time), so the job and the 5-minute sweep never send the same row twice. Nothing is
+queued, hence nothing sent, when the save rolls back.
+
+The gateway is configured by a System Manager in SMS Settings, not by rule authors, so the webhook
+network guard does not apply to it.
+"""
+
+import json
+import os
+import socket
+import uuid
+
+import frappe
+from frappe import _
+from frappe.utils import add_to_date, now_datetime
+
+from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
+from crm_automation.engine import workflow as wf
+from crm_automation.engine.sms import CONTACT_OF_SELF, normalize_number
+
+SMS_RETRIES = 3
+SMS_BACKOFF_MINUTES = (1, 5, 15, 60)
+CLAIM_SECONDS = 180
+SWEEP_BATCH = 500
+MAX_ANSWER = 300
+_ROW = "tabAutomation Log Action"
+_SAVEPOINT = "crm_automation_sms_row"
+
+
+def gateway_configured():
+	return bool(frappe.db.get_single_value("SMS Settings", "sms_gateway_url"))
+
+
+def send_sms(intent, doc, before, rule):
+	"""The Send SMS handler: recipients and text now, delivery after the commit."""
+	if not gateway_configured():
+		raise ActionError(_("SMS Settings has no SMS Gateway URL: a System Manager must set it up"))
+	message = render(intent["message"], doc, before)
+	if not message.strip():
+		raise ActionError(_("The SMS text is empty for this document"))
+	rows, seen = [], set()
+	for label, raw in sms_recipients(intent, doc):
+		number, reason = normalize_number(raw) if raw is not None else (None, None)
+		if number is None:
+			rows.append(
+				{
+					"status": "Skipped",
+					"result": _("{0}: skipped, {1}").format(label, reason or _("no number")),
+				}
+			)
+		elif number not in seen:
+			seen.add(number)
+			rows.append(
+				{
+					"status": "Queued",
+					"result": _("{0}: SMS to {1} queued").format(label, number),
+					"payload": json.dumps({"number": number, "message": message, "recipient": label}),
+				}
+			)
+	queued = sum(1 for row in rows if row["status"] == "Queued")
+	skipped = len(rows) - queued
+	if not rows:
+		return {"status": "Skipped", "result": _("No SMS recipient found")}
+	summary = _("{0} SMS queued, {1} skipped").format(queued, skipped)
+	return {"status": "Queued" if queued else "Skipped", "result": summary, "sms_rows": rows}
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipients: (label, number or None with the reason in the label's row)
+
+
+def sms_recipients(intent, doc):
+	found = []
+	if intent.get("phone_field"):
+		df = doc.meta.get_field(intent["phone_field"])
+		label = _(df.label) if df and df.label else intent["phone_field"]
+		found.append((_("{0} of {1}").format(label, doc.name), doc.get(intent["phone_field"]) or ""))
+	if intent.get("contact_of"):
+		found.extend(_contact_numbers(intent["contact_of"], doc))
+	for user in intent.get("users") or ():
+		found.append(_user_number(user))
+	if intent.get("role"):
+		users = frappe.get_all(
+			"Has Role", filters={"role": intent["role"], "parenttype": "User"}, pluck="parent", distinct=True
+		)
+		enabled = frappe.get_all(
+			"User",
+			filters={"name": ("in", users or [""]), "enabled": 1, "user_type": "System User"},
+			pluck="name",
+		)
+		found.extend(_user_number(user) for user in sorted(enabled) if user not in ("Guest",))
+	return found
+
+
+def _user_number(user):
+	row = frappe.db.get_value("User", user, ["mobile_no", "enabled"], as_dict=True)
+	if not row:
+		return (_("User {0}").format(user), None)
+	if not row.enabled:
+		return (_("User {0} (disabled)").format(user), None)
+	return (_("User {0}").format(user), row.mobile_no or "")
+
+
+def _contact_numbers(source, doc):
+	"""The primary Contact of the document (or of the document in a Link field): its mobile."""
+	if source.get("fieldname"):
+		if source.get("type_field") and doc.get(source["type_field"]) != source["doctype"]:
+			return [(_("Contact of {0}").format(source["fieldname"]), None)]
+		doctype, name = source["doctype"], doc.get(source["fieldname"])
+		if not name:
+			return [(_("Contact of {0} (empty)").format(source["fieldname"]), None)]
+	else:
+		doctype, name = doc.doctype, doc.name
+		contact_person = doc.get("contact_person") if doc.meta.has_field("contact_person") else None
+		if contact_person:
+			mobile = frappe.db.get_value("Contact", contact_person, "mobile_no")
+			return [(_("Contact {0}").format(contact_person), mobile or "")]
+	contacts = frappe.get_all(
+		"Contact",
+		filters=[["Dynamic Link", "link_doctype", "=", doctype], ["Dynamic Link", "link_name", "=", name]],
+		fields=["name", "mobile_no"],
+		order_by="`tabContact`.is_primary_contact desc, `tabContact`.creation asc",
+		limit=1,
+	)
+	if not contacts:
+		return [(_("Contact of {0} {1} (none linked)").format(_(doctype), name), None)]
+	return [(_("Contact {0}").format(contacts[0].name), contacts[0].mobile_no or "")]
+
+
+def add_recipient_rows(log_name, results):
+	"""After the log is written (same transaction): one row per recipient, the ones to deliver
+	Queued with their number and text. Returns True if anything is to be delivered."""
+	pending = [r for r in results if r.get("action_type") == wf.SEND_SMS and r.get("sms_rows")]
+	if not log_name or not pending:
+		return False
+	log = frappe.get_doc("Automation Log", log_name)
+	queued = False
+	for result in pending:
+		for row in result["sms_rows"]:
+			child = log.append(
+				"actions", {"action_type": wf.SEND_SMS, "action_row": result.get("action_row"), **row}
+			)
+			child.db_insert()
+			queued = queued or row["status"] == "Queued"
+	return queued
+
+
+def after_run(log_name, results):
+	if add_recipient_rows(log_name, results):
+		frappe.enqueue(
+			"crm_automation.actions.sms.deliver_sms",
+			queue="short",
+			enqueue_after_commit=True,
+			log_name=log_name,
+		)
+
+
+# ----------------------------------------------------------------------------------------------
+# Delivery
+
+
+def deliver_sms(log_name):
+	"""Deliver the queued SMS of one log. Runs on the short queue after the save committed."""
+	rows = frappe.get_all(
+		"Automation Log Action",
+		filters={
+			"parent": log_name,
+			"parenttype": "Automation Log",
+			"action_type": wf.SEND_SMS,
+			"status": "Queued",
+		},
+		fields=["name", "payload"],
+		order_by="idx asc",
+	)
+	for row in rows:
+		if row.payload:
+			deliver_row(row.name)
+	settle_summaries(log_name)
+	frappe.db.commit()
+
+
+def retry_due_sms():
+	"""Due retries, first attempts whose job never ran and claims of workers that died: called by
+	the 5-minute sweep."""
+	now = now_datetime()
+	due = frappe.db.sql(
+		f"""select name, parent from `{_ROW}`
+		where parenttype = 'Automation Log' and action_type = %(sms)s and payload is not null
+			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
+				or (status = 'Sending' and claim_expires <= %(now)s))
+		order by next_attempt_on is not null, next_attempt_on, creation
+		limit {SWEEP_BATCH}""",
+		{"sms": wf.SEND_SMS, "now": now},
+		as_dict=True,
+	)
+	for row in due:
+		deliver_row(row.name)
+	for parent in {row.parent for row in due}:
+		settle_summaries(parent)
+	frappe.db.commit()
+
+
+def deliver_row(row_name):
+	"""Claim one SMS row and send it; True if this worker sent it."""
+	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+	if not _claim(row_name, token):
+		return False
+	frappe.db.savepoint(_SAVEPOINT)
+	try:
+		outcome = _send(row_name)
+	except Exception as error:
+		frappe.db.rollback(save_point=_SAVEPOINT)
+		outcome = _retry_or_fail(row_name, error_summary(error), _answer_of(error))
+	_finish(row_name, token, outcome)
+	frappe.db.commit()
+	return True
+
+
+def _claim(row_name, token):
+	now = now_datetime()
+	frappe.db.sql(
+		f"""update `{_ROW}`
+		set status = 'Sending', claimed_by = %(token)s, claim_expires = %(expires)s,
+			attempts = ifnull(attempts, 0) + 1
+		where name = %(name)s and parenttype = 'Automation Log' and action_type = %(sms)s
+			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
+				or (status = 'Sending' and claim_expires <= %(now)s))""",
+		{
+			"token": token,
+			"expires": add_to_date(now, seconds=CLAIM_SECONDS),
+			"name": row_name,
+			"sms": wf.SEND_SMS,
+			"now": now,
+		},
+	)
+	won = frappe.db._cursor.rowcount == 1
+	frappe.db.commit()
+	return won
+
+
+def _send(row_name):
+	from frappe.core.doctype.sms_settings.sms_settings import send_sms as frappe_send_sms
+
+	row = frappe.db.get_value("Automation Log Action", row_name, ["attempts", "payload"], as_dict=True)
+	if row.attempts > SMS_RETRIES + 1:
+		return {
+			"status": "Failed",
+			"result": _("Failed after {0} attempts: the sending worker stopped").format(SMS_RETRIES + 1),
+		}
+	if not gateway_configured():
+		return _retry_or_fail(row_name, _("SMS Settings has no SMS Gateway URL"), None)
+	payload = json.loads(row.payload)
+	messages_before = len(frappe.local.message_log)
+	frappe_send_sms([payload["number"]], payload["message"], success_msg=False)
+	# send_sms speaks to a desk user; here nobody is listening.
+	del frappe.local.message_log[messages_before:]
+	return {
+		"status": "Success",
+		"result": _("{0}: SMS to {1} sent").format(payload.get("recipient") or "", payload["number"]),
+		"response": json.dumps({"accepted": True}),
+		"minutes_saved": default_minutes(wf.SEND_SMS),
+	}
+
+
+def _answer_of(error):
+	"""The gateway's answer, short: its status and the start of its body."""
+	response = getattr(error, "response", None)
+	if response is None:
+		return json.dumps({"error": error_summary(error)[:MAX_ANSWER]})
+	return json.dumps({"status_code": response.status_code, "body": (response.text or "")[:MAX_ANSWER]})
+
+
+def _retry_or_fail(row_name, summary, answer):
+	attempts = frappe.db.get_value("Automation Log Action", row_name, "attempts") or 1
+	if attempts <= SMS_RETRIES:
+		wait = SMS_BACKOFF_MINUTES[min(attempts - 1, len(SMS_BACKOFF_MINUTES) - 1)]
+		next_attempt = add_to_date(now_datetime(), minutes=wait)
+		return {
+			"status": "Queued",
+			"next_attempt_on": next_attempt,
+			"result": _("Attempt {0} failed ({1}); retrying at {2}").format(attempts, summary, next_attempt),
+			"response": answer,
+		}
+	return {
+		"status": "Failed",
+		"result": _("Failed after {0} attempts: {1}").format(attempts, summary),
+		"response": answer,
+	}
+
+
+def _finish(row_name, token, outcome):
+	frappe.db.sql(
+		f"""update `{_ROW}`
+		set status = %(status)s, result = %(result)s, response = %(response)s,
+			next_attempt_on = %(next_attempt_on)s, minutes_saved = %(minutes_saved)s,
+			claimed_by = null, claim_expires = null
+		where name = %(name)s and claimed_by = %(token)s""",
+		{
+			"status": outcome["status"],
+			"result": (outcome.get("result") or "")[:1000],
+			"response": outcome.get("response"),
+			"next_attempt_on": outcome.get("next_attempt_on"),
+			"minutes_saved": outcome.get("minutes_saved") or 0,
+			"name": row_name,
+			"token": token,
+		},
+	)
+
+
+def settle_summaries(log_name):
+	"""The action's own row says Queued until every recipient row is settled, then Success or Failed
+	(and the log Failed if any SMS failed)."""
+	rows = frappe.get_all(
+		"Automation Log Action",
+		filters={"parent": log_name, "parenttype": "Automation Log", "action_type": wf.SEND_SMS},
+		fields=["name", "action_row", "status", "payload"],
+	)
+	for action_row in {row.action_row for row in rows}:
+		mine = [row for row in rows if row.action_row == action_row]
+		summary = [row for row in mine if not row.payload and row.status == "Queued"]
+		deliveries = [row for row in mine if row.payload]
+		if not summary or any(row.status in ("Queued", "Sending") for row in deliveries):
+			continue
+		sent = sum(1 for row in deliveries if row.status == "Success")
+		failed = sum(1 for row in deliveries if row.status == "Failed")
+		status = "Failed" if failed else "Success"
+		result = _("{0} SMS sent, {1} failed").format(sent, failed)
+		for row in summary:
+			frappe.db.set_value("Automation Log Action", row.name, {"status": status, "result": result})
+		if failed:
+			frappe.db.set_value("Automation Log", log_name, "outcome", "Failed", update_modified=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# At rule save
+
+
+def validate_sms_actions(actions):
+	"""A rule (or policy level) with Send SMS cannot be saved while SMS Settings has no gateway:
+	better a clear message now than a failure on every run."""
+	if any(row.get("action_type") == wf.SEND_SMS for row in actions) and not gateway_configured():
+		frappe.throw(
+			_(
+				"Send SMS needs a gateway: ask a System Manager to fill in the SMS Gateway URL in {0} first"
+			).format(frappe.bold(_("SMS Settings"))),
+			title=_("SMS Settings not configured"),
+		)
+
+
+def contact_of_options(doctype):
+	"""Choices of the Contact Of picker: this document and each Link field to a document type."""
+	meta = frappe.get_meta(doctype)
+	options = [CONTACT_OF_SELF]
+	for df in meta.fields:
+		if (
+			df.fieldtype == "Link"
+			and df.options in ("Customer", "Lead", "Supplier", "Prospect", "Contact")
+			or (df.fieldtype == "Dynamic Link" and df.fieldname == "party_name")
+		):
+			if df.fieldtype == "Dynamic Link":
+				options.extend(f"{df.fieldname}[{dt}]" for dt in ("Customer", "Lead", "Prospect"))
+			else:
+				options.append(df.fieldname)
+	return options

@@ -1,0 +1,42 @@
+"""The values a rule reads from linked documents, fetched once per evaluation.
+
+A compiled rule lists the linked paths its conditions read (``rule.linked_paths``, see
+engine/linked.py). Before evaluating, the runner fetches them all in one go: one query per linked
+document, whatever the number of leaves or rules reading it. The values are read as the system
+reads a fetch_from field: a condition may test the customer's territory even when the user who
+saved the order cannot open the customer.
+"""
+
+from collections import ChainMap
+
+import frappe
+
+from crm_automation.engine.linked import fetch_linked_values
+
+
+def linked_paths_of(rules):
+	paths = {}
+	for rule in rules:
+		paths.update(getattr(rule, "linked_paths", None) or {})
+	return paths
+
+
+def load_linked(doctype, name, fieldnames):
+	if not frappe.db.exists(doctype, name):
+		return None
+	meta = frappe.get_meta(doctype)
+	columns = [f for f in fieldnames if f == "name" or f == "owner" or meta.has_field(f)]
+	return frappe.db.get_value(doctype, name, columns, as_dict=True) if columns else {}
+
+
+def with_linked_values(values, before_values, linked_paths):
+	"""(values, before_values) with the linked paths filled in. The document before the save sees
+	the linked documents as they are now: their earlier state is not known."""
+	if not linked_paths or values is None:
+		return values, before_values
+	found = fetch_linked_values(values, linked_paths, load_linked)
+	# Views, not copies: a value an earlier rule sets on the document is seen by the next rule.
+	values = ChainMap(found, values)
+	if before_values is not None:
+		before_values = ChainMap(found, before_values)
+	return values, before_values
