@@ -78,6 +78,10 @@ def _workflow(rule_doc, doc, log=True):
 		"trace": evaluation.trace,
 		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
 	}
+	if compiled.sequence and evaluation.fired:
+		from crm_automation.sequence_panel import dry_run_schedule
+
+		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, doc, now_datetime())
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
 		result["note"] = _(
 			"Evaluated as the document is now, with no earlier state: change triggers do not fire"

@@ -133,3 +133,59 @@ $(document).on("form-refresh", function (event, frm) {
 			});
 		});
 });
+
+// Follow-up sequences: the document's pending steps with their due times (in the reader's time
+// zone); rule managers and users who may write the document can skip or cancel one.
+$(document).on("form-refresh", function (event, frm) {
+	if (!frm || frm.is_new() || CRM_AUTOMATION_SKIP.has(frm.doctype) || frm.meta.istable) return;
+	frappe
+		.xcall("crm_automation.sequence_panel.get_pending_steps", { doctype: frm.doctype, name: frm.doc.name })
+		.then((steps) => {
+			if (!(steps || []).length) return;
+			const next = steps[0];
+			frm.dashboard.add_comment(
+				__("Follow-up: {0} ({1}) due {2} {3}", [
+					frappe.utils.escape_html(next.step_name),
+					frappe.utils.escape_html(next.workflow_rule),
+					next.due_at_user,
+					next.time_zone,
+				]),
+				"blue",
+				true
+			);
+			frm.add_custom_button(__("Pending Follow-ups"), () => crm_automation.show_pending_steps(frm, steps), __("Automations"));
+		});
+});
+
+crm_automation.show_pending_steps = function (frm, steps) {
+	const esc = frappe.utils.escape_html;
+	const dialog = new frappe.ui.Dialog({
+		title: __("Pending follow-ups on {0}", [frm.doc.name]),
+		size: "large",
+		fields: [{ fieldtype: "HTML", fieldname: "steps" }],
+	});
+	const rows = steps
+		.map(
+			(s) => `<tr><td>${esc(s.workflow_rule)}</td><td>${s.step_index}. ${esc(s.step_name)}</td>
+				<td>${esc(s.due_at_user)} <span class="text-muted small">${esc(s.time_zone)}</span></td>
+				<td>${__(s.status)}</td>
+				<td>${s.can_control && s.status === "Pending"
+					? `<button class="btn btn-xs btn-default" data-action="skip_step" data-name="${esc(s.name)}">${__("Skip")}</button>
+					   <button class="btn btn-xs btn-danger" data-action="cancel_step" data-name="${esc(s.name)}">${__("Cancel")}</button>`
+					: ""}</td></tr>`
+		)
+		.join("");
+	dialog.fields_dict.steps.$wrapper.html(`<table class="table table-sm">
+		<thead><tr><th>${__("Rule")}</th><th>${__("Step")}</th><th>${__("Due")}</th><th>${__("Status")}</th><th></th></tr></thead>
+		<tbody>${rows}</tbody></table>
+		<p class="text-muted small">${__("Skip: this step does not run and the next one is scheduled. Cancel: the sequence ends here.")}</p>`);
+	dialog.fields_dict.steps.$wrapper.on("click", "button[data-action]", function () {
+		const method = `crm_automation.sequence_panel.${$(this).attr("data-action")}`;
+		frappe.xcall(method, { name: $(this).attr("data-name") }).then((status) => {
+			frappe.show_alert({ message: __("Follow-up {0}", [__(status)]), indicator: "green" });
+			dialog.hide();
+			frm.reload_doc();
+		});
+	});
+	dialog.show();
+};

@@ -498,3 +498,72 @@ class TestConcurrentSweeps(FrappeTestCase):
 			frappe.db.delete("Lead", {"name": ("in", names)})
 			delete_test_rules()
 			frappe.db.commit()
+
+
+class TestPanelAndTimeline(SequenceTestCase):
+	def setUp(self):
+		super().setUp()
+		make_sequence_rule(
+			"_Test Seq Panel",
+			[
+				wait("Remind", 24, step_conditions={"all": [leaf("status", "=", "Lead")]}),
+				wait("Supervisor", 24),
+			],
+			[comment("welcome"), comment("remind", "Remind"), comment("tell supervisor", "Supervisor")],
+		)
+
+	def test_pending_steps_show_due_times_in_the_readers_time_zone(self):
+		import zoneinfo
+
+		from frappe.utils import get_system_timezone
+
+		from crm_automation.sequence_panel import get_pending_steps
+
+		lead = start(make_lead)
+		frappe.db.set_value("User", SALES_USER, "time_zone", "America/New_York")
+		frappe.set_user(SALES_USER)
+		[row] = get_pending_steps("Lead", lead.name)
+		expected = (
+			(T0 + 24 * HOUR)
+			.replace(tzinfo=zoneinfo.ZoneInfo(get_system_timezone()))
+			.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+		)
+		self.assertEqual(row.due_at_user, expected.strftime("%Y-%m-%d %H:%M"))
+		self.assertEqual(
+			(row.time_zone, row.step_name, row.can_control), ("America/New_York", "Remind", True)
+		)
+
+	def test_a_user_who_may_not_read_the_document_sees_nothing(self):
+		from crm_automation.sequence_panel import get_pending_steps
+
+		lead = start(make_lead)
+		frappe.set_user(OUTSIDER)
+		with self.assertRaises(frappe.PermissionError):
+			get_pending_steps("Lead", lead.name)
+
+	def test_dry_run_shows_the_timeline(self):
+		from crm_automation.dry_run import dry_run
+
+		lead = start(make_lead)
+		with patch("crm_automation.dry_run.now_datetime", return_value=T0):
+			result = dry_run("_Test Seq Panel", names=[lead.name], log=False)["results"][0]
+		self.assertEqual(
+			result["timeline"],
+			"now (2026-11-18 10:00): add a comment; +24 h (2026-11-19 10:00) if Status is Lead: add a comment; "
+			"+48 h (2026-11-20 10:00): add a comment",
+		)
+		self.assertEqual(result["schedule"][0]["at"], "2026-11-19 10:00:00")
+
+	def test_rule_form_timeline_and_step_summaries(self):
+		from crm_automation.sequence_panel import describe_timeline
+
+		rule = frappe.get_doc("Workflow Rule", "_Test Seq Panel")
+		self.assertEqual([s.wait_summary for s in rule.steps], ["wait 24 hours", "wait 24 hours"])
+		text = describe_timeline(rule.as_dict())
+		self.assertTrue(text.startswith("now: add a comment; +24 h if Status is Lead"), text)
+
+	def test_bad_step_is_refused_with_the_row_and_field_named_and_nothing_saved(self):
+		with self.assertRaises(frappe.ValidationError) as caught:
+			make_sequence_rule("_Test Seq Bad", [wait("Never", 0)], [comment("x", "Never")])
+		self.assertIn("Steps, row 1, Wait Amount", str(caught.exception))
+		self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Seq Bad"))

@@ -68,6 +68,7 @@ frappe.ui.form.on("Workflow Rule", {
 			options((f) => !["name", "owner", "creation", "modified", "modified_by", "docstatus", "idx"].includes(f.fieldname))
 		);
 		frm.trigger("update_branch_options");
+		crm_automation.setup_action_pickers(frm, "actions");
 	},
 
 	update_branch_options(frm) {
@@ -114,3 +115,78 @@ frappe.ui.form.on("Workflow Rule Branch", {
 		crm_automation.attach_row_builder(frm, "branches", cdt, cdn);
 	},
 });
+
+// Follow-up steps: the Stop When builder, the step and date-field pickers, condition builders in
+// each step and the timeline in words ("now: ...; +24 h if ...: ...").
+frappe.ui.form.on("Workflow Rule", {
+	refresh(frm) {
+		crm_automation.refresh_sequence_form(frm);
+	},
+	document_type(frm) {
+		crm_automation.refresh_sequence_form(frm);
+	},
+	validate(frm) {
+		crm_automation.render_sequence_timeline(frm);
+	},
+});
+
+frappe.ui.form.on("Workflow Rule Step", {
+	step_name(frm) {
+		crm_automation.update_step_options(frm);
+	},
+	steps_remove(frm) {
+		crm_automation.update_step_options(frm);
+	},
+	form_render(frm, cdt, cdn) {
+		const grid_row = frm.fields_dict.steps.grid.grid_rows_by_docname[cdn];
+		["until_conditions", "step_conditions"].forEach((fieldname) => {
+			const field = grid_row.grid_form.fields_dict[fieldname];
+			const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
+			new crm_automation.ConditionBuilder({
+				wrapper: holder,
+				doctype: frm.doc.document_type,
+				value: locals[cdt][cdn][fieldname],
+				on_change(tree) {
+					frappe.model.set_value(cdt, cdn, fieldname, tree ? JSON.stringify(tree, null, 1) : "");
+				},
+			});
+		});
+	},
+});
+
+crm_automation.refresh_sequence_form = async function (frm) {
+	crm_automation.update_step_options(frm);
+	crm_automation.render_sequence_timeline(frm);
+	if (!frm.doc.document_type) return;
+	new crm_automation.ConditionBuilder({
+		wrapper: frm.fields_dict.stop_conditions_html.$wrapper,
+		doctype: frm.doc.document_type,
+		value: frm.doc.stop_conditions,
+		on_change(tree) {
+			frm.set_value("stop_conditions", tree ? JSON.stringify(tree, null, 1) : "");
+		},
+	});
+	const fields = await crm_automation.get_fields(frm.doc.document_type);
+	const dates = fields.filter((f) => ["Date", "Datetime"].includes(f.fieldtype));
+	frm.fields_dict.steps.grid.update_docfield_property(
+		"date_field",
+		"options",
+		[""].concat(dates.map((f) => ({ value: f.fieldname, label: `${__(f.label)} (${f.fieldname})` })))
+	);
+};
+
+crm_automation.update_step_options = function (frm) {
+	const names = [""].concat((frm.doc.steps || []).map((s) => s.step_name).filter(Boolean));
+	frm.fields_dict.actions.grid.update_docfield_property("step", "options", names);
+};
+
+crm_automation.render_sequence_timeline = function (frm) {
+	const wrapper = frm.fields_dict.sequence_timeline.$wrapper;
+	if (!(frm.doc.steps || []).length) {
+		wrapper.html("");
+		return;
+	}
+	frappe.xcall("crm_automation.sequence_panel.describe_timeline", { doc: frm.doc }).then((text) => {
+		wrapper.html(text ? `<div class="alert alert-info">${__("Timeline")}: ${frappe.utils.escape_html(text)}</div>` : "");
+	});
+};

@@ -1,0 +1,119 @@
+"""What people see of follow-up sequences: the pending steps of a document (due times in the
+reader's time zone) with skip and cancel, the timeline of a rule in words, and the same timeline in
+a dry run."""
+
+import json
+import zoneinfo
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime, get_system_timezone
+
+from crm_automation import sequences
+from crm_automation.engine.sequences import timeline, timeline_text
+
+PANEL_STATUSES = ("Pending", "Running")
+
+
+@frappe.whitelist()
+def get_pending_steps(doctype: str, name: str):
+	"""The document's pending follow-up steps, for anyone who may read the document; ``can_control``
+	says whether this user may skip or cancel them (rule managers, and users who may write it)."""
+	if not frappe.has_permission(doctype, "read", name):
+		raise frappe.PermissionError(_("Not permitted to read {0} {1}").format(_(doctype), name))
+	rows = frappe.get_all(
+		sequences.STEP_DOCTYPE,
+		filters={"reference_doctype": doctype, "reference_name": name, "status": ("in", PANEL_STATUSES)},
+		fields=[
+			"name",
+			"workflow_rule",
+			"step_index",
+			"step_name",
+			"status",
+			"due_at",
+			"sequence",
+			"condition_met",
+		],
+		order_by="due_at asc",
+	)
+	if not rows:
+		return []
+	document = frappe._dict(reference_doctype=doctype, reference_name=name)
+	can_control = sequences.may_control(document, frappe.session.user)
+	user_zone = user_time_zone()
+	for row in rows:
+		row.due_at_user = in_zone(row.due_at, user_zone)
+		row.time_zone = user_zone
+		row.can_control = can_control
+	return rows
+
+
+@frappe.whitelist(methods=["POST"])
+def skip_step(name: str):
+	return sequences.skip_or_cancel(name, "skip")
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_step(name: str):
+	return sequences.skip_or_cancel(name, "cancel")
+
+
+def user_time_zone(user=None):
+	user = user or frappe.session.user
+	return frappe.db.get_value("User", user, "time_zone") or get_system_timezone()
+
+
+def in_zone(moment, zone):
+	"""A naive moment of the site's time zone as ``YYYY-MM-DD HH:MM`` in ``zone``."""
+	if not moment:
+		return None
+	system = zoneinfo.ZoneInfo(get_system_timezone())
+	aware = get_datetime(moment).replace(tzinfo=system)
+	return aware.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+@frappe.whitelist()
+def describe_timeline(doc: str | dict):
+	"""The timeline of a Workflow Rule as its form holds it now (unsaved edits included)."""
+	from crm_automation.rules import compile_rule, get_fields
+
+	if not frappe.has_permission("Workflow Rule", "read"):
+		raise frappe.PermissionError
+	values = json.loads(doc) if isinstance(doc, str) else doc
+	rule = frappe.get_doc({**values, "doctype": "Workflow Rule"})
+	if not rule.document_type or not rule.get("steps"):
+		return ""
+	try:
+		compiled = compile_rule(rule)
+	except Exception:
+		return ""  # the form shows the problems when saved
+	return timeline_text(timeline(immediate_actions(rule), compiled.sequence, get_fields(rule.document_type)))
+
+
+def immediate_actions(rule):
+	return [action.as_dict() for action in rule.actions if not action.get("step")]
+
+
+def dry_run_schedule(rule_doc, compiled, doc, start):
+	"""The timeline a document would follow from ``start``, as dry-run schedule entries."""
+	from crm_automation.rules import get_fields
+	from crm_automation.runner import field_values
+
+	entries = timeline(
+		immediate_actions(rule_doc),
+		compiled.sequence,
+		get_fields(rule_doc.document_type),
+		field_values(doc),
+		start,
+	)
+	schedule = []
+	for entry in entries[1:]:
+		what = entry["when"]
+		if entry["only_if"]:
+			what += " " + _("if {0}").format(entry["only_if"])
+		what += ": " + (", ".join(entry["actions"]) or _("nothing"))
+		if entry["on_timeout"]:
+			what += "; " + _("on timeout: {0}").format(", ".join(entry["on_timeout"]))
+		at = str(entry["at"]) if entry["at"] else _("passed over (no date or already past)")
+		schedule.append({"at": at, "what": what})
+	return schedule, timeline_text(entries)
