@@ -401,6 +401,11 @@ class TestProtectedDoctypes(TrustBoundaryTestCase):
 			actions=[{"action_type": "Add Comment", "message": "seen"}],
 		)
 		self.assertEqual(rule.run_as, SYSTEM_MANAGER)
+		with as_user(MANAGER), self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
+			rule = frappe.get_doc("Workflow Rule", rule.name)
+			rule.actions[0].message = "taken over by the manager"
+			rule.save()
+		self.assertEqual(frappe.db.get_value("Workflow Rule Action", rule.actions[0].name, "message"), "seen")
 
 	def test_escalation_policies_and_score_rules_on_protected_doctypes_are_refused(self):
 		with as_user(MANAGER), self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
