@@ -8,13 +8,10 @@ from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule
 MANAGER_ROLE = "CRM Automation Manager"
 # For API users that send behaviour signals (track_activity) on records they may read but not edit.
 INTEGRATION_ROLE = "CRM Automation Integration"
-# For API users that send behaviour signals (track_activity) on records they may read but not edit.
-INTEGRATION_ROLE = "CRM Automation Integration"
 
 
 def after_install():
 	create_manager_role()
-	create_integration_role()
 	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
 	frappe.clear_cache()
@@ -22,7 +19,6 @@ def after_install():
 
 def after_migrate():
 	create_manager_role()
-	create_integration_role()
 	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
 	frappe.db.commit()  # the index DDL below would commit it anyway; say so
@@ -34,7 +30,6 @@ def before_uninstall():
 	delete_app_property_setters()
 	drop_app_indexes()
 	delete_manager_role()
-	delete_integration_role()
 	delete_integration_role()
 
 
@@ -97,22 +92,6 @@ def delete_app_property_setters():
 		if index:
 			frappe.db.sql_ddl(f"alter table `{table}` drop index `{index.Key_name}`")
 		frappe.clear_cache(doctype=setter.doc_type)
-
-
-def create_integration_role():
-	if frappe.db.exists("Role", INTEGRATION_ROLE):
-		return
-	frappe.get_doc(
-		{"doctype": "Role", "role_name": INTEGRATION_ROLE, "desk_access": 0, "is_custom": 0}
-	).insert(ignore_permissions=True)
-
-
-def delete_integration_role():
-	if not frappe.db.exists("Role", INTEGRATION_ROLE):
-		return
-	frappe.db.delete("Has Role", {"role": INTEGRATION_ROLE})
-	frappe.db.delete("Custom DocPerm", {"role": INTEGRATION_ROLE})
-	frappe.delete_doc("Role", INTEGRATION_ROLE, ignore_permissions=True, force=True)
 
 
 def get_custom_fields():
