@@ -22,7 +22,7 @@ from frappe.utils import add_to_date, now_datetime
 
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
-from crm_automation.engine.sms import CONTACT_OF_SELF, normalize_number
+from crm_automation.engine.sms import normalize_number
 
 SMS_RETRIES = 3
 SMS_BACKOFF_MINUTES = (1, 5, 15, 60)
@@ -351,20 +351,3 @@ def validate_sms_actions(actions):
 			).format(frappe.bold(_("SMS Settings"))),
 			title=_("SMS Settings not configured"),
 		)
-
-
-def contact_of_options(doctype):
-	"""Choices of the Contact Of picker: this document and each Link field to a document type."""
-	meta = frappe.get_meta(doctype)
-	options = [CONTACT_OF_SELF]
-	for df in meta.fields:
-		if (
-			df.fieldtype == "Link"
-			and df.options in ("Customer", "Lead", "Supplier", "Prospect", "Contact")
-			or (df.fieldtype == "Dynamic Link" and df.fieldname == "party_name")
-		):
-			if df.fieldtype == "Dynamic Link":
-				options.extend(f"{df.fieldname}[{dt}]" for dt in ("Customer", "Lead", "Prospect"))
-			else:
-				options.append(df.fieldname)
-	return options

@@ -476,3 +476,110 @@ class TestLinkedDocuments(ReachCase):
 		row = frappe.get_all("Automation Log Action", filters={"parent": log}, fields=["status", "result"])[0]
 		self.assertEqual(row.status, "Skipped")
 		self.assertIn("does not link to a Customer", row.result)
+
+
+class TestEscalationSms(ReachCase):
+	def tearDown(self):
+		super().tearDown()
+		if frappe.db.exists("Escalation Policy", "_Test Reach On Call"):
+			frappe.delete_doc("Escalation Policy", "_Test Reach On Call", force=True)
+
+	def test_a_level_texts_the_on_call_user(self):
+		import datetime
+
+		from frappe.utils import get_datetime
+
+		from crm_automation.escalation import clear_policy_cache, sweep
+
+		with Gateway() as gateway:
+			frappe.get_doc(
+				{
+					"doctype": "Escalation Policy",
+					"policy_name": "_Test Reach On Call",
+					"document_type": "Lead",
+					"enabled": 1,
+					"clock_start": "Creation",
+					"levels": [
+						{
+							"level": 1,
+							"after": 1,
+							"unit": "Hours",
+							"action_type": "Send SMS",
+							"to_users": SMS_USER,
+							"message": "{{ doc.name }} waits for you",
+						}
+					],
+				}
+			).insert()
+			clear_policy_cache()
+			lead = make_lead(first_name="Escalated")
+			fired = sweep(get_datetime(lead.creation) + datetime.timedelta(minutes=61))
+			self.assertGreaterEqual(fired, 1)
+			(log,) = frappe.get_all(
+				"Automation Log",
+				filters={"rule": "_Test Reach On Call", "reference_name": lead.name},
+				pluck="name",
+			)
+			(job,) = self.sms_jobs()
+			deliver_sms(job["log_name"])
+		self.assertEqual(gateway.received, [("+8613800138000", f"{lead.name} waits for you")])
+		self.assertEqual([r.status for r in sms_rows(log)], ["Success", "Success"])
+
+	def test_policy_with_sms_refused_without_sms_settings(self):
+		frappe.db.set_single_value("SMS Settings", "sms_gateway_url", "")
+		policy = frappe.get_doc(
+			{
+				"doctype": "Escalation Policy",
+				"policy_name": "_Test Reach On Call",
+				"document_type": "Lead",
+				"enabled": 1,
+				"clock_start": "Creation",
+				"levels": [
+					{
+						"level": 1,
+						"after": 1,
+						"unit": "Hours",
+						"action_type": "Send SMS",
+						"to_users": SMS_USER,
+						"message": "x",
+					}
+				],
+			}
+		)
+		with self.assertRaisesRegex(frappe.ValidationError, "SMS Settings"):
+			policy.insert()
+
+
+class TestDeskPickers(FrappeTestCase):
+	def test_condition_builder_offers_linked_fields_and_aggregates(self):
+		from crm_automation.linked_fields import get_linked_condition_fields
+
+		entries = {(e["fieldname"], e.get("agg")): e for e in get_linked_condition_fields("Sales Order")}
+		territory = entries[("customer.territory", None)]
+		self.assertEqual((territory["label"], territory["fieldtype"]), ("Customer › Territory", "Link"))
+		self.assertNotIn("changed", [o["operator"] for o in territory["operators"]])
+		self.assertEqual(entries[("items", "count")]["fieldtype"], "Int")
+		self.assertIn(("items.qty", "any"), entries)
+		self.assertIn(("items.amount", "sum"), entries)
+		self.assertNotIn(("items.item_code", "sum"), entries)
+		self.assertFalse([key for key in entries if key[0].startswith("owner.")])
+
+	def test_action_pickers(self):
+		from crm_automation.linked_fields import get_action_pickers
+
+		lead = get_action_pickers("Lead")
+		self.assertIn("mobile_no", [o["value"] for o in lead["phone_fields"]])
+		self.assertNotIn("email_id", [o["value"] for o in lead["phone_fields"]])
+		opportunity = get_action_pickers("Opportunity")
+		self.assertIn("party_name[Customer]", [o["value"] for o in opportunity["contact_of"]])
+		self.assertIn("party_name[Customer]", [o["value"] for o in opportunity["link_targets"]])
+		self.assertIn("contact_mobile", [o["value"] for o in opportunity["phone_fields"]])
+
+	def test_pickers_need_rule_read_access(self):
+		from crm_automation.linked_fields import get_action_pickers
+
+		make_user(NORTH_USER, roles=["Support Team"])
+		frappe.set_user(NORTH_USER)
+		self.addCleanup(frappe.set_user, "Administrator")
+		with self.assertRaises(frappe.PermissionError):
+			get_action_pickers("Lead")

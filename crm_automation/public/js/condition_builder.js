@@ -1,9 +1,50 @@
 // Condition builder: field picker → only the operators that fit → a value widget by fieldtype.
 // Reads and writes the engine's tree: {"all"|"any": [{field, op, value}, ...]}. Deeper nesting is
 // kept intact and edited in the JSON field below the builder.
+// On Workflow Rules the field list also offers fields of linked documents ("customer.territory")
+// and child-table aggregates ({field: "items.qty", agg: "any"|"all"|"sum"}, {field: "items",
+// agg: "count"}), grouped under the link or table they come from.
 frappe.provide("crm_automation");
 
 crm_automation.fields_cache = {};
+crm_automation.linked_fields_cache = {};
+crm_automation.pickers_cache = {};
+
+crm_automation.get_linked_fields = function (doctype) {
+	if (!crm_automation.linked_fields_cache[doctype]) {
+		crm_automation.linked_fields_cache[doctype] = frappe.xcall(
+			"crm_automation.linked_fields.get_linked_condition_fields",
+			{ doctype }
+		);
+	}
+	return crm_automation.linked_fields_cache[doctype];
+};
+
+// The key of a field-list entry and of a condition row: the path, prefixed by its aggregate.
+crm_automation.condition_key = (item) => (item.agg ? `${item.agg}:${item.field || item.fieldname}` : item.field || item.fieldname);
+
+// The action form's pickers (Workflow Rule actions, Escalation Policy levels): phone fields, whose
+// contact gets an SMS, and the linked document an action may act on.
+crm_automation.setup_action_pickers = async function (frm, table_field) {
+	if (!frm.doc.document_type) return;
+	const doctype = frm.doc.document_type;
+	if (!crm_automation.pickers_cache[doctype]) {
+		crm_automation.pickers_cache[doctype] = frappe.xcall("crm_automation.linked_fields.get_action_pickers", {
+			doctype,
+		});
+	}
+	const pickers = await crm_automation.pickers_cache[doctype];
+	const grid = frm.fields_dict[table_field].grid;
+	const with_empty = (options) => [{ value: "", label: "" }].concat(options);
+	const set = (fieldname, options) => {
+		if (frappe.meta.has_field(grid.doctype, fieldname)) {
+			grid.update_docfield_property(fieldname, "options", with_empty(options));
+		}
+	};
+	set("sms_phone_field", pickers.phone_fields);
+	set("sms_contact_of", pickers.contact_of);
+	set("target_link_field", pickers.link_targets);
+};
 
 crm_automation.get_fields = function (doctype) {
 	if (!crm_automation.fields_cache[doctype]) {
@@ -15,10 +56,12 @@ crm_automation.get_fields = function (doctype) {
 };
 
 crm_automation.ConditionBuilder = class ConditionBuilder {
-	constructor({ wrapper, doctype, value, on_change }) {
+	constructor({ wrapper, doctype, value, on_change, linked }) {
 		this.wrapper = $(wrapper);
 		this.doctype = doctype;
 		this.on_change = on_change;
+		// Only Workflow Rules compile linked paths and aggregates (scores and escalations do not).
+		this.linked = linked ?? (window.cur_frm && cur_frm.doctype === "Workflow Rule");
 		this.set_value(value);
 	}
 
@@ -39,7 +82,15 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 	}
 
 	get_value() {
-		const items = this.rows.filter((row) => row.field && row.op).concat(this.nested);
+		const items = this.rows
+			.filter((row) => row.field && row.op)
+			.map((row) => {
+				const item = { field: row.field, op: row.op };
+				if (row.agg) item.agg = row.agg;
+				if (row.value !== undefined && row.value !== null) item.value = row.value;
+				return item;
+			})
+			.concat(this.nested);
 		return items.length ? { [this.mode]: items } : null;
 	}
 
@@ -53,7 +104,10 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			return;
 		}
 		this.fields = await crm_automation.get_fields(this.doctype);
-		this.by_name = Object.fromEntries(this.fields.map((f) => [f.fieldname, f]));
+		this.linked_fields = this.linked ? await crm_automation.get_linked_fields(this.doctype) : [];
+		this.by_name = Object.fromEntries(
+			this.fields.concat(this.linked_fields).map((f) => [crm_automation.condition_key(f), f])
+		);
 		this.wrapper.empty();
 		const head = $(`<div class="crm-automation-condition-head mb-2">
 			${__("Match")} <select class="input-xs match-mode">
@@ -95,8 +149,17 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 				$("<option>").attr("value", f.fieldname).text(`${f.label} (${f.fieldname})`)
 			)
 		);
-		field_select.val(row.field).on("change", (e) => {
-			row.field = e.target.value;
+		const groups = {};
+		this.linked_fields.forEach((f) => {
+			if (!groups[f.group]) {
+				groups[f.group] = $("<optgroup>").attr("label", f.group).appendTo(field_select);
+			}
+			groups[f.group].append($("<option>").attr("value", crm_automation.condition_key(f)).text(f.label));
+		});
+		field_select.val(crm_automation.condition_key(row)).on("change", (e) => {
+			const chosen = this.by_name[e.target.value];
+			row.field = chosen ? chosen.fieldname : "";
+			row.agg = chosen && chosen.agg ? chosen.agg : undefined;
 			row.op = "";
 			row.value = null;
 			this.render();
@@ -107,7 +170,7 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			this.render();
 			this.changed();
 		});
-		const field = this.by_name[row.field];
+		const field = this.by_name[crm_automation.condition_key(row)];
 		if (!field) return;
 		const op_select = $(`<select class="form-control input-sm condition-op"></select>`).appendTo(
 			line.find(".op-area")

@@ -26,6 +26,7 @@ frappe.ui.form.on("Escalation Policy", {
 		frm.set_df_property("start_field", "options", names((f) => ["Date", "Datetime"].includes(f.fieldtype)));
 		frm.set_df_property("pause_field", "options", names((f) => ["Select", "Link", "Data"].includes(f.fieldtype)));
 		frm.fields_dict.levels.grid.update_docfield_property("target_field", "options", names(() => true));
+		crm_automation.setup_action_pickers(frm, "levels");
 	},
 	render_condition_builder(frm) {
 		new crm_automation.ConditionBuilder({
