@@ -94,6 +94,7 @@ def _batch_events(doctype, rows, fields, addresses):
 	for name, when, who, data in _versions(doctype, names):
 		for event in _changes(doctype, name, when, who, data, fields):
 			by_document[name].append(event)
+			# an imported change still changed the value: undoing it gives the value as created
 			first_old[name].setdefault(event["field"], event["old"])
 	for event in _todos(doctype, names, made_by_automation):
 		by_document[event["name"]].append(event)
@@ -135,8 +136,9 @@ def _changes(doctype, name, when, who, data, fields):
 		diff = json.loads(data or "{}")
 	except ValueError:
 		return
-	if not isinstance(diff, dict) or diff.get("data_import") or diff.get("updater_reference"):
+	if not isinstance(diff, dict):
 		return
+	imported = bool(diff.get("data_import") or diff.get("updater_reference"))
 	tracked = set(fields) | set(TRANSITION_FIELDS)
 	for change in diff.get("changed") or ():
 		if len(change) < 3 or change[0] not in tracked:
@@ -151,6 +153,7 @@ def _changes(doctype, name, when, who, data, fields):
 			"field": field,
 			"old": "" if old is None else old,
 			"new": "" if new is None else new,
+			"imported": imported,
 		}
 
 
@@ -195,21 +198,21 @@ def _todos(doctype, names, made_by_automation):
 	)
 	for row in rows:
 		text = strip_html(row.description or "").strip()
-		if (
+		automated = bool(
 			row.assignment_rule
 			or ("ToDo", row.name) in made_by_automation
 			or any(text.startswith(t) for t in automation_texts)
-		):
-			continue
+		)
 		common = {
 			"doctype": doctype,
 			"name": row.reference_name,
 			"when": str(row.creation),
 			"who": row.assigned_by or row.owner,
 			"to": row.allocated_to,
+			"automated": automated,
 		}
 		yield {"type": "assignment", **common}
-		if text and text not in _default_assignment_text(doctype, row.reference_name):
+		if not automated and text and text not in _default_assignment_text(doctype, row.reference_name):
 			yield {"type": "todo", **common, "description": text}
 
 
@@ -223,8 +226,6 @@ def _emails(doctype, names, made_by_automation, rows, addresses):
 		{"doctype": doctype, "names": names},
 		as_dict=True,
 	):
-		if ("Communication", row.name) in made_by_automation:
-			continue
 		recipients = [
 			part.strip() for part in (row.recipients or "").replace(";", ",").split(",") if part.strip()
 		]
@@ -241,6 +242,7 @@ def _emails(doctype, names, made_by_automation, rows, addresses):
 			"template": row.email_template or "",
 			"message": row.content or "",
 			"to_field": to_field,
+			"automated": ("Communication", row.name) in made_by_automation,
 		}
 
 
@@ -252,8 +254,6 @@ def _comments(doctype, names, made_by_automation):
 		{"doctype": doctype, "names": names},
 		as_dict=True,
 	):
-		if ("Comment", row.name) in made_by_automation:
-			continue
 		text = strip_html(row.content or "").strip()
 		if text:
 			yield {
@@ -263,6 +263,7 @@ def _comments(doctype, names, made_by_automation):
 				"when": str(row.creation),
 				"who": row.owner,
 				"text": text,
+				"automated": ("Comment", row.name) in made_by_automation,
 			}
 
 

@@ -48,7 +48,7 @@ def parse_doctypes(value):
 
 
 def parse_days(days):
-	value = cint(days or 90)
+	value = cint(90 if days in (None, "") else days)
 	if not 1 <= value <= MAX_DAYS:
 		frappe.throw(_("Period (Days) must be from 1 to {0}, not {1}").format(MAX_DAYS, frappe.bold(days)))
 	return value
@@ -86,6 +86,9 @@ def find_opportunities(doctypes=None, days=90, min_support=None, min_confidence=
 	miner.feed(history_export.iter_events(readable, since, until))
 	report = miner.report()
 	report["refused_doctypes"] = refused
+	report["untracked_doctypes"] = [
+		doctype for doctype in readable if not frappe.get_meta(doctype).track_changes
+	]
 	for proposal in report["proposals"]:
 		proposal["summary"] = mining.mining_rules.summary(proposal, _)
 		proposal["problems"] = rule_problems(proposal["rule"], get_fields(proposal["doctype"]))

@@ -77,6 +77,12 @@ def message(report):
 		parts.append(
 			_("Not analysed (you may not read them): {0}").format(", ".join(report["refused_doctypes"]))
 		)
+	for doctype in report.get("untracked_doctypes") or ():
+		parts.append(
+			_(
+				"Field changes of {0} are not recorded (Track Changes is off in its Customize Form): no field patterns for it until it is on."
+			).format(_(doctype))
+		)
 	if report["excluded"]:
 		left_out = ", ".join(f"{count} {kind}" for kind, count in sorted(report["excluded"].items()))
 		parts.append(_("Left out as automation or data import: {0}").format(left_out))
