@@ -99,6 +99,8 @@ def deliver_row(row_name):
 	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 	frappe.db.savepoint(_SAVEPOINT)
 	try:
+		# Read before the claim, for the record only: a row found Sending is a dead worker's.
+		took_over = frappe.db.get_value("Automation Log Action", row_name, "status") == "Sending"
 		if not _claim(row_name, token):
 			return False
 	except Exception:
@@ -107,7 +109,7 @@ def deliver_row(row_name):
 		return False
 	frappe.db.savepoint(_SAVEPOINT)
 	try:
-		outcome = _send(row_name)
+		outcome = _send(row_name, took_over)
 	except Exception as error:
 		_undo()
 		outcome = _retry_or_fail(_row(row_name), error_summary(error), frappe.get_traceback())
@@ -176,7 +178,7 @@ def _row_timeout(row_name):
 	return int(timeout or 10)
 
 
-def _send(row_name):
+def _send(row_name, took_over=False):
 	row = _row(row_name)
 	log = frappe.db.get_value(
 		"Automation Log",
@@ -188,7 +190,7 @@ def _send(row_name):
 	if not action:
 		return _failed(_("The rule or its action row no longer exists"))
 	retries = action.retries if action.retries is not None else 3
-	if row.attempts > retries + 1:
+	if took_over and row.attempts > retries + 1:
 		# Only a claim taken over from a worker that died gets here: its attempts are used up.
 		return _failed(_("Failed after {0} attempts: the sending worker stopped").format(retries + 1))
 	body = _body(log, row)

@@ -188,6 +188,43 @@ class TestPackImportIsOneTransaction(FrappeTestCase):
 		drop_app_indexes()  # what before_uninstall does
 		self.assertEqual([i for i in app_indexes() if i[0] == "tabLead"], [])
 
+	def test_legacy_index_is_adopted_and_removed_at_uninstall(self):
+		"""Sites where the old code ran have Frappe's `<field>_index` and its "search index" Property
+		Setter: the patch marks them as the app's, and uninstall takes both away with the app's own."""
+		from crm_automation.patches import adopt_time_rule_indexes
+		from crm_automation.setup.install import delete_app_property_setters
+
+		make_rule(
+			f"{PREFIX} Legacy",
+			"Lead",
+			"Time",
+			time_field=TIME_FIELD,
+			time_offset=1,
+			time_unit="Days",
+			time_direction="After",
+			actions=[{"action_type": "Add Comment", "message": "legacy"}],
+		)
+		frappe.db.add_index("Lead", [TIME_FIELD])  # what enabling a Time rule did before (commits)
+		self.addCleanup(self.drop_legacy)
+		adopt_time_rule_indexes.execute()
+		self.assertEqual(
+			frappe.db.get_value("Property Setter", {"doc_type": "Lead", "field_name": TIME_FIELD}, "module"),
+			"CRM Automation",
+		)
+		delete_app_property_setters()
+		drop_app_indexes()
+		frappe.db.commit()
+		self.assertEqual(frappe.db.sql(f"show index from tabLead where Column_name = '{TIME_FIELD}'"), ())
+		self.assertFalse(frappe.db.exists("Property Setter", {"doc_type": "Lead", "field_name": TIME_FIELD}))
+
+	def drop_legacy(self):
+		frappe.db.rollback()
+		frappe.db.delete("Property Setter", {"doc_type": "Lead", "field_name": TIME_FIELD})
+		frappe.db.commit()
+		if frappe.db.has_index("tabLead", f"{TIME_FIELD}_index"):
+			frappe.db.sql_ddl(f"alter table tabLead drop index {TIME_FIELD}_index")
+		frappe.clear_cache(doctype="Lead")
+
 	def test_secret_placeholders_through_the_command(self):
 		path = write_pack(pack(webhook_rule(f"{PREFIX} Hook", secret=SECRET_PLACEHOLDER)))
 		self.addCleanup(os.unlink, path)

@@ -1,5 +1,6 @@
 """Run with a bench's Python after `uninstall-app crm_automation`: exits non-zero, listing what is
-left, if the app left any trace on the site (doctypes, tables, custom fields, role)."""
+left, if the app left any trace on the site (doctypes, tables, custom fields, role, the indexes it
+added for Time rules, Property Setters)."""
 
 import sys
 
@@ -45,10 +46,23 @@ def main(site):
 					traces.append(f"Custom Field {doctype}.{field['fieldname']}")
 				if frappe.db.has_column(doctype, field["fieldname"]):
 					traces.append(f"column tab{doctype}.{field['fieldname']}")
+		from crm_automation.setup.time_indexes import INDEX_PREFIX
+
+		for table, index in frappe.db.sql(
+			"""select distinct table_name, index_name from information_schema.statistics
+			where table_schema = database() and index_name like %s""",
+			(INDEX_PREFIX.replace("_", "\\_") + "%",),
+		):
+			traces.append(f"index {index} on {table}")
+		for setter in frappe.get_all("Property Setter", filters={"module": "CRM Automation"}, pluck="name"):
+			traces.append(f"Property Setter {setter}")
 		if traces:
 			print("uninstall left traces:\n  " + "\n  ".join(traces))
 			sys.exit(1)
-		print("uninstall left no trace: doctypes, tables, module, role and custom fields are gone")
+		print(
+			"uninstall left no trace: doctypes, tables, module, role, custom fields, Time-rule indexes and "
+			"Property Setters are gone"
+		)
 	finally:
 		frappe.destroy()
 
