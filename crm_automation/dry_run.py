@@ -19,7 +19,7 @@ from crm_automation import actions
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.engine import workflow as wf
 from crm_automation.record_access import permitted_document, readable_names
-from crm_automation.runner import field_values
+from crm_automation.runner import evaluation_values, field_values
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
@@ -68,7 +68,7 @@ def _workflow(rule_doc, doc, log=True):
 
 	started = time.perf_counter()
 	compiled = compile_rule(rule_doc)
-	values = field_values(doc)
+	values, _before = evaluation_values(doc, None, (compiled,))
 	evaluation = compiled.evaluate(values, None, explain=True)
 	result = {
 		"document": doc.name,
@@ -111,7 +111,15 @@ def preview(intent, doc, rule):
 	"""An action as it would be carried out, rendered, with nothing written."""
 	kind = intent["type"]
 	out = {"type": kind}
-	if kind == wf.SEND_EMAIL:
+	if intent.get("target"):
+		from crm_automation.actions.linked import preview_on_target
+
+		return preview_on_target(intent, doc, rule, preview)
+	if kind == wf.SEND_SMS:
+		from crm_automation.actions.sms import preview_sms
+
+		out.update(preview_sms(intent, doc))
+	elif kind == wf.SEND_EMAIL:
 		subject, message = actions._email_content(intent, doc, None)
 		out.update(subject=subject, message=message, recipients=actions.resolve_addresses(intent, doc))
 		out["summary"] = _("email {0} to {1}").format(subject, ", ".join(out["recipients"]) or _("nobody"))
@@ -228,7 +236,9 @@ def automations_for(doc):
 		order_by="priority desc, name asc",
 	):
 		rule = frappe.get_doc("Workflow Rule", name)
-		evaluation = compile_rule(rule).evaluate(field_values(doc), None, explain=True)
+		compiled = compile_rule(rule)
+		values, _before = evaluation_values(doc, None, (compiled,))
+		evaluation = compiled.evaluate(values, None, explain=True)
 		out.append(
 			{
 				"rule": name,

@@ -71,3 +71,21 @@ def describe_target(result, doc, target_doc):
 		return result
 	result["result"] = _("{0} {1}: {2}").format(_(target_doc.doctype), target_doc.name, result["result"])
 	return result
+
+
+def preview_on_target(intent, doc, rule, preview):
+	"""A dry run of an action on a linked document: the same preview, on the linked document, with
+	nothing written."""
+	try:
+		target_doc = resolve_target(intent, doc)
+	except (TargetSkipped, ActionError) as error:
+		return {
+			"type": intent["type"],
+			"summary": _("skipped: {0}").format(frappe.utils.strip_html(str(error))),
+		}
+	out = preview({**intent, "target": None}, target_doc, rule)
+	out["target"] = {"doctype": target_doc.doctype, "name": target_doc.name}
+	out["summary"] = _("{0} {1}: {2}").format(
+		_(target_doc.doctype), target_doc.name, out.get("summary") or ""
+	)
+	return out

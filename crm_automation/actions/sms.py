@@ -351,3 +351,18 @@ def validate_sms_actions(actions):
 			).format(frappe.bold(_("SMS Settings"))),
 			title=_("SMS Settings not configured"),
 		)
+
+
+def preview_sms(intent, doc):
+	"""What Send SMS would do for this document: the text and each recipient's number or the reason
+	it would be skipped. Nothing is sent."""
+	message = render(intent["message"], doc, None)
+	recipients = []
+	for label, raw in sms_recipients(intent, doc):
+		number, reason = normalize_number(raw) if raw is not None else (None, _("no number"))
+		recipients.append({"recipient": label, "number": number, "skipped": reason})
+	numbers = [r["number"] for r in recipients if r["number"]]
+	summary = _("SMS to {0}: {1}").format(", ".join(numbers) or _("nobody"), message)
+	if not gateway_configured():
+		summary += " · " + _("SMS Settings has no SMS Gateway URL")
+	return {"message": message, "recipients": recipients, "summary": summary}

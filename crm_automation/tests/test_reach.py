@@ -583,3 +583,46 @@ class TestDeskPickers(FrappeTestCase):
 		self.addCleanup(frappe.set_user, "Administrator")
 		with self.assertRaises(frappe.PermissionError):
 			get_action_pickers("Lead")
+
+
+class TestDryRun(ReachCase):
+	def test_dry_run_reads_linked_values_and_previews_linked_actions_and_sms(self):
+		from crm_automation.dry_run import dry_run
+
+		with Gateway() as gateway:
+			make_rule(
+				"_Test Reach Dry",
+				"Sales Order",
+				"Submit",
+				conditions={
+					"all": [
+						{"field": "customer.territory", "op": "=", "value": NORTH},
+						{"field": "items", "agg": "count", "op": ">=", "value": 1},
+					]
+				},
+				actions=[
+					{
+						"action_type": "Set Value",
+						"target_link_field": "customer",
+						"target_field": "customer_group",
+						"value": KEY_GROUP,
+					},
+					{
+						"action_type": "Send SMS",
+						"sms_to_users": f"{SMS_USER}\n{NO_MOBILE_USER}",
+						"sms_message": "Order {{ doc.name }} for {{ doc.customer }}",
+					},
+				],
+			)
+			order = make_sales_order(customer=CUSTOMER)
+			result = dry_run("_Test Reach Dry", names=[order.name], log=False)
+		(entry,) = result["results"]
+		self.assertEqual(entry["outcome"], "Fired")
+		self.assertEqual([t["label"] for t in entry["trace"]], ["Customer › Territory", "number of Items"])
+		set_value, sms = entry["actions"]
+		self.assertEqual(set_value["target"], {"doctype": "Customer", "name": CUSTOMER})
+		self.assertIn(f"{PLAIN_GROUP} → {KEY_GROUP}", set_value["summary"])
+		self.assertEqual(sms["message"], f"Order {order.name} for {CUSTOMER}")
+		self.assertEqual([r["number"] for r in sms["recipients"]], ["+8613800138000", None])
+		self.assertEqual(frappe.db.get_value("Customer", CUSTOMER, "customer_group"), PLAIN_GROUP)
+		self.assertEqual(gateway.requests, 0)
