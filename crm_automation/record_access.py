@@ -93,7 +93,9 @@ def readable_names(doctype, filters=None, order_by="creation desc", limit=None):
 
 # ----------------------------------------------------------------------------------------------
 # Records about records (Automation Log, Automation Occurrence, Escalation State, CRM Activity):
-# readable only with the document they describe (System Managers read all). One about a document
+# readable only with the document they describe (System Managers read all). Logs name recipients and
+# webhook targets, so they are for those who may edit rules even where a role grants more; everyone
+# else reads a document's runs, redacted, in its history. One about a document
 # that no longer exists (deleted, or rejected before its first save) is readable by those whom
 # nothing restricts on its document type. Wired in hooks.py (has_permission and
 # permission_query_conditions).
@@ -107,6 +109,8 @@ def has_reference_permission(doc, ptype="read", user=None, **kwargs):
 	user = user or frappe.session.user
 	if _reads_everything(user):
 		return None
+	if doc.doctype == "Automation Log" and not may_edit_rules(user):
+		return False
 	doctype, name = doc.get("reference_doctype"), doc.get("reference_name")
 	if not doctype or not frappe.db.exists("DocType", doctype):
 		return False
@@ -121,6 +125,8 @@ def reference_query_conditions(user=None, doctype=None):
 	user = user or frappe.session.user
 	if _reads_everything(user) or not doctype:
 		return ""
+	if doctype == "Automation Log" and not may_edit_rules(user):
+		return "1=0"
 	table = f"`tab{doctype}`"
 	clauses = []
 	for reference_doctype in _referenced_doctypes(doctype):

@@ -314,6 +314,22 @@ class TestAutomationLogPermissions(ReadPermissionCase):
 			self.as_user(SALES, frappe.get_list, "Automation Log")
 		self.assertFalse(self.as_user(SALES, frappe.has_permission, "Automation Log", "read", self.log_a))
 
+	def test_logs_are_for_rule_editors_even_where_a_role_would_grant_more(self):
+		"""Were a Sales User given read on Automation Log, they still read no log, not even one of
+		a lead they may read: frappe.client.get and report views return logs unredacted."""
+		from crm_automation.record_access import (
+			has_reference_permission,
+			log_action_query_conditions,
+			reference_query_conditions,
+		)
+
+		log = frappe.get_doc("Automation Log", self.log_a)
+		self.assertIs(has_reference_permission(log, "read", SALES), False)
+		self.assertEqual(reference_query_conditions(SALES, "Automation Log"), "1=0")
+		self.assertIn("1=0", log_action_query_conditions(SALES))
+		self.assertIsNone(has_reference_permission(log, "read", SYSTEM_MANAGER))
+		self.assertTrue(has_reference_permission(log, "read", MANAGER_A))
+
 	def test_managers_list_only_logs_of_documents_they_may_read(self):
 		listed = set(self.as_user(MANAGER_A, frappe.get_list, "Automation Log", pluck="name", limit=0))
 		self.assertIn(self.log_a, listed)
