@@ -107,6 +107,8 @@ def test_a_failure_on_the_data_is_an_expression_error():
 		evaluate_expression("doc.items[5]", DOC)
 	with pytest.raises(ExpressionError, match="repeating"):
 		evaluate_expression("doc.company_name * 100000", DOC)
+	with pytest.raises(ExpressionError, match="longer than"):
+		evaluate_expression("(doc.company_name * 5000).replace('A', doc.company_name * 5000)", DOC)
 
 
 def test_conditions_and_templates_share_their_helpers():
@@ -147,6 +149,8 @@ TEMPLATE_ESCAPES = [
 	"{% from 'x' import y %}",
 	"{% extends 'x' %}",
 	"{{ doc.name ",
+	"{{ 'x' * 1000000000 }}",
+	"{{ 10 ** 10 }}",
 ]
 
 

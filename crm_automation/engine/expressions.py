@@ -18,6 +18,7 @@ from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, _as_read_
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_SEQUENCE_REPEAT = 10_000
+MAX_VALUE_LENGTH = 1_000_000
 
 # One set of helpers for conditions and templates; any/all only make sense on a child table.
 EXPRESSION_HELPERS = {**SAFE_GLOBALS, "any": any, "all": all, "bool": bool}
@@ -277,6 +278,8 @@ class _Interpreter:
 			raise ExpressionError(f"{type(receiver).__name__} has no allowed method {node.func.attr}()")
 		if isinstance(receiver, ReadOnlyDoc):
 			return receiver._get(*args)
+		if node.func.attr == "replace" and len(args) > 1 and isinstance(args[1], str):
+			_check_size(len(receiver) * max(len(args[1]), 1))
 		return getattr(receiver, node.func.attr)(*args)
 
 	def _List(self, node):
@@ -292,5 +295,15 @@ class _Interpreter:
 
 
 def _check_repeat(sequence, count):
-	if isinstance(sequence, str | tuple) and isinstance(count, int) and count > MAX_SEQUENCE_REPEAT:
-		raise ExpressionError(f"repeating a value more than {MAX_SEQUENCE_REPEAT} times is not allowed")
+	if isinstance(sequence, str | tuple) and isinstance(count, int):
+		if count > MAX_SEQUENCE_REPEAT:
+			raise ExpressionError(f"repeating a value more than {MAX_SEQUENCE_REPEAT} times is not allowed")
+		_check_size(len(sequence) * count)
+
+
+def _check_size(length):
+	"""A condition computes a yes or no: a value of millions of characters is an attack, not data."""
+	if length > MAX_VALUE_LENGTH:
+		raise ExpressionError(
+			f"a value longer than {MAX_VALUE_LENGTH} characters is not allowed in a condition"
+		)

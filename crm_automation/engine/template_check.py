@@ -9,6 +9,8 @@ from jinja2 import meta, nodes
 
 from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template
 
+# A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
+MAX_REPEAT = 10_000
 TEMPLATE_NAMES = frozenset({"doc", "old_doc", *SAFE_GLOBALS})
 # Jinja's own names for the template and macros: a way back to the template's context.
 _SPECIAL_NAMES = frozenset({"self", "super", "caller", "varargs", "kwargs", "loop_context"})
@@ -43,12 +45,23 @@ def check_template(text, path="template", names=TEMPLATE_NAMES):
 			_private_constant(arg) for arg in [*node.args, *(kw.value for kw in node.kwargs)]
 		):
 			raise TemplateError(f"the {node.name} filter may not read private attributes", path)
+	if any(True for _node in tree.find_all(nodes.Pow)):
+		raise TemplateError("the ** operator is not available in rule templates", path)
+	for node in tree.find_all(nodes.Mul):
+		if any(_large_constant(side) for side in (node.left, node.right)):
+			raise TemplateError(
+				f"repeating a value more than {MAX_REPEAT} times is not available in rule templates", path
+			)
 	unknown = sorted(meta.find_undeclared_variables(tree) - names)
 	if unknown:
 		raise TemplateError(
 			f"uses {', '.join(unknown)}, which is not available (use doc, old_doc, {', '.join(sorted(SAFE_GLOBALS))})",
 			path,
 		)
+
+
+def _large_constant(node):
+	return isinstance(node, nodes.Const) and isinstance(node.value, int) and node.value > MAX_REPEAT
 
 
 def _private_constant(node):
