@@ -336,6 +336,13 @@ class TestAutomationLogPermissions(ReadPermissionCase):
 		self.assertNotIn(self.log_b, listed)
 		self.assertTrue(self.as_user(MANAGER_A, frappe.has_permission, "Automation Log", "read", self.log_a))
 		self.assertFalse(self.as_user(MANAGER_A, frappe.has_permission, "Automation Log", "read", self.log_b))
+		# the REST helpers a script would try next
+		from frappe.client import get_count, get_value
+
+		self.assertFalse(self.as_user(MANAGER_A, get_value, "Automation Log", "reason", {"name": self.log_b}))
+		self.assertEqual(self.as_user(MANAGER_A, get_count, "Automation Log", {"name": self.log_b}), 0)
+		with self.assertRaises(frappe.PermissionError):
+			self.as_user(MANAGER_A, frappe.client.get, "Automation Log", self.log_b)
 		for user in (MANAGER, SYSTEM_MANAGER):
 			listed = set(self.as_user(user, frappe.get_list, "Automation Log", pluck="name", limit=0))
 			self.assertTrue({self.log_a, self.log_b} <= listed, user)
