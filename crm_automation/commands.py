@@ -148,4 +148,35 @@ def test_rule(context, rule, doc=None, last=None):
 		frappe.destroy()
 
 
+@crm_automation.command("export-history")
+@click.option("--output", "-o", required=True, help="the history file to write (JSON lines)")
+@click.option("--days", default=90, type=click.IntRange(1, 3660), help="how far back (default 90 days)")
+@click.option(
+	"--doctype",
+	"doctypes",
+	multiple=True,
+	help="a document type to export (repeatable; default Lead, Opportunity, Sales Order, Issue)",
+)
+@pass_context
+def export_history(context, output, days=90, doctypes=()):
+	"""Export the site's history (field changes, assignments, e-mails, comments) for `crm-automation suggest`."""
+	import os
+
+	if not os.path.isabs(output) and os.path.isabs(os.environ.get("PWD") or ""):
+		# bench runs app commands from sites/: write where the user typed the command
+		output = os.path.join(os.environ["PWD"], output)
+	frappe = _connect(context)
+	try:
+		from crm_automation.history_export import write_history_file
+
+		try:
+			count = write_history_file(output, list(doctypes) or None, days)
+		except (frappe.ValidationError, OSError) as error:
+			click.echo(frappe.utils.strip_html(str(error)), err=True)
+			sys.exit(2)
+		click.echo(f"{count} events written to {output}")
+	finally:
+		frappe.destroy()
+
+
 commands = [crm_automation]

@@ -276,3 +276,35 @@ def minutes_per_action():
 		kind: settings.get("minutes_" + frappe.scrub(kind)) or minutes
 		for kind, minutes in DEFAULT_MINUTES.items()
 	}
+
+
+def write_history_file(path, doctypes=None, days=90):
+	"""Write the history of ``doctypes`` over the last ``days`` days to ``path`` (JSON lines, the
+	format `crm-automation suggest` reads), through a temporary file so a failed export leaves
+	nothing half-written. Returns the number of events written."""
+	import os
+	import tempfile
+
+	from crm_automation.history_files import header
+
+	readable, refused = readable_doctypes(doctypes or DEFAULT_DOCTYPES)
+	if refused:
+		frappe.throw(_("Not document types you may read: {0}").format(", ".join(refused)))
+	since, until = period(days)
+	folder = os.path.dirname(os.path.abspath(path))
+	descriptor, temporary = tempfile.mkstemp(prefix=".history-", suffix=".partial", dir=folder)
+	count = 0
+	try:
+		with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+			first = header(
+				since, until, site=frappe.local.site, doctypes=readable, minutes=minutes_per_action()
+			)
+			handle.write(json.dumps(first, ensure_ascii=False) + "\n")
+			for event in iter_events(readable, since, until):
+				handle.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+				count += 1
+		os.replace(temporary, path)
+	except BaseException:
+		os.unlink(temporary)
+		raise
+	return count

@@ -213,6 +213,24 @@ class TestAutomationOpportunities(FrappeTestCase):
 				opportunities.find_opportunities(doctypes=["Lead"], **filters)
 			self.assertIn(text, str(caught.exception))
 
+	def test_the_exported_history_gives_the_same_proposals_offline(self):
+		import os
+		import tempfile
+
+		from crm_automation.history_export import write_history_file
+		from crm_automation.history_files import suggest
+
+		site, _found = _proposals(doctypes=["Lead"], min_support=20, min_confidence=80)
+		with tempfile.TemporaryDirectory() as folder:
+			path = os.path.join(folder, "history.jsonl")
+			self.assertGreater(write_history_file(path, ["Lead"], 90), 69)
+			offline = suggest(path, min_support=20, min_confidence=0.8)
+		self.assertEqual(
+			[(p["id"], p["support"], p["observed"]) for p in offline["proposals"]],
+			[(p["id"], p["support"], p["observed"]) for p in site["proposals"]],
+		)
+		self.assertEqual(offline["excluded"], site["excluded"])
+
 	def _leads_replied_in_period(self):
 		"""Leads created in the period with a status change to Replied, counted straight from SQL."""
 		return frappe.db.sql(
