@@ -44,13 +44,16 @@ _INTERNAL = {
 	"secret",
 	"rule_summary",
 	"conditions_html",
+	"stop_conditions_html",
+	"sequence_timeline",
+	"wait_summary",
 	"_user_tags",
 	"_comments",
 	"_assign",
 	"_liked_by",
 	"_seen",
 }
-_JSON_FIELDS = {"conditions", "stop_conditions", "field_map"}
+_JSON_FIELDS = {"conditions", "stop_conditions", "until_conditions", "step_conditions", "field_map"}
 # Packs written before headers were a secret carry them as an object; they are still read.
 _JSON_ON_IMPORT = _JSON_FIELDS | {"headers"}
 _SAVEPOINT = "crm_automation_import_pack"
@@ -128,11 +131,21 @@ def site_problems(data):
 		("holiday_list", "Holiday List"),
 		("target_doctype", "DocType"),
 		("activity_type", "CRM Activity Type"),
+		("calendar_policy", "Escalation Policy"),
 	)
+
+	# A sequence step may take its calendar from an Escalation Policy imported with it.
+	in_pack = {
+		(item.get("policy_name") or item.get("name"))
+		for item in data.get("escalation_policies") or []
+		if isinstance(item, dict)
+	}
 
 	def visit(where, row):
 		for fieldname, doctype in checks:
 			value = row.get(fieldname)
+			if fieldname == "calendar_policy" and value in in_pack:
+				continue
 			if value and not frappe.db.exists(doctype, value):
 				problems.append(f"{where}.{fieldname}: {doctype} {value!r} does not exist on this site")
 		if (
@@ -200,7 +213,8 @@ def import_pack(data, dry_run=False, enable=False, secrets=None):
 	callbacks = _pending_callbacks()
 	frappe.db.savepoint(_SAVEPOINT)
 	try:
-		for section, (doctype, name_key) in SECTIONS.items():
+		# Policies first: a rule's follow-up step may take its calendar from one of them.
+		for section, (doctype, name_key) in sorted(SECTIONS.items(), key=lambda s: s[0] != "escalation_policies"):
 			for i, item in enumerate(data.get(section) or []):
 				# Secrets given now (or carried in clear by an old pack) may differ from the ones stored,
 				# which no export can show: such a rule counts as changed.

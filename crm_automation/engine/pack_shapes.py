@@ -9,10 +9,10 @@ import math
 
 # Child tables: a list of rows (objects), each checked with the same rules.
 ROW_LISTS = frozenset(
-	{"actions", "branches", "criteria", "activity_criteria", "bands", "levels", "working_hours"}
+	{"actions", "branches", "criteria", "activity_criteria", "bands", "levels", "working_hours", "steps"}
 )
 # Condition trees: the condition compiler checks them, path by path.
-CONDITION_TREES = frozenset({"conditions", "stop_conditions"})
+CONDITION_TREES = frozenset({"conditions", "stop_conditions", "until_conditions", "step_conditions"})
 # A JSON object, or its text as the desk stores it.
 OBJECTS = frozenset({"field_map", "headers"})
 # Several values: a list, or text with one a line (or comma separated).

@@ -67,6 +67,7 @@ def check_pack(data, meta_for, known_activity_types=None):
 	)
 	for key in sorted(unknown):
 		check.add(key, "unknown section")
+	pack_policies = data.get("escalation_policies") if isinstance(data.get("escalation_policies"), list) else []
 	for section, (_doctype, name_key) in SECTIONS.items():
 		items = data.get(section) or []
 		if not isinstance(items, list):
@@ -74,11 +75,11 @@ def check_pack(data, meta_for, known_activity_types=None):
 			continue
 		seen = set()
 		for i, item in enumerate(items):
-			_check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types)
+			_check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types, pack_policies)
 	return check
 
 
-def _check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types):
+def _check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types, pack_policies=()):
 	where = f"{section}[{i}]"
 	if not isinstance(item, dict):
 		check.add(where, "must be an object")
@@ -107,6 +108,8 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 	rule = {**item, "name": name, "document_type": doctype}
 	if section == "workflow_rules" and isinstance(item.get("actions"), list):
 		rule["actions"] = [_without_placeholders(action) for action in item["actions"]]
+	if section == "workflow_rules" and item.get("steps"):
+		rule["calendars"] = pack_calendars(pack_policies)
 	try:
 		if section == "workflow_rules":
 			compiled = compile_workflow_rule(rule, fields, meta_for)
@@ -125,6 +128,29 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 		check.add(where, f"cannot be read ({error.__class__.__name__}: {error})")
 		return
 	check.compiled[section].append((rule, compiled))
+
+
+def pack_calendars(policies):
+	"""The calendars a sequence's business-time waits can name: those of the pack's Escalation
+	Policies (working hours and the holidays the pack carries)."""
+	calendars = {}
+	for policy in policies or ():
+		if not isinstance(policy, dict) or not isinstance(policy.get("working_hours") or [], list):
+			continue
+		name = policy.get("policy_name") or policy.get("name")
+		if (policy.get("calendar_mode") or "24x7") == "24x7":
+			calendars[name] = {"mode": "24x7"}
+			continue
+		calendars[name] = {
+			"mode": "Working Hours",
+			"hours": [
+				{"weekday": row.get("weekday"), "start": row.get("start_time"), "end": row.get("end_time")}
+				for row in policy.get("working_hours") or []
+				if isinstance(row, dict)
+			],
+			"holidays": policy.get("holidays") or [],
+		}
+	return calendars
 
 
 def _without_placeholders(action):

@@ -567,3 +567,38 @@ class TestPanelAndTimeline(SequenceTestCase):
 			make_sequence_rule("_Test Seq Bad", [wait("Never", 0)], [comment("x", "Never")])
 		self.assertIn("Steps, row 1, Wait Amount", str(caught.exception))
 		self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Seq Bad"))
+
+
+class TestPacksRoundTrip(SequenceTestCase):
+	def test_steps_and_exit_conditions_survive_export_and_import(self):
+		from crm_automation.packs import export_pack, import_pack
+
+		policy = make_policy(
+			"_Test Seq Pack Office",
+			"Issue",
+			[{"level": 1, "after": 1, "unit": "Hours", "action_type": "Add Comment", "message": "x"}],
+			**business_calendar(),
+		)
+		make_sequence_rule(
+			"_Test Seq Pack",
+			[
+				wait("Wait reply", 2, "Days", "Until Condition", until_conditions={"all": [leaf("status", "=", "Replied")]}),
+				wait("Office", 4, "Hours", "Business Time", calendar_policy=policy.name),
+			],
+			[comment("thanks", "Wait reply"), comment("nudge", "Wait reply", on_timeout=1), comment("office", "Office")],
+			stop_conditions={"all": [leaf("status", "=", "Converted")]},
+			stop_when_unmatched=1,
+		)
+		pack = export_pack({"workflow_rules": ["_Test Seq Pack"], "escalation_policies": [policy.name]})
+		exported = pack["workflow_rules"][0]
+		self.assertEqual(exported["steps"][0]["until_conditions"], {"all": [leaf("status", "=", "Replied")]})
+		frappe.delete_doc("Workflow Rule", "_Test Seq Pack", force=True)
+		frappe.delete_doc("Escalation Policy", policy.name, force=True)
+		report = import_pack(json.loads(json.dumps(pack)), enable=True)
+		self.assertEqual(report["problems"], [])
+		rule = frappe.get_doc("Workflow Rule", "_Test Seq Pack")
+		self.assertEqual([s.step_name for s in rule.steps], ["Wait reply", "Office"])
+		self.assertEqual(json.loads(rule.stop_conditions), {"all": [leaf("status", "=", "Converted")]})
+		self.assertEqual([(a.step, a.on_timeout) for a in rule.actions], [("Wait reply", 0), ("Wait reply", 1), ("Office", 0)])
+		again = import_pack(json.loads(json.dumps(pack)))
+		self.assertEqual(again["updated"], [])
