@@ -4,6 +4,7 @@ import json
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 from crm_automation.engine import describe_operators
 from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
@@ -96,17 +97,28 @@ def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	require_rule_manager()
 	from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, dry_run
 
-	chosen = frappe.parse_json(names) if names else None
-	if isinstance(chosen, str):
-		chosen = [chosen]
+	chosen = _parse_names(names)
 	if chosen is not None and not (
 		isinstance(chosen, list) and all(isinstance(n, str) and n for n in chosen) and chosen
 	):
-		frappe.throw(_("names must be a list of document names, not {0}").format(frappe.bold(names)))
+		frappe.throw(
+			_("names must be a list of document names, not {0}").format(frappe.bold(escape_html(str(names))))
+		)
 	if chosen and len(chosen) > MAX_DRY_RUN_DOCUMENTS:
 		frappe.throw(_("A dry run takes at most {0} documents").format(MAX_DRY_RUN_DOCUMENTS))
 	last = min(max(int(last), 1), MAX_DRY_RUN_DOCUMENTS) if last else None
 	return dry_run(rule, names=chosen, last=last)
+
+
+def _parse_names(names):
+	"""A JSON list of names, or one bare name as the desk's Test dialog may send it."""
+	if not names:
+		return None
+	try:
+		parsed = frappe.parse_json(names)
+	except ValueError:
+		return [names]
+	return [parsed] if isinstance(parsed, str) else parsed
 
 
 @frappe.whitelist()

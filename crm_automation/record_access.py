@@ -13,6 +13,7 @@ import re
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 RULE_MANAGER_ROLES = ("System Manager", "CRM Automation Manager")
 # API users that send behaviour signals on records they may read but not change (setup/install.py
@@ -60,7 +61,9 @@ def permitted_document(doctype, name, ptypes=("read",)):
 		message = _("{0} {1} was not found, or you may not change it")
 	else:
 		message = _("{0} {1} was not found, or you may not read it")
-	frappe.throw(message.format(_(str(doctype)), frappe.bold(str(name))), frappe.PermissionError)
+	# Both come from the caller: shown, never rendered.
+	shown_doctype, shown_name = escape_html(_(str(doctype))), escape_html(str(name))
+	frappe.throw(message.format(shown_doctype, frappe.bold(shown_name)), frappe.PermissionError)
 
 
 def _exists(doctype, name):

@@ -179,6 +179,8 @@ class TestSandboxPermissions(ReadPermissionCase):
 		self.refusal(
 			MANAGER_A, api.dry_run_rule, self.rule.name, frappe.as_json([self.lead_a.name, self.lead_b.name])
 		)
+		result = self.as_user(MANAGER_A, api.dry_run_rule, self.rule.name, self.lead_a.name)  # a bare name
+		self.assertEqual([entry["document"] for entry in result["results"]], [self.lead_a.name])
 		result = self.as_user(MANAGER_A, api.dry_run_rule, self.rule.name, frappe.as_json([self.lead_a.name]))
 		self.assertEqual([entry["document"] for entry in result["results"]], [self.lead_a.name])
 
@@ -214,6 +216,9 @@ class TestSandboxPermissions(ReadPermissionCase):
 					SALES, function, ("Lead", self.lead_b.name), ("Lead", MISSING), self.lead_b.name, MISSING
 				)
 				self.as_user(SALES, function, "Lead", self.lead_a.name)
+		# the name asked for is echoed escaped, never rendered
+		echoed = self.refusal(SALES, api.get_automation_history, "Lead", "<img src=x onerror=alert(1)>")
+		self.assertNotIn("<img", echoed)
 		# not a way around it: another doctype, a child table, a non-string name
 		self.refusal(SALES, api.get_automation_history, "User", "Administrator")
 		self.refusal(SALES, api.get_automation_history, "Has Role", "x")
