@@ -582,10 +582,20 @@ class TestPacksRoundTrip(SequenceTestCase):
 		make_sequence_rule(
 			"_Test Seq Pack",
 			[
-				wait("Wait reply", 2, "Days", "Until Condition", until_conditions={"all": [leaf("status", "=", "Replied")]}),
+				wait(
+					"Wait reply",
+					2,
+					"Days",
+					"Until Condition",
+					until_conditions={"all": [leaf("status", "=", "Replied")]},
+				),
 				wait("Office", 4, "Hours", "Business Time", calendar_policy=policy.name),
 			],
-			[comment("thanks", "Wait reply"), comment("nudge", "Wait reply", on_timeout=1), comment("office", "Office")],
+			[
+				comment("thanks", "Wait reply"),
+				comment("nudge", "Wait reply", on_timeout=1),
+				comment("office", "Office"),
+			],
 			stop_conditions={"all": [leaf("status", "=", "Converted")]},
 			stop_when_unmatched=1,
 		)
@@ -599,6 +609,33 @@ class TestPacksRoundTrip(SequenceTestCase):
 		rule = frappe.get_doc("Workflow Rule", "_Test Seq Pack")
 		self.assertEqual([s.step_name for s in rule.steps], ["Wait reply", "Office"])
 		self.assertEqual(json.loads(rule.stop_conditions), {"all": [leaf("status", "=", "Converted")]})
-		self.assertEqual([(a.step, a.on_timeout) for a in rule.actions], [("Wait reply", 0), ("Wait reply", 1), ("Office", 0)])
+		self.assertEqual(
+			[(a.step, a.on_timeout) for a in rule.actions],
+			[("Wait reply", 0), ("Wait reply", 1), ("Office", 0)],
+		)
 		again = import_pack(json.loads(json.dumps(pack)))
 		self.assertEqual(again["updated"], [])
+
+
+class TestEfficacyDropOff(SequenceTestCase):
+	def test_drop_off_per_step(self):
+		from crm_automation.crm_automation.report.automation_efficacy.automation_efficacy import execute
+		from crm_automation.crm_automation.report.automation_efficacy.sequence_dropoff import drop_off
+
+		make_sequence_rule(
+			"_Test Seq Funnel",
+			[wait("First", 1), wait("Second", 1)],
+			[comment("first", "First"), comment("second", "Second")],
+			stop_conditions={"all": [leaf("status", "=", "Replied")]},
+		)
+		leads = [start(make_lead, first_name=f"Funnel {i}") for i in range(4)]
+		sweep(T0 + HOUR)  # all four ran step 1
+		for lead in leads[:2]:
+			lead.db_set("status", "Replied")  # two leave while waiting for step 2
+		sweep(T0 + 2 * HOUR)
+		filters = {"from_date": "2026-11-01", "to_date": "2026-11-30", "rule": "_Test Seq Funnel"}
+		first, second = drop_off(filters)["_Test Seq Funnel"]
+		self.assertEqual((first["reached"], first["ran"]), (4, 4))
+		self.assertEqual((second["reached"], second["ran"], second["exited"]), (4, 2, 2))
+		message = execute({**filters, "rule_type": "Workflow Rule"})[2]
+		self.assertIn("Follow-up steps of", message)

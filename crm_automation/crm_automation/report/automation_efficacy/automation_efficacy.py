@@ -9,6 +9,8 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, flt, get_datetime, getdate
 
+from crm_automation.crm_automation.report.automation_efficacy.sequence_dropoff import drop_off_html
+
 FIRED = ("Success", "Failed", "Rejected")
 
 
@@ -16,7 +18,8 @@ def execute(filters=None):
 	filters = frappe._dict(filters or {})
 	logs = load_logs(filters)
 	rows = per_rule(logs)
-	return columns(), rows, before_after(filters), chart(logs), summary(logs, rows)
+	message = "".join(part for part in (before_after(filters), drop_off_html(filters)) if part) or None
+	return columns(), rows, message, chart(logs), summary(logs, rows)
 
 
 def load_logs(filters):
