@@ -107,7 +107,11 @@ def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	if chosen and len(chosen) > MAX_DRY_RUN_DOCUMENTS:
 		frappe.throw(_("A dry run takes at most {0} documents").format(MAX_DRY_RUN_DOCUMENTS))
 	last = min(max(int(last), 1), MAX_DRY_RUN_DOCUMENTS) if last else None
-	return dry_run(rule, names=chosen, last=last)
+	result = dry_run(rule, names=chosen, last=last)
+	for entry in result["results"]:
+		if entry.get("trace"):
+			entry["trace"] = redact_trace(entry["trace"], result["document_type"])
+	return result
 
 
 def _parse_names(names):
