@@ -95,10 +95,39 @@ def check_action_rights(rows, document_type, run_as, table_label):
 	for row in rows:
 		where = _("{0}, row {1}").format(_(table_label), row.idx)
 		action_type = row.get("action_type")
+		target_meta = _linked_target_meta(meta, row, run_as, where) or meta
 		if action_type == "Set Value" and row.get("target_field"):
-			_check_field(meta, row.target_field, run_as, where)
+			_check_field(target_meta, row.target_field, run_as, where)
 		if action_type == "Create Document" and row.get("target_doctype"):
 			_check_create(row.target_doctype, _field_map(row), run_as, where)
+
+
+def _linked_target_meta(meta, row, user, where):
+	"""An action on the document in a Link field acts on that doctype: it must not be protected,
+	and the run-as user must be able to read it. None when the row acts on the document itself."""
+	raw = (row.get("target_link_field") or "").strip()
+	if not raw:
+		return None
+	fieldname, _sep, rest = raw.partition("[")
+	doctype = rest.rstrip("]") if rest else (meta.get_field(fieldname) or frappe._dict()).get("options")
+	if not doctype or not frappe.db.exists("DocType", doctype):
+		return None  # the compiler reports a target that is not a Link field
+	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
+		frappe.throw(
+			_("{0}: actions on the linked {1} are refused: it is a protected doctype").format(
+				frappe.bold(where), frappe.bold(doctype)
+			),
+			frappe.PermissionError,
+			title=_("Protected Document Type"),
+		)
+	if not frappe.has_permission(doctype, "read", user=user, throw=False):
+		frappe.throw(
+			_("{0}: run-as user {1} has no read permission on {2}").format(
+				frappe.bold(where), frappe.bold(user), frappe.bold(doctype)
+			),
+			frappe.PermissionError,
+		)
+	return frappe.get_meta(doctype)
 
 
 def check_field_rights(document_type, fieldname, user, where):

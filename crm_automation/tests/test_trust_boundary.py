@@ -467,6 +467,20 @@ class TestProtectedDoctypes(TrustBoundaryTestCase):
 		self.assertFalse(frappe.db.exists("User", "crm-trust-created@example.com"))
 		self.assertNotIn("System Manager", frappe.get_roles(MANAGER))
 
+	def test_actions_on_a_linked_protected_document_are_refused(self):
+		"""Lead Owner links to a User: "set the owner's field" would write the User."""
+		for action in (
+			{
+				"action_type": "Set Value",
+				"target_link_field": "lead_owner",
+				"target_field": "last_name",
+				"value": "PWNED",
+			},
+			{"action_type": "Add Comment", "target_link_field": "lead_owner", "message": "x"},
+		):
+			with self.subTest(action=action["action_type"]):
+				self.assert_refused("linked .*User.* protected doctype", trigger="Save", actions=[action])
+
 	def test_a_protected_target_that_slipped_in_is_refused_at_run_time(self):
 		rule = save_rule_as(
 			MANAGER,
