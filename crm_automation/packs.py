@@ -214,7 +214,9 @@ def import_pack(data, dry_run=False, enable=False, secrets=None):
 	frappe.db.savepoint(_SAVEPOINT)
 	try:
 		# Policies first: a rule's follow-up step may take its calendar from one of them.
-		for section, (doctype, name_key) in sorted(SECTIONS.items(), key=lambda s: s[0] != "escalation_policies"):
+		for section, (doctype, name_key) in sorted(
+			SECTIONS.items(), key=lambda s: s[0] != "escalation_policies"
+		):
 			for i, item in enumerate(data.get(section) or []):
 				# Secrets given now (or carried in clear by an old pack) may differ from the ones stored,
 				# which no export can show: such a rule counts as changed.

@@ -13,8 +13,8 @@ with the key to fill each by).
 """
 
 from .errors import RuleError, RuleProblem
-from .pack_shapes import shape_problems
 from .escalation import compile_policy
+from .pack_shapes import shape_problems
 from .scoring import compile_score_rule
 from .workflow import compile_workflow_rule
 
@@ -67,7 +67,9 @@ def check_pack(data, meta_for, known_activity_types=None):
 	)
 	for key in sorted(unknown):
 		check.add(key, "unknown section")
-	pack_policies = data.get("escalation_policies") if isinstance(data.get("escalation_policies"), list) else []
+	pack_policies = (
+		data.get("escalation_policies") if isinstance(data.get("escalation_policies"), list) else []
+	)
 	for section, (_doctype, name_key) in SECTIONS.items():
 		items = data.get(section) or []
 		if not isinstance(items, list):
@@ -75,7 +77,9 @@ def check_pack(data, meta_for, known_activity_types=None):
 			continue
 		seen = set()
 		for i, item in enumerate(items):
-			_check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types, pack_policies)
+			_check_item(
+				check, section, i, item, name_key, seen, meta_for, known_activity_types, pack_policies
+			)
 	return check
 
 
