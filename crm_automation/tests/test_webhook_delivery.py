@@ -256,6 +256,32 @@ class TestDeliveryRows(FrappeTestCase):
 		self.assertNotIn("tok-1234567890", json.dumps(log.as_dict(), default=str))
 
 
+class TestHeadersPatch(FrappeTestCase):
+	def tearDown(self):
+		frappe.db.rollback()
+		delete_test_rules(f"{RULE_PREFIX}%")
+
+	def test_plain_headers_stored_before_are_encrypted(self):
+		from crm_automation.patches import encrypt_webhook_headers
+
+		with patch("frappe.enqueue"):
+			rule = make_rule(
+				f"{RULE_PREFIX} Old Headers",
+				"Lead",
+				"New",
+				actions=[{"action_type": "Webhook", "url": "https://hooks.example.com/in"}],
+			)
+		row = rule.actions[0].name
+		plain = json.dumps({"Authorization": "Bearer old-plain-token"})
+		# As the JSON field stored it before it became a Password field.
+		frappe.db.sql("update `tabWorkflow Rule Action` set headers = %s where name = %s", (plain, row))
+		encrypt_webhook_headers.execute()
+		encrypt_webhook_headers.execute()  # idempotent: a second run finds only the mask
+		stored = frappe.db.sql("select headers from `tabWorkflow Rule Action` where name = %s", row)[0][0]
+		self.assertEqual(set(stored), {"*"})
+		self.assertEqual(frappe.get_doc("Workflow Rule", rule.name).actions[0].get_password("headers"), plain)
+
+
 class TestWebhookTargets(FrappeTestCase):
 	"""The network guard at save and at delivery."""
 
