@@ -13,6 +13,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from crm_automation.actions.sms import deliver_sms, retry_due_sms
+from crm_automation.rules import clear_rule_cache
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -455,8 +456,15 @@ class TestLinkedDocuments(ReachCase):
 		self.assertIn("depth limit 1", reasons[0])
 
 	def test_run_as_user_without_write_on_the_customer_is_refused(self):
+		# At save, as far as can be told without a document.
+		with self.assertRaisesRegex(frappe.PermissionError, "may not write .*customer_group.* of .*Customer"):
+			self.won_rule(run_as=READ_ONLY_CUSTOMERS)
+		# At run time, on the linked document itself: a rule saved while its run-as user could write
+		# the Customer, whose rights are gone since.
+		rule = self.won_rule()
+		frappe.db.set_value("Workflow Rule", rule.name, "run_as", READ_ONLY_CUSTOMERS)
+		clear_rule_cache()
 		before = frappe.db.get_value("Customer", CUSTOMER, "customer_group")
-		self.won_rule(run_as=READ_ONLY_CUSTOMERS)
 		opportunity = self.opportunity()
 		opportunity.status = "Closed"
 		opportunity.save(ignore_permissions=True)
@@ -464,7 +472,7 @@ class TestLinkedDocuments(ReachCase):
 		(log,) = log_of(opportunity, "_Test Reach Won Opportunity")
 		row = frappe.get_all("Automation Log Action", filters={"parent": log}, fields=["status", "result"])[0]
 		self.assertEqual(row.status, "Failed")
-		self.assertIn("has no write permission on Customer", row.result)
+		self.assertRegex(row.result, "has no write permission on Customer|may not write customer_group")
 
 	def test_empty_link_skips_the_action(self):
 		self.won_rule()
