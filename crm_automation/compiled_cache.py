@@ -8,12 +8,15 @@ index built from a state that did not last.
 
 import frappe
 
+_caches = []
+
 
 class CompiledCache:
 	def __init__(self, version_key, build):
 		self.version_key = version_key
 		self.build = build
 		self._by_site = {}
+		_caches.append(self)
 
 	def get(self):
 		version = frappe.cache.get_value(self.version_key)
@@ -35,3 +38,15 @@ class CompiledCache:
 
 	def _drop_token(self):
 		frappe.cache.delete_value(self.version_key)
+
+	def forget(self):
+		"""Drop this process's copy only; the next lookup rebuilds it from what this transaction sees."""
+		self._by_site.pop(frappe.local.site, None)
+
+
+def forget_local_indexes():
+	"""An index is built in the caller's transaction, whose snapshot can be older than the commit
+	that last dropped the token (a long-lived worker), so it can lack a rule that exists. A caller
+	that knows a rule exists but does not find it rebuilds once with this."""
+	for cache in _caches:
+		cache.forget()

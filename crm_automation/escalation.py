@@ -253,8 +253,33 @@ def sweep(now=None):
 
 
 def fire_due_escalations(names, now=None):
+	"""Escalate each clock alone (savepoints.run_alone): one that fails is rolled back with its claims
+	and clock changes and logged; it is still due, so the next sweep tries it again."""
+	from crm_automation.savepoints import TransactionLost, run_alone
+
 	now = get_datetime(now) if now else now_datetime()
-	fired = sum(escalate(name, now) for name in names)
+	documents = {
+		row.name: row
+		for row in frappe.get_all(
+			"Escalation State",
+			filters={"name": ("in", names)},
+			fields=["name", "policy", "reference_doctype", "reference_name"],
+		)
+	}
+	fired = 0
+	try:
+		for name in names:
+			state = documents.get(name) or frappe._dict(policy=None, reference_doctype=None, reference_name=None)
+			done, count = run_alone(
+				lambda name=name: escalate(name, now),
+				f"Escalation Policy {state.policy} failed on {state.reference_doctype} {state.reference_name}"
+				"; retried on the next sweep",
+				state.reference_doctype,
+				state.reference_name,
+			)
+			fired += count if done else 0
+	except TransactionLost:
+		pass
 	# Commit the chunk: its fired levels and claims become final and visible to the next sweep.
 	frappe.db.commit()
 	return fired

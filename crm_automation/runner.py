@@ -144,20 +144,22 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 
 
 def _run_before_save(rule, doc, before, evaluation, started):
-	"""Validate rules change the document being saved or reject the save; nothing else."""
-	results = []
-	for intent in evaluation.intents:
-		if intent["type"] == REJECT:
-			message = actions.reject_message(intent, doc, before, rule)
-			# The rejected save is rolled back, and the log with it; write the log after the rollback.
-			frappe.db.after_rollback.add(
-				lambda: _log_after_rollback(rule, doc, evaluation, started, message)
-			)
-			frappe.throw(message, title=_("Rejected by {0}").format(rule.name))
-		results.append(actions.set_value_before_save(intent, doc, before, rule))
+	"""Validate rules change the document being saved or reject the save; nothing else. Only a
+	deliberate Reject stops the save: a rule that fails otherwise is undone, logged, counted in its
+	health and shown as one short notice (before_save.py)."""
+	from crm_automation import before_save
+
+	results, rejection = before_save.apply_intents(rule, doc, before, evaluation.intents)
 	failed = [r for r in results if r["status"] == "Failed"]
+	if rejection:
+		message = actions.reject_message(rejection, doc, before, rule)
+		# The rejected save is rolled back, and the log with it; write the log after the rollback.
+		frappe.db.after_rollback.add(lambda: _log_after_rollback(rule, doc, evaluation, started, message))
+		frappe.throw(message, title=_("Rejected by {0}").format(rule.name))
 	_log(rule, doc, "validate", evaluation, "Failed" if failed else "Success", started, results=results)
 	record_health(rule, failed)
+	if failed:
+		before_save.notify_failure(rule)
 
 
 def _log_after_rollback(rule, doc, evaluation, started, message):

@@ -267,6 +267,8 @@ def recompute_all(rule_name, announce=False, now=None):
 
 	Keyset pagination by name and one grouped query per activity criterion per batch keep both
 	time and memory flat; only changed scores are written."""
+	from crm_automation.savepoints import run_alone
+
 	rule_doc = frappe.get_doc("Lead Score Rule", rule_name)
 	rule = compile_rule(rule_doc)
 	doctype = rule.document_type
@@ -294,7 +296,15 @@ def recompute_all(rule_name, announce=False, now=None):
 					"crm_score_breakdown": json.dumps(result.as_dict(), default=str),
 				}
 				if announce and row.get("crm_score_grade") != result.grade:
-					announce_band_change(frappe.get_doc(doctype, row["name"]), row.get("crm_score_grade"), result)
+					# One document whose band-change rules fail must not undo the batch's scores.
+					run_alone(
+						lambda row=row, result=result: announce_band_change(
+							frappe.get_doc(doctype, row["name"]), row.get("crm_score_grade"), result
+						),
+						f"Band change of {doctype} {row['name']} could not be announced",
+						doctype,
+						row["name"],
+					)
 		if updates:
 			frappe.db.bulk_update(doctype, updates, chunk_size=500, update_modified=False)
 			changed += len(updates)

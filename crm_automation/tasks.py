@@ -6,6 +6,7 @@ import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation.engine.workflow import TRIGGER_TIME
+from crm_automation.savepoints import TransactionLost, run_alone
 
 CHUNK_SIZE = 100
 LOG_DELETE_BATCH = 5000
@@ -15,7 +16,9 @@ SWEEP_LOCK_WAIT_SECONDS = 300
 def run_time_triggers_for_all_rules():
 	if not frappe.db.get_single_value("CRM Automation Settings", "enabled"):
 		return
-	for name in frappe.get_all("Workflow Rule", filters={"enabled": 1, "trigger": TRIGGER_TIME}, pluck="name"):
+	for name in frappe.get_all(
+		"Workflow Rule", filters={"enabled": 1, "trigger": TRIGGER_TIME}, pluck="name"
+	):
 		frappe.enqueue(
 			"crm_automation.tasks.run_time_trigger",
 			queue="long",
@@ -72,16 +75,16 @@ def find_due_documents(rule, now=None):
 		for name, value in due
 	}
 	claimed = set(
-		frappe.get_all("Automation Occurrence", filters={"occurrence_key": ("in", list(keys))}, pluck="occurrence_key")
+		frappe.get_all(
+			"Automation Occurrence", filters={"occurrence_key": ("in", list(keys))}, pluck="occurrence_key"
+		)
 	)
 	return [pair for key, pair in keys.items() if key not in claimed]
 
 
 def run_time_trigger(rule_name, now=None):
-	from crm_automation.rules import get_compiled_rule
-
-	rule = get_compiled_rule(rule_name)
-	if not rule or rule.trigger != TRIGGER_TIME:
+	rule = compiled_time_rule(rule_name)
+	if not rule:
 		return 0
 	# Two sweeps of one rule take turns: their claims would otherwise interleave on the unique index
 	# of Automation Occurrence and deadlock. The second finds everything claimed and fires nothing.
@@ -109,25 +112,63 @@ def run_time_trigger(rule_name, now=None):
 		frappe.db.sql("select release_lock(%s)", lock)
 
 
-def fire_due_documents(rule_name, due):
-	"""Fire a Time rule on (name, date value) pairs; each occurrence is claimed before it fires."""
+def compiled_time_rule(rule_name):
+	"""The compiled Time rule, or None with the reason in the Error Log: a sweep that finds nothing
+	to fire must never be a rule that silently failed to load."""
+	from crm_automation.compiled_cache import forget_local_indexes
 	from crm_automation.rules import get_compiled_rule
-	from crm_automation.runner import run_rule
 
 	rule = get_compiled_rule(rule_name)
+	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
+		# This process's index can predate the rule: a long-lived worker builds it inside a transaction
+		# whose snapshot may be older than the commit that added the rule. Build it once more.
+		forget_local_indexes()
+		rule = get_compiled_rule(rule_name)
+		if rule is None:
+			frappe.log_error(
+				title=f"Time trigger of Workflow Rule {rule_name} skipped: the rule does not compile",
+				reference_doctype="Workflow Rule",
+				reference_name=rule_name,
+			)
+	if rule and rule.trigger != TRIGGER_TIME:
+		return None
+	return rule
+
+
+def fire_due_documents(rule_name, due):
+	"""Fire a Time rule on (name, date value) pairs; each occurrence is claimed before it fires.
+
+	Each document runs alone (savepoints.run_alone): one that fails is rolled back with its claim and
+	logged, the next sweep tries it again, and the others commit."""
+	rule = compiled_time_rule(rule_name)
 	if not rule:
 		return 0
 	fired = 0
-	for name, value in due:
-		if not frappe.db.exists(rule.document_type, name):
-			continue
-		doc = frappe.get_doc(rule.document_type, name)
-		if run_rule(rule, doc, None, "time", occurrence_key=f"time:{value}"):
-			fired += 1
+	try:
+		for name, value in due:
+			done, log_name = run_alone(
+				lambda name=name, value=value: _fire_on(rule, name, value),
+				f"Time trigger of Workflow Rule {rule.name} failed on {rule.document_type} {name}; "
+				"retried on the next sweep",
+				rule.document_type,
+				name,
+			)
+			fired += bool(done and log_name)
+	except TransactionLost:
+		pass
 	# Commit the chunk: its claimed occurrences become visible to a concurrent sweep, and a crash
 	# loses at most this chunk, which the next sweep finds unclaimed and fires.
 	frappe.db.commit()
 	return fired
+
+
+def _fire_on(rule, name, value):
+	from crm_automation.runner import run_rule
+
+	if not frappe.db.exists(rule.document_type, name):
+		return None
+	doc = frappe.get_doc(rule.document_type, name)
+	return run_rule(rule, doc, None, "time", occurrence_key=f"time:{value}")
 
 
 def retry_webhooks_for_all_logs():

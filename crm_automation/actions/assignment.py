@@ -8,8 +8,8 @@ from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.recipients import (
 	current_assignees,
 	enabled_users,
-	users_in_group,
-	users_with_role,
+	group_members,
+	role_members,
 )
 from crm_automation.engine import workflow as wf
 
@@ -19,7 +19,8 @@ def assign(intent, doc, before, rule):
 
 	if intent["only_if_unassigned"] and current_assignees(doc):
 		return {"status": "Skipped", "result": _("Already assigned")}
-	candidates = _assignment_candidates(intent, doc)
+	roster = _roster(intent, doc)
+	candidates = enabled_users(roster)
 	if not candidates:
 		raise ActionError(_("No enabled user to assign to ({0})").format(intent["assign_to_type"]))
 	strategy = intent["strategy"]
@@ -28,7 +29,15 @@ def assign(intent, doc, before, rule):
 	elif strategy == wf.LOAD_BALANCING:
 		chosen = [_least_loaded(candidates, doc.doctype)]
 	else:
-		chosen = [_next_in_turn(intent["row_id"], candidates, intent.get("row_doctype") or "Workflow Rule Action")]
+		chosen = [
+			_next_in_turn(
+				intent["row_id"],
+				candidates,
+				intent.get("row_doctype") or "Workflow Rule Action",
+				roster=roster,
+				by_name=intent["assign_to_type"] == wf.ASSIGN_TO_ROLE,
+			)
+		]
 	_check_can_share_with(doc, chosen, permissions.run_as_of(rule))
 	assign_to.add(
 		{
@@ -60,27 +69,49 @@ def _check_can_share_with(doc, users, run_as):
 
 
 def _assignment_candidates(intent, doc):
+	"""The enabled users an Assign action may choose from, in its turn order (see _roster)."""
+	return enabled_users(_roster(intent, doc))
+
+
+def _roster(intent, doc):
+	"""Everyone the action names, disabled users too, in the order turns are taken: the listed
+	order for Listed Users, the group's own order for a User Group, alphabetical for a Role."""
 	target = intent["assign_to_type"]
 	if target == wf.ASSIGN_TO_USERS:
-		return enabled_users(intent["users"])
+		return [user for user in dict.fromkeys(intent["users"]) if user]
 	if target == wf.ASSIGN_TO_ROLE:
-		return users_with_role(intent["role"])
+		return role_members(intent["role"])
 	if target == wf.ASSIGN_TO_GROUP:
-		return users_in_group(intent["user_group"])
-	return enabled_users([doc.get(intent["user_field"])])
+		return group_members(intent["user_group"])
+	return [doc.get(intent["user_field"])]
 
 
-def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action"):
-	"""Round robin that stays fair when two processes save at once: the action row is locked
-	(SELECT ... FOR UPDATE) until the saving transaction ends, so turns are taken one at a time."""
+def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action", roster=None, by_name=False):
+	"""Round robin: the candidate after the last one assigned, in the roster's order, wrapping
+	around. The roster (everyone named, disabled users too) keeps the turn moving past a user who
+	has since been disabled. A last user no longer on the roster at all is placed by name when the
+	roster is alphabetical (a Role); otherwise the turn starts again from the first.
+
+	Fair when two processes save at once: the action row is locked (SELECT ... FOR UPDATE, which
+	reads the latest committed turn) until the saving transaction ends, so turns are taken one at
+	a time."""
 	last = frappe.db.sql(
 		f"select last_assigned_user from `tab{row_doctype}` where name = %s for update", row_id
 	)
 	last = last[0][0] if last else None
-	following = [user for user in candidates if last and user > last]
-	chosen = following[0] if following else candidates[0]
+	chosen = _following(last, candidates, roster or candidates, by_name)
 	frappe.db.set_value(row_doctype, row_id, "last_assigned_user", chosen, update_modified=False)
 	return chosen
+
+
+def _following(last, candidates, roster, by_name=False):
+	if last in roster:
+		position = roster.index(last) + 1
+		available = set(candidates)
+		return next(user for user in roster[position:] + roster[:position] if user in available)
+	if last and by_name:
+		return next((user for user in candidates if user > last), candidates[0])
+	return candidates[0]
 
 
 def _least_loaded(candidates, doctype):

@@ -11,15 +11,28 @@ def enabled_users(users):
 	return [u for u in users if u in enabled and u != "Guest"]
 
 
-def users_with_role(role):
+def role_members(role):
+	"""Everyone holding the role, disabled users too, alphabetically (a Role has no order of its own;
+	its round robin takes turns in this one). Administrator is never a member for automation."""
 	users = frappe.get_all(
 		"Has Role", filters={"role": role, "parenttype": "User"}, pluck="parent", distinct=True
 	)
-	return sorted(u for u in enabled_users(users) if u != "Administrator")
+	return sorted(u for u in users if u and u != "Administrator")
+
+
+def group_members(group):
+	"""A User Group's members in the order the group lists them, disabled users too."""
+	return frappe.get_all(
+		"User Group Member", filters={"parent": group, "parenttype": "User Group"}, pluck="user", order_by="idx asc"
+	)
+
+
+def users_with_role(role):
+	return enabled_users(role_members(role))
 
 
 def users_in_group(group):
-	return sorted(enabled_users(frappe.get_all("User Group Member", filters={"parent": group}, pluck="user")))
+	return enabled_users(group_members(group))
 
 
 def current_assignees(doc):

@@ -1,17 +1,31 @@
 """Helpers that integration tests start as separate OS processes, to save or sweep concurrently
-the way two web workers or two RQ workers would."""
+the way two web workers or two RQ workers would.
 
+A process reports on its last line of output, as JSON, what it did and every failure it swallowed
+(Error Log entries, failed Automation Logs), so a test that counts results can say why one is
+missing instead of only that it is."""
+
+import json
 import subprocess
 import sys
 
 import frappe
+
+REPORT_PREFIX = "crm_automation_report:"
 
 
 def run_in_processes(site, calls):
 	"""Start one process per (function path, args) at once; wait for all; return their outputs."""
 	processes = [
 		subprocess.Popen(
-			[sys.executable, "-c", "from crm_automation.tests.concurrency import main; main()", site, path, *map(str, args)],
+			[
+				sys.executable,
+				"-c",
+				"from crm_automation.tests.concurrency import main; main()",
+				site,
+				path,
+				*map(str, args),
+			],
 			stdout=subprocess.PIPE,
 			stderr=subprocess.STDOUT,
 			text=True,
@@ -23,6 +37,38 @@ def run_in_processes(site, calls):
 	if failed:
 		raise AssertionError(f"a concurrent process failed: {failed}")
 	return outputs
+
+
+def reports(outputs):
+	"""The JSON report each process printed last (see report())."""
+	found = []
+	for output in outputs:
+		lines = [line for line in output.splitlines() if line.startswith(REPORT_PREFIX)]
+		found.append(json.loads(lines[-1][len(REPORT_PREFIX) :]) if lines else {"missing report": output})
+	return found
+
+
+def report(**values):
+	print(REPORT_PREFIX + json.dumps(values, default=str), flush=True)
+
+
+def swallowed_errors(since, rule_name=None):
+	"""What went wrong in this process without raising: Error Log entries and failed runs."""
+	errors = frappe.get_all(
+		"Error Log", filters={"creation": (">=", since)}, fields=["method", "error"], order_by="creation"
+	)
+	failed = []
+	if rule_name:
+		failed = frappe.get_all(
+			"Automation Log",
+			filters={
+				"rule": rule_name,
+				"outcome": ("not in", ("Success", "Skipped")),
+				"creation": (">=", since),
+			},
+			fields=["reference_name", "outcome", "reason", "error"],
+		)
+	return {"error_logs": errors, "failed_runs": failed}
 
 
 def main():
@@ -53,7 +99,11 @@ def insert_leads(count, prefix, territory, industry):
 
 
 def sweep_time_rule(rule_name):
+	from frappe.utils import now_datetime
+
 	from crm_automation.tasks import run_time_trigger
 
-	print("fired", run_time_trigger(rule_name))
+	started = now_datetime()
+	fired = run_time_trigger(rule_name)
 	frappe.db.commit()
+	report(fired=fired, **swallowed_errors(started, rule_name))

@@ -11,7 +11,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowdate
 
 from crm_automation.rules import clear_rule_cache, get_rules
-from crm_automation.tests.concurrency import run_in_processes
+from crm_automation.tests.concurrency import reports, run_in_processes
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -442,12 +442,19 @@ class TestTimeTriggerConcurrentSweeps(FrappeTestCase):
 		orders = [make_sales_order(delivery_in_days=2) for _ in range(5)]
 		frappe.db.commit()
 		try:
-			run_in_processes(
+			outputs = run_in_processes(
 				frappe.local.site,
 				[("crm_automation.tests.concurrency.sweep_time_rule", ("_Test Concurrent Sweep",))] * 2,
 			)
-			for order in orders:
-				self.assertEqual(comments(order, "concurrent sweep"), 1)
+			# Read in a transaction begun after the processes committed: under REPEATABLE READ a read view
+			# this process opened earlier (any read since its last commit) would hide their comments.
+			frappe.db.rollback()
+			found = reports(outputs)
+			counts = [comments(order, "concurrent sweep") for order in orders]
+			why = f"comments per order {counts}; what each process fired and swallowed: {found}"
+			self.assertEqual([r.get("error_logs") or r.get("failed_runs") for r in found], [[], []], why)
+			self.assertEqual(sum(r["fired"] for r in found), len(orders), why)
+			self.assertEqual(counts, [1] * len(orders), why)
 		finally:
 			names = [o.name for o in orders]
 			frappe.db.delete("Comment", {"reference_doctype": "Sales Order", "reference_name": ("in", names)})
