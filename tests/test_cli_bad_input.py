@@ -524,3 +524,22 @@ def test_a_usage_mistake_is_one_line_too(capsys):
 		capsys.readouterr().err
 		== "crm-automation simulate: argument --now: expected one argument (--help for usage)\n"
 	)
+
+
+def test_policy_name_of_the_wrong_type_beside_a_sequence():
+	sequence = {
+		"rule_name": "S",
+		"document_type": "Lead",
+		"trigger": "New",
+		"steps": [{"step_name": "one", "wait_type": "Duration", "wait_amount": 1, "wait_unit": "Hours"}],
+		"actions": [{"action_type": "Add Tag", "tag": "x"}],
+	}
+	policy = {"policy_name": ["P"], "document_type": "Lead", "calendar_mode": "Working Hours"}
+	data = {
+		"format": "crm_automation.pack",
+		"version": 1,
+		"workflow_rules": [sequence],
+		"escalation_policies": [policy],
+	}
+	problems = check_pack(data, load_meta().get).problems
+	assert ("escalation_policies[0].policy_name", "must be text") in [(p.path, p.message) for p in problems]

@@ -142,6 +142,8 @@ def pack_calendars(policies):
 		if not isinstance(policy, dict) or not isinstance(policy.get("working_hours") or [], list):
 			continue
 		name = policy.get("policy_name") or policy.get("name")
+		if not isinstance(name, str):
+			continue  # reported by the policy's own check
 		if (policy.get("calendar_mode") or "24x7") == "24x7":
 			calendars[name] = {"mode": "24x7"}
 			continue
