@@ -63,15 +63,14 @@ class HistoryFile:
 			if not raw.strip():
 				continue
 			try:
-				text = raw.decode("utf-8")
+				item = json.loads(raw)  # bytes: json decodes UTF-8 itself, one copy fewer
 			except UnicodeDecodeError:
 				raise InputError(f"{self.path}:{self.line_number}", "not UTF-8 text; save the file as UTF-8")
-			try:
-				yield self.line_number, json.loads(text)
 			except json.JSONDecodeError as error:
 				raise InputError(
 					f"{self.path}:{self.line_number}", f"not valid JSON ({error.msg}, column {error.colno})"
 				)
+			yield self.line_number, item
 
 	def events(self):
 		for line_number, item in self._items():

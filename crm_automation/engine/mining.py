@@ -102,9 +102,16 @@ def parse_when(value, where="when"):
 	if not isinstance(value, str):
 		raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
 	try:
-		return datetime.datetime.fromisoformat(value.strip().replace("T", " ")).replace(tzinfo=None)
+		moment = _from_iso(value)
 	except ValueError:
-		raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+		try:
+			moment = _from_iso(value.strip().replace("T", " "))
+		except ValueError:
+			raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+	return moment if moment.tzinfo is None else moment.replace(tzinfo=None)
+
+
+_from_iso = datetime.datetime.fromisoformat
 
 
 def plain_text(text, docname=None):
@@ -181,51 +188,71 @@ def _required(event, keys, where):
 			raise HistoryError(where, f"a {event.get('type')} event needs {key!r}")
 
 
+def _where(event, position):
+	return (event.get("_where") if isinstance(event, dict) else None) or f"event {position + 1}"
+
+
 def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
 	"""Group a stream of events into one DocumentDigest per document. ``excluded`` (a Counter)
 	receives the events that are not manual work, by type."""
 	current = None
+	current_key = None
+	# hashes of the documents already digested: a document seen again means an unsorted history
+	# (its figures would count twice); hashes keep this small
 	finished = set()
+	event_types = frozenset(EVENT_TYPES)
 	for position, event in enumerate(events):
-		where = event.get("_where") or f"event {position + 1}"
-		if not isinstance(event, dict):
-			raise HistoryError(where, "an event is a JSON object")
-		kind = event.get("type")
-		if kind not in EVENT_TYPES:
-			raise HistoryError(where, f"unknown event type {kind!r} (use one of: {', '.join(EVENT_TYPES)})")
-		_required(event, ("doctype", "name", "when"), where)
-		document = (event["doctype"], str(event["name"]))
-		if current is None or (current.doctype, current.name) != document:
+		if not isinstance(event, dict) or event.get("type") not in event_types:
+			where = _where(event, position)
+			if not isinstance(event, dict):
+				raise HistoryError(where, "an event is a JSON object")
+			raise HistoryError(
+				where, f"unknown event type {event.get('type')!r} (use one of: {', '.join(EVENT_TYPES)})"
+			)
+		kind = event["type"]
+		doctype, name, when = event.get("doctype"), event.get("name"), event.get("when")
+		if not doctype or name in (None, "") or not when:
+			_required(event, ("doctype", "name", "when"), _where(event, position))
+		document = (doctype, name if isinstance(name, str) else str(name))
+		if document != current_key:
 			if current is not None:
-				finished.add((current.doctype, current.name))
+				finished.add(hash(current_key))
 				yield current
-			if document in finished:
+			if hash(document) in finished:
 				raise HistoryError(
-					where,
+					_where(event, position),
 					f"events of {document[0]} {document[1]} are not together; sort the history by doctype, name, when",
 				)
 			current = DocumentDigest(*document)
-		when = parse_when(event["when"], f"{where}.when")
-		if is_automated(event):
+			current_key = document
+		try:
+			when = _from_iso(when)
+		except (TypeError, ValueError):
+			when = parse_when(when, f"{_where(event, position)}.when")
+		if when.tzinfo is not None:
+			when = when.replace(tzinfo=None)
+		if (
+			event.get("automated") or event.get("imported") or kind in ("assignment", "todo")
+		) and is_automated(event):
 			if excluded is not None:
 				excluded[kind] += 1
 			continue
-		_digest(current, event, kind, when, where, transition_fields)
+		_digest(current, event, kind, when, position, transition_fields)
 	if current is not None:
 		yield current
 
 
-def _digest(digest, event, kind, when, where, transition_fields):
+def _digest(digest, event, kind, when, position, transition_fields):
 	who = event.get("who") or ""
 	if kind == "record":
 		values = event.get("doc") or {}
 		if not isinstance(values, dict):
-			raise HistoryError(f"{where}.doc", "the document's values are a JSON object")
+			raise HistoryError(f"{_where(event, position)}.doc", "the document's values are a JSON object")
 		digest.initial = {field: value for field, value in values.items() if field not in IGNORED_FIELDS}
 		digest.created = when
 		return
 	if kind == "change":
-		_required(event, ("field",), where)
+		_required(event, ("field",), _where(event, position))
 		field = event["field"]
 		new = _scalar(event.get("new"))
 		if field in IGNORED_FIELDS or new is None:
@@ -236,14 +263,14 @@ def _digest(digest, event, kind, when, where, transition_fields):
 			digest.actions.append(Action(SET_VALUE, (field, new), when, who))
 		return
 	if kind == "assignment":
-		_required(event, ("to",), where)
+		_required(event, ("to",), _where(event, position))
 		digest.actions.append(Action(ASSIGN, event["to"], when, who))
 		return
 	if kind == "email":
 		template = event.get("template") or ""
 		subject = plain_text(event.get("subject"), digest.name)
 		if not template and not subject:
-			raise HistoryError(where, "an email event needs 'template' or 'subject'")
+			raise HistoryError(_where(event, position), "an email event needs 'template' or 'subject'")
 		key = ("template", template) if template else ("subject", text_key(subject))
 		sample = {
 			"template": template,
@@ -255,7 +282,9 @@ def _digest(digest, event, kind, when, where, transition_fields):
 		return
 	text = plain_text(event.get("description") if kind == "todo" else event.get("text"), digest.name)
 	if not text:
-		raise HistoryError(where, f"a {kind} event needs its {'description' if kind == 'todo' else 'text'}")
+		raise HistoryError(
+			_where(event, position), f"a {kind} event needs its {'description' if kind == 'todo' else 'text'}"
+		)
 	sample = {"text": text, "to": event.get("to") or ""}
 	digest.actions.append(Action(ACTION_OF_EVENT[kind], text_key(text), when, who, sample))
 
@@ -285,10 +314,11 @@ class HistoryMiner:
 		self.held = Counter()  # (doctype, condition) → new documents where it held
 		self.filled = Counter()  # (doctype, field) → new documents where it was set
 		self.reached = Counter()  # (doctype, transition) → documents that made it
-		self.stayed = Counter()  # (doctype, transition, days) → documents that stayed that long after it
-		self.support = Counter()  # pattern → documents
-		self.people = Counter()  # (pattern, who) → documents
-		self.delay = Counter()  # pattern → seconds from condition to action, summed
+		# (doctype, transition, days) → documents whose longest stay after it was that many days
+		self.dwell = Counter()
+		# pattern → [documents, seconds from condition to action summed, {who: documents}]: one
+		# lookup per document and pattern, the miner's innermost step
+		self.stats = {}
 		self.samples = {}  # pattern → the first example of its text
 		self.values = {}  # (doctype, field) → distinct values seen, None once too many
 		self.excluded = Counter()
@@ -350,21 +380,38 @@ class HistoryMiner:
 			conditions.append((field, value))
 		return conditions
 
-	def _bump(self, pattern, who, delay=None, sample=None):
-		self.support[pattern] += 1
-		self.people[(pattern, who)] += 1
-		if delay is not None:
-			self.delay[pattern] += delay.total_seconds()
-		if sample is not None and pattern not in self.samples:
-			self.samples[pattern] = sample
+	@property
+	def support(self):
+		"""pattern → documents (a copy, for reading)."""
+		return Counter({pattern: entry[0] for pattern, entry in self.stats.items()})
+
+	def stayed(self, doctype, transition, days):
+		"""Documents that stayed at least ``days`` days after ``transition``."""
+		return sum(
+			count
+			for (kind, key, held), count in self.dwell.items()
+			if kind == doctype and key == transition and held >= days
+		)
+
+	def _bump(self, pattern, who, delay=0.0, sample=None):
+		entry = self.stats.get(pattern)
+		if entry is None:
+			entry = self.stats[pattern] = [0, 0.0, {}]
+			if sample is not None:
+				self.samples[pattern] = sample
+		entry[0] += 1
+		entry[1] += delay
+		people = entry[2]
+		people[who] = people.get(who, 0) + 1
 
 	def _from_fields(self, digest, conditions):
 		doctype = digest.doctype
 		assignment = digest.first(ASSIGN)
 		if assignment:
-			delay = assignment.when - digest.created
+			delay = (assignment.when - digest.created).total_seconds()
+			action = (ASSIGN, assignment.key)
 			for condition in conditions:
-				self._bump(("from", doctype, condition, (ASSIGN, assignment.key)), assignment.who, delay)
+				self._bump(("from", doctype, condition, action), assignment.who, delay)
 			for field, value in digest.initial.items():
 				if value == assignment.key and field not in self.transition_fields:
 					self._bump(("by_field", doctype, field, (ASSIGN, field)), assignment.who, delay)
@@ -376,10 +423,11 @@ class HistoryMiner:
 			field, value = action.key
 			if _scalar(digest.initial.get(field)) == value:
 				continue
-			delay = action.when - digest.created
+			delay = (action.when - digest.created).total_seconds()
+			setting = (SET_VALUE, field, value)
 			for condition in conditions:
 				if condition is None or condition[0] != field:
-					self._bump(("from", doctype, condition, (SET_VALUE, *action.key)), action.who, delay)
+					self._bump(("from", doctype, condition, setting), action.who, delay)
 
 	def _after_transitions(self, digest):
 		doctype = digest.doctype
@@ -392,8 +440,7 @@ class HistoryMiner:
 			longest[key] = max(longest.get(key, 0), days)
 		for key, days in longest.items():
 			self.reached[(doctype, key)] += 1
-			for n in range(1, days + 1):
-				self.stayed[(doctype, key, n)] += 1
+			self.dwell[(doctype, key, days)] += 1
 		counted = set()
 		for action in digest.actions:
 			segment = segment_of(segments, action.when)
@@ -405,7 +452,7 @@ class HistoryMiner:
 			if pattern is None or pattern in counted:
 				continue
 			counted.add(pattern)
-			self._bump(pattern, action.who, delay, action.sample)
+			self._bump(pattern, action.who, delay.total_seconds(), action.sample)
 
 	def _after_pattern(self, doctype, transition, action, delay):
 		if action.kind in (CREATE_TODO, ADD_COMMENT):
@@ -446,7 +493,7 @@ class HistoryMiner:
 		if family == "by_field":
 			return self.filled[(doctype, condition)]
 		if action[0] in (CREATE_TODO, ADD_COMMENT) and action[2] >= 1:
-			return self.stayed[(doctype, condition, action[2])]
+			return self.stayed(doctype, condition, action[2])
 		return self.reached[(doctype, condition)]
 
 	def wide_field(self, doctype, field):
@@ -456,7 +503,7 @@ class HistoryMiner:
 		"""Patterns that pass the thresholds, the most hours saved first."""
 		found = []
 		weeks = self.weeks()
-		for pattern, support in self.support.items():
+		for pattern, (support, _delay, _people) in self.stats.items():
 			if support < self.min_support:
 				continue
 			family, doctype, condition, _action = pattern
@@ -473,10 +520,8 @@ class HistoryMiner:
 
 	def _proposal(self, pattern, support, observed, confidence, weeks):
 		family, doctype, condition, action = pattern
-		people = sorted(
-			((who, count) for (key, who), count in self.people.items() if key == pattern),
-			key=lambda item: (-item[1], item[0]),
-		)
+		support, delay, by_person = self.stats[pattern]
+		people = sorted(by_person.items(), key=lambda item: (-item[1], item[0]))
 		minutes = float(self.minutes.get(action[0]) or 0)
 		proposal = {
 			"id": mining_rules.pattern_id(pattern),
@@ -489,7 +534,7 @@ class HistoryMiner:
 			"observed": observed,
 			"confidence": round(confidence, 4),
 			"people": [{"user": who, "count": count} for who, count in people],
-			"mean_delay_hours": round(self.delay[pattern] / support / 3600, 2),
+			"mean_delay_hours": round(delay / support / 3600, 2),
 			"minutes_per_action": minutes,
 			"hours_per_week": round(support * minutes / 60 / weeks, 2),
 			"pattern": pattern,
