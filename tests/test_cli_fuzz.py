@@ -235,3 +235,53 @@ def test_streamed_json_list_equals_json_load(records, chunk, indent):
 	finally:
 		record_files.CHUNK_BYTES = original
 	assert json.dumps(streamed) == json.dumps(records)
+
+
+NASTY = [
+	None,
+	0,
+	-1,
+	1.5,
+	1e400,
+	float("nan"),
+	True,
+	"",
+	"x",
+	"New",
+	"Lead",
+	"{{",
+	"1e400",
+	"nan",
+	"2026-13-45",
+	"a\nb",
+]
+NASTY += [
+	[],
+	[1],
+	["a"],
+	{},
+	{"a": 1},
+	{"all": []},
+	{"all": "x"},
+	[[]],
+	[{}],
+	{"field": "name", "op": "=", "value": [1]},
+]
+
+
+def test_seeded_pack_mutations_never_crash():
+	"""Many cheap mutations with values known to break naive code (a list where text belongs, a
+	number too big for a float, NaN): check_pack reports, never raises."""
+	import random
+
+	rng = random.Random(12)
+	for _ in range(int(os.environ.get("FUZZ_EXAMPLES", "40")) * 15):
+		pack = copy.deepcopy(PACKS[rng.choice(sorted(PACKS))])
+		for _ in range(rng.randint(1, 3)):
+			path = rng.choice([path for path in nodes(pack) if path])
+			target = pack
+			for step in path[:-1]:
+				target = target[step]
+			target[path[-1]] = copy.deepcopy(rng.choice(NASTY))
+		for problem in check_pack(pack, META.get).problems:
+			assert problem.path is not None and problem.message, problem
