@@ -245,7 +245,7 @@ def _claim(row_name, token):
 
 
 def _send(row_name):
-	from frappe.core.doctype.sms_settings.sms_settings import send_sms as frappe_send_sms
+	from frappe.core.doctype.sms_settings import sms_settings as frappe_sms
 
 	row = frappe.db.get_value("Automation Log Action", row_name, ["attempts", "payload"], as_dict=True)
 	if row.attempts > SMS_RETRIES + 1:
@@ -257,7 +257,7 @@ def _send(row_name):
 		return _retry_or_fail(row_name, _("SMS Settings has no SMS Gateway URL"), None)
 	payload = json.loads(row.payload)
 	messages_before = len(frappe.local.message_log)
-	frappe_send_sms([payload["number"]], payload["message"], success_msg=False)
+	frappe_sms.send_sms([payload["number"]], payload["message"], success_msg=False)
 	# send_sms speaks to a desk user; here nobody is listening.
 	del frappe.local.message_log[messages_before:]
 	return {

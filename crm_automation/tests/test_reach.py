@@ -71,8 +71,8 @@ class Gateway:
 
 	def __enter__(self):
 		threading.Thread(target=self.server.serve_forever, daemon=True).start()
-		settings = frappe.get_doc("SMS Settings")
-		settings.update(
+		config = frappe.get_doc("SMS Settings")
+		config.update(
 			{
 				"sms_gateway_url": self.url,
 				"message_parameter": "text",
@@ -80,8 +80,8 @@ class Gateway:
 				"use_post": 0,
 			}
 		)
-		settings.set("parameters", [])
-		settings.save(ignore_permissions=True)
+		config.set("parameters", [])
+		config.save(ignore_permissions=True)
 		return self
 
 	def __exit__(self, *exc):
