@@ -474,6 +474,24 @@ class TestLinkedDocuments(ReachCase):
 		self.assertEqual(row.status, "Failed")
 		self.assertRegex(row.result, "has no write permission on Customer|may not write customer_group")
 
+	def test_dynamic_link_condition_reads_only_its_type(self):
+		make_rule(
+			"_Test Reach Party Territory",
+			"Opportunity",
+			"New",
+			conditions={"field": "party_name[Customer].territory", "op": "=", "value": NORTH},
+			actions=[{"action_type": "Add Tag", "tag": "reach-north"}],
+		)
+		from_customer = self.opportunity()
+		lead = make_lead(first_name="Party", territory=NORTH)
+		from_lead = self.opportunity(opportunity_from="Lead", party_name=lead.name)
+		self.assertIn(
+			"reach-north", frappe.db.get_value("Opportunity", from_customer.name, "_user_tags") or ""
+		)
+		self.assertNotIn(
+			"reach-north", frappe.db.get_value("Opportunity", from_lead.name, "_user_tags") or ""
+		)
+
 	def test_empty_link_skips_the_action(self):
 		self.won_rule()
 		lead = make_lead(first_name="Linked")
