@@ -54,7 +54,8 @@ def webhook(intent, doc, before, rule):
 		"status": "Queued",
 		"result": _("POST {0} queued").format(intent["url"]),
 		"attempts": 0,
-		"payload": json.dumps(doc.as_dict(), default=str),
+		# The document the action runs on: the rule's, or a linked one ("the Customer of this order").
+		"payload": json.dumps({"doctype": doc.doctype, "name": doc.name, "doc": doc.as_dict()}, default=str),
 	}
 
 
@@ -226,19 +227,15 @@ def _send(row_name, took_over=False):
 
 def _body(log, row):
 	if row.payload:
-		doc = json.loads(row.payload)
+		snapshot = json.loads(row.payload)
+		doctype, name, doc = snapshot["doctype"], snapshot["name"], snapshot["doc"]
 	elif frappe.db.exists(log.reference_doctype, log.reference_name):
 		# Queued before snapshots were kept: the document as it is now is the best there is.
-		doc = frappe.get_doc(log.reference_doctype, log.reference_name).as_dict()
+		doctype, name = log.reference_doctype, log.reference_name
+		doc = frappe.get_doc(doctype, name).as_dict()
 	else:
 		return None
-	body = {
-		"rule": log.rule,
-		"event": log.event,
-		"doctype": log.reference_doctype,
-		"name": log.reference_name,
-		"doc": doc,
-	}
+	body = {"rule": log.rule, "event": log.event, "doctype": doctype, "name": name, "doc": doc}
 	return json.dumps(body, default=str).encode()
 
 
