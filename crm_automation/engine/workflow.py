@@ -5,6 +5,7 @@ holding the outcome, the reason, the branch taken, the trace and a list of inten
 that the Frappe side carries out.
 """
 
+import functools
 import json
 import re
 
@@ -205,10 +206,10 @@ class CompiledWorkflowRule:
 	def events(self):
 		return EVENTS_BY_TRIGGER.get(self.trigger, ())
 
-	@property
+	@functools.cached_property
 	def linked_paths(self):
 		"""Linked values (path → LinkedPath) the conditions and branches read: the evaluator fetches
-		them all once, before evaluating (engine/linked.py)."""
+		them all once, before evaluating (engine/linked.py). Worked out once: it is asked on every save."""
 		paths = {}
 		for condition in (self.condition, *(branch.condition for branch in self.branches)):
 			if condition is not None:
