@@ -1,7 +1,7 @@
 """Offline simulator throughput and memory: records/s and peak RSS for 10k, 100k and 1M Leads.
 
-A 10-rule pack (the shipped lead_management pack: 4 workflow rules and a score rule, plus 5 more
-workflow rules with conditions and branches) runs over synthetic Lead records written on the fly to
+A 10-rule pack (the shipped lead_management pack, its workflow rules and score rule, topped up to ten
+with workflow rules that have conditions and branches) runs over synthetic Lead records written on the fly to
 a temporary CSV (or JSON list / JSON lines with --format). Each size runs in its own process, as
 `crm-automation simulate` does (first 20 records explained, the rest counted), so its peak RSS is
 its own. Needs no bench.
@@ -41,6 +41,7 @@ COLUMNS = [
 	"activity:Comment",
 	"days_idle",
 ]
+RULES = 10
 SOURCES = ["Exhibition", "Campaign", "Cold Calling", "Advertisement", "Reference", ""]
 INDUSTRIES = ["Manufacturing", "Retail", "IT", "Telecommunications", ""]
 SIZES = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1000+"]
@@ -75,14 +76,18 @@ EXTRA_RULES = [
 			{"action_type": "Add Comment", "branch": "Rest", "message": "Checked by rule {{ doc.name }}"},
 		],
 	}
-	for number, threshold in zip(range(1, 6), (10_000, 100_000, 500_000, 1_000_000, 5_000_000), strict=True)
+	for number, threshold in enumerate(
+		(10_000, 100_000, 500_000, 1_000_000, 5_000_000, 50_000, 2_000_000), start=1
+	)
 ]
 
 
 def ten_rule_pack():
 	with open(os.path.join(ROOT, "crm_automation", "samples", "packs", "lead_management.json")) as handle:
 		pack = json.load(handle)
-	pack["workflow_rules"].extend(EXTRA_RULES)
+	# Ten rules in all, whatever the shipped pack holds today.
+	missing = max(0, RULES - len(pack["workflow_rules"]) - len(pack.get("lead_score_rules") or []))
+	pack["workflow_rules"].extend(EXTRA_RULES[:missing])
 	return pack
 
 

@@ -34,7 +34,7 @@ class Summary:
 	def __init__(self):
 		self.records = 0
 		self.by_doctype = {}
-		self._rule_counts = {}
+		self.rule_counts = {}
 		self._compiled_rules = {}
 		self.scores = {}
 		self.score_totals = {}
@@ -44,24 +44,24 @@ class Summary:
 		self.records += 1
 		_add(self.by_doctype, doctype)
 
+	def know_rule(self, rule):
+		self._compiled_rules[rule.name] = rule
+
 	def count_rule(self, rule, evaluation):
-		# One counter per (outcome, branch, reason): a rule's actions follow from its branch, so
-		# they are worked out once in as_dict instead of counted per firing.
-		key = (
-			(rule.name, None, None, None)
-			if evaluation is None
-			else (rule.name, evaluation.outcome, evaluation.branch, evaluation.reason)
-		)
-		counts = self._rule_counts
-		counts[key] = counts.get(key, 0) + 1
-		if rule.name not in self._compiled_rules:
-			self._compiled_rules[rule.name] = rule
+		# One counter per (rule, outcome, branch, reason): a rule's actions follow from its branch,
+		# so they are worked out once in ``rules`` instead of counted per firing.
+		if evaluation is None:
+			key = (rule.name, None, None, None)
+		else:
+			key = (rule.name, evaluation.outcome, evaluation.branch, evaluation.reason)
+		self.rule_counts[key] = self.rule_counts.get(key, 0) + 1
+		self._compiled_rules.setdefault(rule.name, rule)
 
 	@property
 	def rules(self):
 		"""Per rule: outcomes, branches, action types and reasons for skipping, as counts."""
 		tallies = {}
-		for (name, outcome, branch, reason), count in self._rule_counts.items():
+		for (name, outcome, branch, reason), count in self.rule_counts.items():
 			rule = self._compiled_rules[name]
 			tally = tallies.get(name)
 			if tally is None:
@@ -81,7 +81,7 @@ class Summary:
 
 	@property
 	def firings(self):
-		return sum(count for key, count in self._rule_counts.items() if key[1] in ("Fired", "Rejected"))
+		return sum(count for key, count in self.rule_counts.items() if key[1] in ("Fired", "Rejected"))
 
 	def count_score(self, rule, result):
 		tally = self.scores.get(rule.name)
