@@ -89,10 +89,11 @@ def _doctype_events(doctype, since, until, user, batch_size):
 def _batch_events(doctype, rows, fields, addresses):
 	names = [row.name for row in rows]
 	made_by_automation = _automation_created(doctype, names)
+	set_before_save = _set_by_validate_rules(doctype, names)
 	by_document = {name: [] for name in names}
 	first_old = {name: {} for name in names}
 	for name, when, who, data in _versions(doctype, names):
-		for event in _changes(doctype, name, when, who, data, fields):
+		for event in _changes(doctype, name, when, who, data, fields, set_before_save.get(name)):
 			by_document[name].append(event)
 			# an imported change still changed the value: undoing it gives the value as created
 			first_old[name].setdefault(event["field"], event["old"])
@@ -131,7 +132,7 @@ def _versions(doctype, names):
 	)
 
 
-def _changes(doctype, name, when, who, data, fields):
+def _changes(doctype, name, when, who, data, fields, set_by_rules=None):
 	try:
 		diff = json.loads(data or "{}")
 	except ValueError:
@@ -154,6 +155,7 @@ def _changes(doctype, name, when, who, data, fields):
 			"old": "" if old is None else old,
 			"new": "" if new is None else new,
 			"imported": imported,
+			"automated": bool(set_by_rules) and _set_by_rule(set_by_rules, field, when),
 		}
 
 
@@ -177,6 +179,37 @@ def _automation_created(doctype, names):
 		):
 			created.add(("Communication", communication))
 	return created
+
+
+# A Validate rule's Set Value lands in the user's own save: its Version row follows the rule's log
+# entry within the same request.
+SAME_SAVE_SECONDS = 60
+
+
+def _set_by_validate_rules(doctype, names):
+	"""name → [(when, field)] for the fields Validate rules set on these documents."""
+	if not frappe.db.table_exists("Automation Log Action"):
+		return {}
+	found = {}
+	for name, when, result in frappe.db.sql(
+		"""select log.reference_name, log.creation, action.result
+		from `tabAutomation Log Action` action join `tabAutomation Log` log on log.name = action.parent
+		where log.reference_doctype = %(doctype)s and log.reference_name in %(names)s
+		and log.event = 'validate' and action.action_type = 'Set Value' and action.status = 'Success'""",
+		{"doctype": doctype, "names": names},
+	):
+		field = (result or "").split(":", 1)[0].strip()
+		if field:
+			found.setdefault(name, []).append((get_datetime(when), field))
+	return found
+
+
+def _set_by_rule(set_by_rules, field, when):
+	moment = get_datetime(when)
+	return any(
+		changed == field and 0 <= (moment - logged).total_seconds() <= SAME_SAVE_SECONDS
+		for logged, changed in set_by_rules
+	)
 
 
 def _automation_texts():

@@ -19,6 +19,25 @@ from crm_automation.history_files import rule_problems
 from crm_automation.rules import get_fields
 
 RULE_MANAGER_ROLES = ("CRM Automation Manager", "System Manager")
+# What a proposal's rule carries; anything else in the request (owner, run_as, enabled...) is not
+# taken from the browser.
+PROPOSAL_RULE_KEYS = (
+	"rule_name",
+	"document_type",
+	"trigger",
+	"fire_mode",
+	"description",
+	"trigger_field",
+	"from_value",
+	"to_value",
+	"time_field",
+	"time_offset",
+	"time_unit",
+	"time_direction",
+)
+ACTION_ROW_SKIPPED = frozenset(
+	("name", "doctype", "parent", "parenttype", "parentfield", "idx", "owner", "last_assigned_user")
+)
 MAX_DAYS = 3660
 
 
@@ -148,13 +167,13 @@ def _parse_rule(rule):
 
 
 def _rule_values(rule):
-	values = {
-		key: value for key, value in rule.items() if key not in ("name", "doctype", "actions", "branches")
-	}
+	values = {key: rule[key] for key in PROPOSAL_RULE_KEYS if key in rule}
 	values.update(doctype="Workflow Rule", enabled=0, conditions=json.dumps(rule.get("conditions") or {}))
 	values["rule_name"] = _free_name(rule.get("rule_name") or _("Proposed rule"))
 	values["actions"] = [
-		{key: value for key, value in row.items() if key != "name"} for row in rule["actions"]
+		{key: value for key, value in row.items() if key not in ACTION_ROW_SKIPPED}
+		for row in rule["actions"]
+		if isinstance(row, dict)
 	]
 	return values
 

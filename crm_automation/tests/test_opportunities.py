@@ -11,7 +11,12 @@ from crm_automation import opportunities
 from crm_automation.crm_automation.report.automation_opportunities.automation_opportunities import execute
 from crm_automation.tests.factories import ensure, make_rule, make_user, new_request
 
-NORTH, WEST, EAST = "_Test Mining North", "_Test Mining West", "_Test Mining East"
+NORTH, WEST, EAST, SOUTH = (
+	"_Test Mining North",
+	"_Test Mining West",
+	"_Test Mining East",
+	"_Test Mining South",
+)
 FAIR = "_Test Mining Fair"
 TEMPLATE = "_Test Mining Quote"
 MARIA = "maria.mining@example.com"  # the sales manager who assigns
@@ -51,7 +56,7 @@ class TestAutomationOpportunities(FrappeTestCase):
 
 		make_property_setter("Lead", None, "track_changes", 1, "Check", for_doctype=True)
 		frappe.clear_cache(doctype="Lead")
-		for territory in (NORTH, WEST, EAST):
+		for territory in (NORTH, WEST, EAST, SOUTH):
 			ensure("Territory", territory, territory_name=territory, parent_territory="All Territories")
 		ensure("Lead Source", FAIR, source_name=FAIR)
 		if not frappe.db.exists("Email Template", TEMPLATE):
@@ -79,7 +84,23 @@ class TestAutomationOpportunities(FrappeTestCase):
 			conditions={"all": [{"field": "territory", "op": "=", "value": EAST}]},
 			actions=[{"action_type": "Assign", "assign_to_type": "Listed Users", "to_users": ZHOU}],
 		)
-		cls.north, cls.west = [], []
+		# and a Validate rule sets the request type when a South lead becomes Interested: the change
+		# is in the user's own Version row, but it is not their work
+		make_rule(
+			"_Test Mining South Request Type",
+			"Lead",
+			"Validate",
+			conditions={
+				"all": [
+					{"field": "territory", "op": "=", "value": SOUTH},
+					{"field": "status", "op": "=", "value": "Interested"},
+				]
+			},
+			actions=[
+				{"action_type": "Set Value", "target_field": "request_type", "value": "Product Enquiry"}
+			],
+		)
+		cls.north, cls.west, cls.south = [], [], []
 		frappe.set_user(MARIA)
 		for i in range(25):  # 23 to Zhou, 2 to Li, by hand
 			lead = _lead(NORTH)
@@ -91,6 +112,8 @@ class TestAutomationOpportunities(FrappeTestCase):
 			cls.west.append(lead.name)
 		for _i in range(20):
 			_lead(EAST)
+		for _i in range(20):
+			cls.south.append(_lead(SOUTH).name)
 		# 22 of the Fair leads qualified by hand, then marked Replied and sent the quote by e-mail
 		for i, name in enumerate(cls.west):
 			frappe.set_user(ZHOU if i % 2 == 0 else LI)
@@ -112,6 +135,12 @@ class TestAutomationOpportunities(FrappeTestCase):
 						send_email=True,
 						email_template=TEMPLATE,
 					)
+		frappe.set_user(ZHOU)
+		for name in cls.south:
+			new_request()
+			lead = frappe.get_doc("Lead", name)
+			lead.status = "Interested"
+			lead.save(ignore_version=False)
 		frappe.set_user("Administrator")
 
 	def setUp(self):
@@ -141,6 +170,10 @@ class TestAutomationOpportunities(FrappeTestCase):
 		report, found = _proposals(doctypes=["Lead"], min_support=5, min_confidence=50)
 		self.assertFalse([key for key in found if EAST in key])
 		self.assertGreaterEqual(report["excluded"].get("assignment", 0), 20)
+		# the Validate rule's request type is left out; the status people set is kept
+		self.assertEqual(frappe.db.get_value("Lead", self.south[0], "request_type"), "Product Enquiry")
+		self.assertFalse([key for key in found if "request_type" in key])
+		self.assertGreaterEqual(report["excluded"].get("change", 0), 20)
 
 	def test_the_one_click_rule_is_disabled_and_replays_the_human_actions(self):
 		_report, found = _proposals(doctypes=["Lead"])
@@ -163,6 +196,19 @@ class TestAutomationOpportunities(FrappeTestCase):
 			north_replay["counts"], {"same": 23, "different": 2, "rule_only": 0, "people_only": 12}
 		)
 		self.assertEqual(set(north_replay["examples"]["different"]), set(self.north[23:]))
+
+	def test_a_proposal_cannot_smuggle_an_enabled_rule_or_another_run_as_user(self):
+		_report, found = _proposals(doctypes=["Lead"])
+		rule = dict(found[f"from|Lead|territory={NORTH}|Assign|{ZHOU}"]["rule"])
+		rule.update(
+			enabled=1, run_as="Administrator", owner="Administrator", rule_name="_Test Mining Smuggled"
+		)
+		result = opportunities.create_rule_from_proposal(frappe.as_json(rule))
+		stored = frappe.db.get_value(
+			"Workflow Rule", result["rule"], ["enabled", "owner", "run_as"], as_dict=True
+		)
+		self.assertEqual((stored.enabled, stored.owner), (0, MANAGER))
+		self.assertNotEqual(stored.run_as, "Administrator")
 
 	def test_a_sales_user_cannot_mine_or_create(self):
 		frappe.set_user(SALES_USER)
