@@ -391,3 +391,84 @@ def test_connection_refused_is_a_delivery_error():
 		port = probe.getsockname()[1]
 	with pytest.raises(DeliveryError):
 		safe_http.post(f"http://127.0.0.1:{port}/", b"{}", {}, 2, LOOPBACK)
+
+
+def _self_signed(directory, name):
+	"""A certificate for ``name`` made with the openssl command (skips where there is none)."""
+	import shutil
+	import subprocess
+
+	if not shutil.which("openssl"):
+		pytest.skip("openssl is not installed")
+	cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+	subprocess.run(
+		[
+			"openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"rsa:2048",
+			"-nodes",
+			"-days",
+			"1",
+			"-subj",
+			f"/CN={name}",
+			"-addext",
+			f"subjectAltName=DNS:{name}",
+			"-keyout",
+			str(key),
+			"-out",
+			str(cert),
+		],
+		check=True,
+		capture_output=True,
+	)
+	return cert, key
+
+
+@pytest.mark.parametrize("certificate_for, ok", [("hooks.test", True), ("other.test", False)])
+def test_https_to_the_pinned_address_still_checks_the_certificate_name(tmp_path, certificate_for, ok):
+	"""The socket goes to the checked IP, but TLS is spoken to the host name: SNI is sent and the
+	certificate must be for that name."""
+	import ssl
+
+	cert, key = _self_signed(tmp_path, certificate_for)
+	server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+	server_context.load_cert_chain(cert, key)
+	seen = {}
+
+	def remember_sni(sock, server_name, context):
+		seen["sni"] = server_name
+
+	server_context.sni_callback = remember_sni
+	server = Server(lambda r: (200, {}, b"secure"))
+	server.httpd.socket = server_context.wrap_socket(server.httpd.socket, server_side=True)
+	client_context = ssl.create_default_context(cafile=str(cert))
+	allow = Allowlist.parse(["hooks.test"])
+	resolver = fake_resolver({"hooks.test": ["127.0.0.1"]})
+	try:
+		if ok:
+			response = safe_http.post(
+				f"https://hooks.test:{server.port}/",
+				b"{}",
+				{},
+				5,
+				allow,
+				resolver=resolver,
+				tls_context=client_context,
+			)
+			assert (response.status, response.body) == (200, "secure")
+		else:
+			with pytest.raises(DeliveryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+				safe_http.post(
+					f"https://hooks.test:{server.port}/",
+					b"{}",
+					{},
+					5,
+					allow,
+					resolver=resolver,
+					tls_context=client_context,
+				)
+		assert seen["sni"] == "hooks.test"
+	finally:
+		server.close()
