@@ -81,6 +81,13 @@ def main(argv=None):
 	except InputError as error:
 		print(one_line(error), file=sys.stderr)
 		return EXIT_REFUSED
+	except KeyboardInterrupt:
+		print("interrupted", file=sys.stderr)
+		return 130
+	except BrokenPipeError:
+		# `crm-automation simulate ... | head`: the reader has gone, which is not an error.
+		os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+		return 0
 
 
 def _load_pack(path_or_name):
@@ -151,6 +158,8 @@ class DetailsFile:
 	def __enter__(self):
 		if not self.path:
 			return self
+		if os.path.isdir(self.path):
+			raise InputError(self.path, "is a folder; --details takes a file name")
 		folder = os.path.dirname(os.path.abspath(self.path))
 		try:
 			descriptor, self.temporary = tempfile.mkstemp(
@@ -176,7 +185,11 @@ class DetailsFile:
 			return
 		self.handle.close()
 		if self.kept and exc[0] is None:
-			os.replace(self.temporary, self.path)
+			try:
+				os.replace(self.temporary, self.path)
+			except OSError as error:
+				os.unlink(self.temporary)
+				raise InputError(self.path, f"cannot write there ({error.strerror})")
 		else:
 			os.unlink(self.temporary)
 

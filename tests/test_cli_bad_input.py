@@ -543,3 +543,13 @@ def test_policy_name_of_the_wrong_type_beside_a_sequence():
 	}
 	problems = check_pack(data, load_meta().get).problems
 	assert ("escalation_policies[0].policy_name", "must be text") in [(p.path, p.message) for p in problems]
+
+
+def test_details_into_a_folder_or_a_missing_folder_is_refused(tmp_path, capsys):
+	assert refused(
+		capsys, "simulate", "--pack", "lead_management", "--records", "leads", "--details", str(tmp_path)
+	) == (f"{tmp_path}: is a folder; --details takes a file name")
+	missing = tmp_path / "no" / "such" / "details.jsonl"
+	assert refused(
+		capsys, "simulate", "--pack", "lead_management", "--records", "leads", "--details", str(missing)
+	) == (f"{missing}: cannot write there (No such file or directory)")
