@@ -45,6 +45,7 @@ def planted(leads=400, opportunities=60):
 	interested = sum(1 for i in range(leads) if is_interested(i))
 	return {
 		"assign_north": {"support": north * 92 // 100, "observed": north},
+		"assign_south_team": {"support": north - 4, "observed": north},
 		"exhibition_in_process": {"support": exhibition * 9 // 10, "observed": exhibition},
 		"replied_quote": {"support": replied * 9 // 10, "observed": replied},
 		"interested_call_back": {"support": interested * 9 // 10, "observed": interested},
@@ -93,7 +94,7 @@ def _share(index, count, share):
 
 def _leads(count, rng):
 	figures = planted(count)
-	ranks = {"north": 0, "exhibition": 0, "replied": 0, "interested": 0}
+	ranks = {"north": 0, "south": 0, "exhibition": 0, "replied": 0, "interested": 0}
 	automated_left = figures["automated"]
 	step = datetime.timedelta(days=60) / count
 	for i in range(count):
@@ -135,6 +136,12 @@ def _leads(count, rng):
 				add("assignment", after(rng.randint(5, 50)), who="maria@example.com", to="zhou@example.com")
 			elif rank < north - 3:
 				add("assignment", after(rng.randint(5, 50)), who="maria@example.com", to=USERS[1 + rank % 3])
+		elif territory == "South":
+			# shared out in turn between Li and Ben, but for the last four
+			rank = ranks["south"]
+			ranks["south"] += 1
+			to = "zhou@example.com" if rank >= count // 4 - 4 else USERS[1 + 2 * (rank % 2)]
+			add("assignment", after(rng.randint(5, 50)), who="maria@example.com", to=to)
 		else:
 			add("assignment", after(rng.randint(5, 50)), who="maria@example.com", to=rng.choice(USERS))
 

@@ -43,6 +43,10 @@ MAX_TEXT_KEYS = 20000
 # Minutes of manual work per action: the defaults of CRM Automation Settings.
 DEFAULT_MINUTES = {"Assign": 2, "Set Value": 1, "Send Email": 4, "Create ToDo": 2, "Add Comment": 1}
 TRANSITION_FIELDS = ("status",)
+# A round robin proposed from hand assignments: two people, each with at least this share. Three of
+# four people cover 80% of anything by chance; two of them do not.
+MAX_TEAM = 2
+MIN_TEAM_SHARE = 0.3
 AUTOMATION_TODO_PREFIX = "Assigned by automation rule"
 
 EVENT_TYPES = ("record", "change", "assignment", "email", "todo", "comment")
@@ -514,13 +518,51 @@ class HistoryMiner:
 			if confidence < self.min_confidence:
 				continue
 			found.append(self._proposal(pattern, support, observed, confidence, weeks))
+		found.extend(self._team_proposals(weeks))
 		found = _without_redundant(found)
 		found.sort(key=lambda p: (-p["hours_per_week"], -p["support"], p["id"]))
 		return found
 
-	def _proposal(self, pattern, support, observed, confidence, weeks):
+	def _team_proposals(self, weeks):
+		"""Documents shared out by hand between two people ("territory South: Li or Ben, 96%"),
+		where neither alone reaches the confidence: a round robin between them. Each took at least
+		``MIN_TEAM_SHARE`` of the documents."""
+		by_condition = {}
+		for pattern, entry in self.stats.items():
+			family, doctype, condition, action = pattern
+			if (
+				family == "from"
+				and action[0] == ASSIGN
+				and not (condition and self.wide_field(doctype, condition[0]))
+			):
+				by_condition.setdefault((doctype, condition), []).append((entry[0], action[1], entry))
+		found = []
+		for (doctype, condition), members in by_condition.items():
+			observed = self.held[(doctype, condition)]
+			if (
+				not observed
+				or max(count for count, _user, _entry in members) / observed >= self.min_confidence
+			):
+				continue
+			members.sort(key=lambda member: (-member[0], member[1]))
+			team = [member for member in members[:MAX_TEAM] if member[0] / observed >= MIN_TEAM_SHARE]
+			for size in range(2, len(team) + 1):
+				support = sum(member[0] for member in team[:size])
+				if support >= self.min_support and support / observed >= self.min_confidence:
+					users = ", ".join(sorted(member[1] for member in team[:size]))
+					pattern = ("from", doctype, condition, (ASSIGN, users))
+					people = {}
+					for _count, _user, entry in team[:size]:
+						for who, count in entry[2].items():
+							people[who] = people.get(who, 0) + count
+					entry = [support, sum(member[2][1] for member in team[:size]), people]
+					found.append(self._proposal(pattern, support, observed, support / observed, weeks, entry))
+					break
+		return found
+
+	def _proposal(self, pattern, support, observed, confidence, weeks, entry=None):
 		family, doctype, condition, action = pattern
-		support, delay, by_person = self.stats[pattern]
+		support, delay, by_person = entry or self.stats[pattern]
 		people = sorted(by_person.items(), key=lambda item: (-item[1], item[0]))
 		minutes = float(self.minutes.get(action[0]) or 0)
 		proposal = {

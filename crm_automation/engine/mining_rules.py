@@ -79,6 +79,8 @@ def summary(proposal, translate=_identity):
 	kind = action["type"]
 	if kind == "Assign" and "user_field" in condition:
 		what = _("assigned by hand to the user in {0}").format(condition["user_field"])
+	elif kind == "Assign" and ", " in action["user"]:
+		what = _("assigned by hand to one of {0}").format(action["user"])
 	elif kind == "Assign":
 		what = _("assigned by hand to {0}").format(action["user"])
 	elif kind == "Set Value":
