@@ -21,7 +21,7 @@ from crm_automation.cli import main
 from crm_automation.engine.packs import check_pack
 from crm_automation.simulator import SAMPLES, load_meta
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 FUZZ = settings(
 	max_examples=EXAMPLES,
 	derandomize=True,
@@ -275,7 +275,7 @@ def test_seeded_pack_mutations_never_crash():
 	import random
 
 	rng = random.Random(12)
-	for _ in range(int(os.environ.get("FUZZ_EXAMPLES", "40")) * 15):
+	for _ in range(int(os.environ.get("FUZZ_EXAMPLES", "30")) * 15):
 		pack = copy.deepcopy(PACKS[rng.choice(sorted(PACKS))])
 		for _ in range(rng.randint(1, 3)):
 			path = rng.choice([path for path in nodes(pack) if path])
