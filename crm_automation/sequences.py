@@ -118,7 +118,11 @@ def definition_of(rule_doc, compiled):
 
 
 def ensure_definition(rule):
+	"""Store the rule's current version once. Checked once per compiled rule (that is, per process
+	until a rule changes), so starting a sequence costs one INSERT and no lookup."""
 	name = rule.sequence_definition
+	if getattr(rule, "sequence_definition_stored", False):
+		return name
 	if not frappe.db.exists(DEFINITION_DOCTYPE, name):
 		doc = frappe.new_doc(DEFINITION_DOCTYPE)
 		doc.update(
@@ -135,6 +139,8 @@ def ensure_definition(rule):
 		except frappe.DuplicateEntryError:
 			pass  # another worker stored the same version first
 		frappe.cache.delete_value(DOCTYPES_CACHE_KEY)
+	# Trusted only once committed: a rolled-back save must not leave steps pointing at nothing.
+	frappe.db.after_commit.add(lambda: setattr(rule, "sequence_definition_stored", True))
 	return name
 
 
