@@ -29,9 +29,10 @@ from crm_automation.engine.workflow import (
 	TRIGGER_VALIDATE,
 )
 from crm_automation.input_files import InputError, read_json_file
-from crm_automation.record_files import RecordReader, RowSource
+from crm_automation.record_files import RowSource
+from crm_automation.record_reader import RecordReader
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
-from crm_automation.simulator_summary import Summary
+from crm_automation.simulator_summary import Summary, format_entry, format_text
 
 SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples")
 ON_SAVE_TRIGGERS = (TRIGGER_NEW, TRIGGER_SAVE, TRIGGER_VALIDATE)
@@ -154,7 +155,7 @@ def run_simulation(
 	Returns a SimulationResult: the summary (counts only), the first ``show`` records explained in
 	full, and the problems (none if all went well). ``details(entry)`` is called with every
 	record's full explanation when given (slower: traces and templates for every record);
-	``progress(records, source)`` is called every few thousand records.
+	``progress(rows, source)`` is called every few thousand rows read.
 	"""
 	meta = load_meta() if meta is None else meta
 	problems = Problems()
@@ -166,8 +167,12 @@ def run_simulation(
 	simulation = Simulation(check.compiled, now, summary) if check.ok else None
 	source = RowSource(records_path)
 	reader = RecordReader(meta, problems.add, default_doctype)
+	rows = 0
 	try:
 		for where, row in source:
+			rows += 1
+			if progress is not None and rows % 4096 == 0:
+				progress(rows, source)
 			record = reader.read(where, row)
 			if problems:
 				if problems.full:
@@ -183,12 +188,10 @@ def run_simulation(
 					sample.append(entry)
 				if details is not None:
 					details(entry)
-			if progress is not None and summary.records % 4096 == 0:
-				progress(summary.records, source)
 	except InputError as error:
 		problems.add(error.where, error.message)
 	if progress is not None:
-		progress(summary.records, source, done=True)
+		progress(rows, source, done=True)
 	return SimulationResult(summary, sample, problems)
 
 
@@ -389,52 +392,3 @@ def _describe_policy(policy, outcome, values):
 		"clock_started": start.isoformat(sep=" "),
 		"schedule": schedule,
 	}
-
-
-def format_entry(entry):
-	"""One record's explanation as text lines."""
-	lines = [f"{entry['doctype']} {entry['name']}  ({entry['record']})"]
-	for score in entry["scores"]:
-		lines.append(
-			f"  score {score['score']:g} → {score['grade'] or '-'}  [{score['rule']}: {score['explained']}]"
-		)
-	for rule in entry["rules"]:
-		head = f"  {rule['outcome']:<13} {rule['rule']} ({rule['trigger']})"
-		if rule.get("branch"):
-			head += f" branch {rule['branch']}"
-		if rule.get("fires_at"):
-			head += f" at {rule['fires_at']}"
-		if rule.get("reason"):
-			head += f": {rule['reason']}"
-		lines.append(head)
-		for action in rule.get("actions") or []:
-			details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
-			lines.append(f"      → {action['type']}: {details}")
-	for escalation in entry["escalations"]:
-		lines.append(
-			f"  {escalation['outcome']:<13} {escalation['policy']}"
-			+ (f": {escalation['reason']}" if escalation.get("reason") else "")
-		)
-		for step in escalation.get("schedule") or []:
-			lines.append(
-				f"      {step['at']}  {step['what']}"
-				+ (f" ({', '.join(step['actions'])})" if step.get("actions") else "")
-			)
-	return lines
-
-
-def format_text(result):
-	"""The records shown in full, then the summary of all of them."""
-	lines = []
-	for entry in result.sample:
-		lines.extend(format_entry(entry))
-	summary = result.summary
-	if summary.records > len(result.sample):
-		if result.sample:
-			lines.append(
-				f"\n(the first {len(result.sample):,} of {summary.records:,} records in full; --show N for more, --details FILE for all)"
-			)
-		lines.append("")
-		lines.extend(summary.format_lines())
-	lines.append(f"\n{summary.records} records, {summary.firings} rule firings")
-	return "\n".join(lines)

@@ -1,6 +1,7 @@
 """What a simulation found, as counts: per rule its outcomes, branches, actions and reasons for
 skipping; per score rule its grades; per escalation policy its outcomes. Its size depends on the
-pack, never on the number of records."""
+pack, never on the number of records. Also the text the command prints: records explained in full,
+then the summary."""
 
 
 class RuleTally:
@@ -149,3 +150,52 @@ def _counts(counts):
 	return ", ".join(
 		f"{key} {value:,}" for key, value in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
 	)
+
+
+def format_entry(entry):
+	"""One record's explanation as text lines."""
+	lines = [f"{entry['doctype']} {entry['name']}  ({entry['record']})"]
+	for score in entry["scores"]:
+		lines.append(
+			f"  score {score['score']:g} → {score['grade'] or '-'}  [{score['rule']}: {score['explained']}]"
+		)
+	for rule in entry["rules"]:
+		head = f"  {rule['outcome']:<13} {rule['rule']} ({rule['trigger']})"
+		if rule.get("branch"):
+			head += f" branch {rule['branch']}"
+		if rule.get("fires_at"):
+			head += f" at {rule['fires_at']}"
+		if rule.get("reason"):
+			head += f": {rule['reason']}"
+		lines.append(head)
+		for action in rule.get("actions") or []:
+			details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
+			lines.append(f"      → {action['type']}: {details}")
+	for escalation in entry["escalations"]:
+		lines.append(
+			f"  {escalation['outcome']:<13} {escalation['policy']}"
+			+ (f": {escalation['reason']}" if escalation.get("reason") else "")
+		)
+		for step in escalation.get("schedule") or []:
+			lines.append(
+				f"      {step['at']}  {step['what']}"
+				+ (f" ({', '.join(step['actions'])})" if step.get("actions") else "")
+			)
+	return lines
+
+
+def format_text(result):
+	"""The records shown in full, then the summary of all of them."""
+	lines = []
+	for entry in result.sample:
+		lines.extend(format_entry(entry))
+	summary = result.summary
+	if summary.records > len(result.sample):
+		if result.sample:
+			lines.append(
+				f"\n(the first {len(result.sample):,} of {summary.records:,} records in full; --show N for more, --details FILE for all)"
+			)
+		lines.append("")
+		lines.extend(summary.format_lines())
+	lines.append(f"\n{summary.records} records, {summary.firings} rule firings")
+	return "\n".join(lines)
