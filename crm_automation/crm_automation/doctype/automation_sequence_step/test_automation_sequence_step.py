@@ -639,3 +639,59 @@ class TestEfficacyDropOff(SequenceTestCase):
 		self.assertEqual((second["reached"], second["ran"], second["exited"]), (4, 2, 2))
 		message = execute({**filters, "rule_type": "Workflow Rule"})[2]
 		self.assertIn("Follow-up steps of", message)
+
+
+class TestSimulatorAgreesWithSite(SequenceTestCase):
+	"""The same records, changes and clock through the site (saves, a sweep every hour) and through
+	the engine's virtual clock (what the offline simulator runs): the same steps, outcomes and times."""
+
+	def test_site_and_virtual_clock_agree(self):
+		from crm_automation.engine.sequences import RAN, SKIPPED, run_sequence
+		from crm_automation.rules import get_compiled_rule
+
+		make_sequence_rule(
+			"_Test Seq Agree",
+			[
+				wait("Wait reply", 2, "Days", "Until Condition", until_conditions={"all": [leaf("status", "=", "Replied")]}),
+				wait("Check", 1, "Days", step_conditions={"all": [leaf("status", "=", "Open")]}),
+				wait("Final", 2, "Days"),
+			],
+			[
+				comment("thanks", "Wait reply"),
+				comment("nudge", "Wait reply", on_timeout=1),
+				comment("check", "Check"),
+				comment("final", "Final"),
+			],
+			stop_conditions={"all": [leaf("status", "=", "Converted")]},
+		)
+		scenarios = {
+			"quiet": [],
+			"replies early": [(T0 + 10 * HOUR, "Replied")],
+			"opens": [(T0 + 5 * HOUR, "Open")],
+			"converts": [(T0 + 50 * HOUR, "Converted")],
+		}
+		until = T0 + 4 * DAY
+		leads = {label: start(make_lead, first_name=label) for label in scenarios}
+		sequence = get_compiled_rule("_Test Seq Agree").sequence
+		changes = sorted((at, label, status) for label, items in scenarios.items() for at, status in items)
+		moment = T0
+		while moment <= until:
+			for at, label, status in [c for c in changes if moment - HOUR < c[0] <= moment]:
+				with patch("crm_automation.sequences.now", return_value=at):
+					leads[label].db_set("status", status)
+			sweep(moment)
+			moment += HOUR
+
+		names = {RAN: "Done", SKIPPED: "Skipped", "Exited": "Exited"}
+		for label, items in scenarios.items():
+			run = run_sequence(sequence, {"status": "Lead"}, T0, until, [(at, {"status": s}) for at, s in items])
+			expected = [(index, names[status]) for _at, index, status, _detail in run.events]
+			if run.status == "Pending":
+				expected.append((run.pending_step, "Pending"))
+			live = [(row.step_index, row.status) for row in steps_of(leads[label])]
+			self.assertEqual(live, expected, label)
+			ran_at = [at for at, _index, status, _detail in run.events if status == RAN]
+			live_at = [row.due_at for row in steps_of(leads[label]) if row.status == "Done"]
+			self.assertEqual(live_at, ran_at, label)
+			if run.status == "Pending":
+				self.assertEqual(pending(leads[label])[0].due_at, run.pending_due, label)
