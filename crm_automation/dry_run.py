@@ -115,6 +115,13 @@ def preview(intent, doc, rule):
 		from crm_automation.actions.linked import preview_on_target
 
 		return preview_on_target(intent, doc, rule, preview)
+	if intent.get("user_path"):
+		from crm_automation.actions.linked import TargetSkipped, with_linked_inputs
+
+		try:
+			intent = with_linked_inputs(intent, doc)
+		except TargetSkipped as skipped:
+			return {"type": kind, "summary": _("skipped: {0}").format(frappe.utils.strip_html(str(skipped)))}
 	if kind == wf.SEND_SMS:
 		from crm_automation.actions.sms import preview_sms
 

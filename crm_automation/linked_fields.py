@@ -138,4 +138,16 @@ def get_action_pickers(doctype: str):
 		for option, (_prefix, _label_text, linked) in zip(targets, hops, strict=True)
 		if linked in PARTY_TYPES
 	]
-	return {"phone_fields": phone, "link_targets": targets, "contact_of": contact_of}
+	users = [
+		{"value": f"{prefix}.{df.fieldname}", "label": f"{label} › {_label(df)} ({prefix}.{df.fieldname})"}
+		for prefix, label, linked in hops
+		if frappe.db.exists("DocType", linked) and not frappe.get_meta(linked).istable
+		for df in frappe.get_meta(linked).fields
+		if df.fieldtype == "Link" and df.options == "User" and df.fieldname not in _SKIPPED_LINKS
+	]
+	return {
+		"phone_fields": phone,
+		"link_targets": targets,
+		"contact_of": contact_of,
+		"linked_user_fields": users,
+	}

@@ -11,14 +11,9 @@ from collections import ChainMap
 
 import frappe
 
-from crm_automation.engine.linked import fetch_linked_values
+from crm_automation.engine.linked import fetch_linked_values, linked_paths_of
 
-
-def linked_paths_of(rules):
-	paths = {}
-	for rule in rules:
-		paths.update(getattr(rule, "linked_paths", None) or {})
-	return paths
+__all__ = ["linked_paths_of", "load_linked", "with_linked_values"]
 
 
 def load_linked(doctype, name, fieldnames):

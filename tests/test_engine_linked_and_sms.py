@@ -285,6 +285,42 @@ class TestWorkflowRules:
 		# a value set on the Customer is not a field of the Sales Order for the loop check
 		assert compiled.set_fields == frozenset()
 
+	def test_assign_to_the_user_in_a_linked_field(self):
+		compiled = compile_workflow_rule(
+			rule(
+				actions=[
+					{
+						"action_type": "Assign",
+						"assign_to_type": "User in Field",
+						"to_field": "customer.account_manager",
+					}
+				]
+			),
+			SALES_ORDER,
+			get_fields,
+		)
+		(intent,) = compiled.actions_by_branch[""]
+		assert intent["user_path"]["hops"] == [
+			{"fieldname": "customer", "doctype": "Customer", "type_field": None}
+		]
+		assert intent["user_path"]["label"] == "Customer › Account Manager"
+		with pytest.raises(RuleError) as caught:
+			compile_workflow_rule(
+				rule(
+					actions=[
+						{
+							"action_type": "Assign",
+							"assign_to_type": "User in Field",
+							"to_field": "customer.territory",
+						}
+					]
+				),
+				SALES_ORDER,
+				get_fields,
+			)
+		assert caught.value.first.path == "actions[0].to_field"
+		assert "not a field that holds a user" in caught.value.first.message
+
 	def test_a_field_of_the_document_is_not_one_of_the_linked_document(self):
 		with pytest.raises(RuleError) as caught:
 			compile_workflow_rule(

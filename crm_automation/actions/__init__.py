@@ -10,6 +10,8 @@ import traceback
 import frappe
 
 from crm_automation import permissions
+from crm_automation.actions import linked as linked_targets
+from crm_automation.actions import sms
 from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
 from crm_automation.actions.messages import (
@@ -31,8 +33,6 @@ from crm_automation.actions.records import (
 	set_value,
 	set_value_before_save,
 )
-from crm_automation.actions import linked as linked_targets
-from crm_automation.actions import sms
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
 
@@ -54,6 +54,7 @@ def _carry_out_one(intent, doc, before, rule):
 		# whose save set it off: a rule never does more than its author may.
 		# An action on a linked document ("the Customer of this order") is checked, and runs, on it.
 		target_doc = linked_targets.resolve_target(intent, doc)
+		intent = linked_targets.with_linked_inputs(intent, target_doc)
 		permissions.check_action_allowed(intent["type"], target_doc, permissions.run_as_of(rule))
 		outcome = handler(intent, target_doc, before if target_doc is doc else None, rule) or {}
 		result.update(linked_targets.describe_target(outcome, doc, target_doc))

@@ -89,3 +89,21 @@ def preview_on_target(intent, doc, rule, preview):
 		_(target_doc.doctype), target_doc.name, out.get("summary") or ""
 	)
 	return out
+
+
+def with_linked_inputs(intent, doc):
+	"""An Assign to the user in a linked field (``customer.account_manager``) becomes an Assign to
+	that user, read now from the linked document."""
+	path = intent.get("user_path")
+	if not path:
+		return intent
+	from crm_automation.engine.linked import Hop, LinkedPath, fetch_linked_values
+	from crm_automation.linked_values import load_linked
+
+	linked = LinkedPath(
+		path["path"], [Hop(**hop) for hop in path["hops"]], path["fieldname"], None, path["label"]
+	)
+	user = fetch_linked_values(doc.as_dict(), {linked.path: linked}, load_linked).get(linked.path)
+	if not user:
+		raise TargetSkipped(_("{0} is empty: nobody to assign").format(frappe.bold(path["label"])))
+	return {**intent, "assign_to_type": wf.ASSIGN_TO_USERS, "users": [user], "user_field": None}

@@ -410,3 +410,11 @@ def compile_aggregate_leaf(node, fields, path, problems, get_fields, compile_lea
 	leaf.label = f"{agg} of {label}" if agg != "count" else f"number of {label}"
 	leaf.test = aggregate_test(leaf)
 	return leaf
+
+
+def linked_paths_of(rules):
+	"""Every linked path (path → LinkedPath) a set of compiled rules reads: fetched once for all."""
+	paths = {}
+	for rule in rules:
+		paths.update(getattr(rule, "linked_paths", None) or {})
+	return paths

@@ -53,3 +53,22 @@ def check_action_target(action, fields, get_fields, rule, path, problems):
 		return None, None
 	target = {**hop.as_dict(), "label": (fields.get(hop.fieldname) or {}).get("label") or hop.fieldname}
 	return with_standard_fields(linked_fields), target
+
+
+def check_linked_user_field(fieldname, fields, get_fields, where, problems):
+	"""Assign to "the user in field" through a link: ``customer.account_manager``. Returns the path
+	(as a dict, carried by the intent) or None when refused (the problem is added)."""
+	from .linked import resolve_linked_path
+
+	try:
+		linked = resolve_linked_path(fieldname, fields, get_fields)
+	except LinkedPathError as error:
+		problems.add(where, str(error), fieldname, fieldname)
+		return None
+	field = linked.field
+	if not (field["fieldtype"] == "Link" and field.get("options") == "User") and field["fieldtype"] != "Data":
+		problems.add(
+			where, f"{describe_value(fieldname)} is not a field that holds a user", fieldname, fieldname
+		)
+		return None
+	return linked.as_dict()

@@ -12,7 +12,8 @@ import re
 from .conditions import compile_condition, is_empty_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
-from .linked_targets import check_action_target
+from .linked import is_linked_path
+from .linked_targets import check_action_target, check_linked_user_field
 from .sms import SEND_SMS
 from .sms import check_send_sms as _check_send_sms
 
@@ -550,7 +551,12 @@ def _check_assign(action, fields, get_fields, rule, path, problems):
 			problems.add(f"{path}.user_group", "choose the user group whose users are assigned")
 	else:
 		params["user_field"] = action.get("to_field")
-		if not _user_field_ok(fields, params["user_field"]):
+		if is_linked_path(params["user_field"]):
+			# The user in a field of a linked document: the Customer's account manager.
+			params["user_path"] = check_linked_user_field(
+				params["user_field"], fields, get_fields, f"{path}.to_field", problems
+			)
+		elif not _user_field_ok(fields, params["user_field"]):
 			problems.add(
 				f"{path}.to_field",
 				f"{describe_value(params['user_field'])} is not a field that holds a user",

@@ -366,13 +366,19 @@ class TestLinkedDocuments(ReachCase):
 			actions=[
 				{
 					"action_type": "Assign",
+					"assign_to_type": "User in Field",
+					"to_field": "customer.account_manager",
+				},
+				{
+					"action_type": "Assign",
 					"target_link_field": "customer",
 					"assign_to_type": "User in Field",
 					"to_field": "account_manager",
-				}
+				},
 			],
 		)
 		small = make_sales_order(customer=CUSTOMER, submit=True)
+		self.assertEqual(open_assignees(small), [])
 		self.assertEqual(open_assignees(frappe.get_doc("Customer", CUSTOMER)), [])
 		big = make_sales_order(
 			customer=CUSTOMER,
@@ -381,11 +387,36 @@ class TestLinkedDocuments(ReachCase):
 				{"item_code": make_item(), "qty": 100, "rate": 10001, "delivery_date": small.delivery_date}
 			],
 		)
+		# The order goes to the customer's account manager; the customer too.
+		self.assertEqual(open_assignees(big), [MANAGER])
 		self.assertEqual(open_assignees(frappe.get_doc("Customer", CUSTOMER)), [MANAGER])
 		(log,) = log_of(big, "_Test Reach Big Order")
+		rows = frappe.get_all(
+			"Automation Log Action", filters={"parent": log}, fields=["status", "result"], order_by="idx asc"
+		)
+		self.assertEqual([row.status for row in rows], ["Success", "Success"])
+		self.assertIn(CUSTOMER, rows[1].result)
+
+	def test_assign_to_an_empty_linked_user_field_is_skipped(self):
+		frappe.db.set_value("Customer", CUSTOMER, "account_manager", None)
+		make_rule(
+			"_Test Reach Manager Missing",
+			"Sales Order",
+			"Submit",
+			actions=[
+				{
+					"action_type": "Assign",
+					"assign_to_type": "User in Field",
+					"to_field": "customer.account_manager",
+				}
+			],
+		)
+		order = make_sales_order(customer=CUSTOMER, submit=True)
+		self.assertEqual(open_assignees(order), [])
+		(log,) = log_of(order, "_Test Reach Manager Missing")
 		row = frappe.get_all("Automation Log Action", filters={"parent": log}, fields=["status", "result"])[0]
-		self.assertEqual(row.status, "Success")
-		self.assertIn(CUSTOMER, row.result)
+		self.assertEqual(row.status, "Skipped")
+		self.assertIn("Account Manager", row.result)
 
 	def opportunity(self, **fields):
 		return frappe.get_doc(
@@ -600,6 +631,8 @@ class TestDeskPickers(FrappeTestCase):
 		self.assertIn("party_name[Customer]", [o["value"] for o in opportunity["contact_of"]])
 		self.assertIn("party_name[Customer]", [o["value"] for o in opportunity["link_targets"]])
 		self.assertIn("contact_mobile", [o["value"] for o in opportunity["phone_fields"]])
+		order = get_action_pickers("Sales Order")
+		self.assertIn("customer.account_manager", [o["value"] for o in order["linked_user_fields"]])
 
 	def test_pickers_need_rule_read_access(self):
 		from crm_automation.linked_fields import get_action_pickers

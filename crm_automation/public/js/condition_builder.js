@@ -44,6 +44,14 @@ crm_automation.setup_action_pickers = async function (frm, table_field) {
 	set("sms_phone_field", pickers.phone_fields);
 	set("sms_contact_of", pickers.contact_of);
 	set("target_link_field", pickers.link_targets);
+	// "Assign to the user in field" may also name a user field of a linked document
+	// (the Customer's account manager): added after the document's own user fields.
+	const to_field = frappe.meta.has_field(grid.doctype, "to_field") && grid.get_docfield("to_field");
+	if (to_field && pickers.linked_user_fields.length) {
+		const own = (Array.isArray(to_field.options) ? to_field.options : (to_field.options || "").split("\n"))
+			.filter((o) => !(o && o.value && o.value.includes(".")));
+		grid.update_docfield_property("to_field", "options", own.concat(pickers.linked_user_fields));
+	}
 };
 
 crm_automation.get_fields = function (doctype) {
