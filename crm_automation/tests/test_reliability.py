@@ -44,7 +44,8 @@ RR_TERRITORY = "_Test CRM Round Robin"
 
 def comments(doc, text):
 	return frappe.db.count(
-		"Comment", {"reference_doctype": doc.doctype, "reference_name": doc.name, "content": ("like", f"%{text}%")}
+		"Comment",
+		{"reference_doctype": doc.doctype, "reference_name": doc.name, "content": ("like", f"%{text}%")},
 	)
 
 
@@ -143,6 +144,26 @@ class TestTimeSweepLosesNothing(FrappeTestCase):
 			clear_rule_cache()
 
 
+class TestOccurrenceClaims(FrappeTestCase):
+	def tearDown(self):
+		frappe.db.rollback()
+
+	def test_losing_a_claim_race_leaves_no_message_for_the_user(self):
+		"""In a snapshot older than the rival's commit the early check says "not yet" and the unique
+		index refuses the insert; that refusal is the expected outcome, not an error to show."""
+		from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
+			claim_occurrence,
+		)
+
+		args = ("Workflow Rule", "_Test Reliability Claim", "Lead", "LEAD-RACE", "once")
+		self.assertTrue(claim_occurrence(*args))
+		frappe.local.message_log = []
+		with patch.object(frappe.db, "exists", return_value=False):  # the stale snapshot's answer
+			self.assertFalse(claim_occurrence(*args))
+		self.assertEqual(frappe.local.message_log, [])
+		self.assertEqual(frappe.db.count("Automation Occurrence", {"rule": "_Test Reliability Claim"}), 1)
+
+
 class TestEscalationSweepLosesNothing(FrappeTestCase):
 	def setUp(self):
 		new_request()
@@ -166,7 +187,15 @@ class TestEscalationSweepLosesNothing(FrappeTestCase):
 			"_Test Reliability Escalation",
 			"Lead",
 			clock_start="Creation",
-			levels=[{"level": 1, "after": 1, "unit": "Hours", "action_type": "Add Comment", "message": "escalated reliably"}],
+			levels=[
+				{
+					"level": 1,
+					"after": 1,
+					"unit": "Hours",
+					"action_type": "Add Comment",
+					"message": "escalated reliably",
+				}
+			],
 		)
 		self.leads = [make_lead(first_name=f"Escalate {i}") for i in range(3)]
 		broken = self.leads[1]
@@ -224,14 +253,18 @@ class TestBrokenValidateRule(FrappeTestCase):
 
 	def test_a_value_its_field_refuses_does_not_block_the_save(self):
 		"""A Select value that is not an option would fail Frappe's check after validate."""
-		self.validate_rule({"action_type": "Set Value", "target_field": "status", "value": "{{ doc.first_name }}"})
+		self.validate_rule(
+			{"action_type": "Set Value", "target_field": "status", "value": "{{ doc.first_name }}"}
+		)
 		lead = make_lead(first_name="Bogus Status")
 		self.assert_saved_with_one_notice(lead)
 		self.assertEqual(frappe.db.get_value("Lead", lead.name, "status"), "Lead")
 
 	def test_a_link_to_nothing_is_not_saved_unchecked(self):
 		"""Frappe checks links before validate: a link set here would be saved without a check."""
-		self.validate_rule({"action_type": "Set Value", "target_field": "territory", "value": "{{ doc.first_name }}"})
+		self.validate_rule(
+			{"action_type": "Set Value", "target_field": "territory", "value": "{{ doc.first_name }}"}
+		)
 		lead = make_lead(first_name="Nowhere Land")
 		self.assert_saved_with_one_notice(lead)
 		self.assertNotEqual(frappe.db.get_value("Lead", lead.name, "territory"), "Nowhere Land")
@@ -257,7 +290,9 @@ class TestBrokenValidateRule(FrappeTestCase):
 	def test_the_rule_switches_itself_off_after_repeated_failures(self):
 		frappe.db.set_single_value("CRM Automation Settings", "failure_threshold", 2)
 		try:
-			self.validate_rule({"action_type": "Set Value", "target_field": "status", "value": "{{ doc.first_name }}"})
+			self.validate_rule(
+				{"action_type": "Set Value", "target_field": "status", "value": "{{ doc.first_name }}"}
+			)
 			for i in range(2):
 				new_request()
 				make_lead(first_name=f"Failing {i}")
@@ -343,7 +378,7 @@ class TestRoundRobinFollowsTheList(FrappeTestCase):
 
 
 class TestRoundRobinUnderConcurrentSaves(FrappeTestCase):
-	"""Two processes × 30 Leads → 20/20/20, for each source of users."""
+	"""Two processes saving 30 Leads each → 20/20/20, for each source of users."""
 
 	@classmethod
 	def setUpClass(cls):
@@ -366,7 +401,10 @@ class TestRoundRobinUnderConcurrentSaves(FrappeTestCase):
 		run_in_processes(
 			frappe.local.site,
 			[
-				("crm_automation.tests.concurrency.insert_leads", (30, f"RR {p}", RR_TERRITORY, "_Test CRM IT"))
+				(
+					"crm_automation.tests.concurrency.insert_leads",
+					(30, f"RR {p}", RR_TERRITORY, "_Test CRM IT"),
+				)
 				for p in ("A", "B")
 			],
 		)

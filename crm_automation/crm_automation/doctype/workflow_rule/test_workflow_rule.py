@@ -16,6 +16,7 @@ from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
 	logs_for,
+	make_customer,
 	make_lead,
 	make_opportunity,
 	make_rule,
@@ -437,9 +438,13 @@ class TestTimeTriggerConcurrentSweeps(FrappeTestCase):
 			time_offset=2,
 			time_unit="Days",
 			time_direction="Before",
+			# Only this test's orders: due orders other tests left behind would change the counts, and
+			# past 100 due the sweep hands them to chunk jobs that no worker runs here.
+			conditions={"all": [leaf("customer", "=", "_Test CRM Sweep Customer")]},
 			actions=[{"action_type": "Add Comment", "message": "concurrent sweep"}],
 		)
-		orders = [make_sales_order(delivery_in_days=2) for _ in range(5)]
+		customer = make_customer("_Test CRM Sweep Customer")
+		orders = [make_sales_order(delivery_in_days=2, customer=customer) for _ in range(5)]
 		frappe.db.commit()
 		try:
 			outputs = run_in_processes(
