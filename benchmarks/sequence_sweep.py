@@ -135,7 +135,7 @@ def delete_pending(frappe):
 
 
 def bench_sweep(frappe, pending, due, now, definition_name):
-	import crm_automation.sequences as sequences
+	import crm_automation.sequence_runs as sequence_runs
 
 	delete_pending(frappe)
 	insert_pending(frappe, pending, due, now, definition_name)
@@ -148,10 +148,10 @@ def bench_sweep(frappe, pending, due, now, definition_name):
 		# uncounted (firing is measured on its own below).
 		with (
 			patch.object(frappe, "enqueue", side_effect=lambda method, **kw: jobs.append(kw)),
-			patch.object(sequences, "fire_steps", side_effect=lambda names, now_at=None: len(names)),
+			patch.object(sequence_runs, "fire_steps", side_effect=lambda names, now_at=None: len(names)),
 		):
 			started = time.perf_counter()
-			found = sequences.sweep(now)
+			found = sequence_runs.sweep(now)
 			times.append(time.perf_counter() - started)
 	plan = frappe.db.sql(
 		"explain select name from `tabAutomation Sequence Step` where status='Pending' and due_at <= %s order by due_at limit 20000",
@@ -168,7 +168,8 @@ def bench_sweep(frappe, pending, due, now, definition_name):
 def bench_firing(frappe, count):
 	"""Real Leads with a step due now, fired by one worker."""
 	from crm_automation.rules import get_compiled_rule
-	from crm_automation.sequences import fire_steps, start_sequence
+	from crm_automation.sequence_runs import fire_steps
+	from crm_automation.sequences import start_sequence
 
 	leads = [
 		frappe.get_doc(

@@ -93,7 +93,7 @@ before_job = ["crm_automation.runner.reset_request_state"]
 scheduler_events = {
 	"cron": {
 		"* * * * *": [
-			"crm_automation.sequences.sweep",
+			"crm_automation.sequence_runs.sweep",
 		],
 		"*/5 * * * *": [
 			"crm_automation.tasks.run_time_triggers_for_all_rules",

@@ -10,7 +10,7 @@ from frappe import _
 from frappe.utils import get_datetime, get_system_timezone
 
 from crm_automation import sequences
-from crm_automation.engine.sequences import timeline, timeline_text
+from crm_automation.engine.sequence_story import timeline, timeline_text
 
 PANEL_STATUSES = ("Pending", "Running")
 

@@ -1,11 +1,6 @@
 """Follow-up sequences on a site: due rows (Automation Sequence Step) started when a Workflow Rule
-with steps fires, ended by saves that meet its exit conditions, and fired by a sweep every minute.
-
-Exactly once: a due row is claimed by one UPDATE ... WHERE status = 'Pending' that only one worker
-wins (the loser's UPDATE waits for the winner's commit and then matches no row), and the claim is
-committed before the step acts. A claim left by a crashed worker becomes due again after
-STALE_CLAIM_AFTER. After downtime, steps due within the catch-up window run; older ones are logged
-as Missed and the sequence goes on from their due time.
+with steps fires, ended by saves that meet its exit conditions, skipped or cancelled by users, and
+fired by the sweep every minute (sequence_runs.py).
 
 Versions: a sequence runs on the definition it started with (Automation Sequence Definition, named
 by the hash of the rule's steps, step actions, exit conditions and run-as user); editing a rule
@@ -39,9 +34,6 @@ PENDING, RUNNING, DONE, SKIPPED, EXITED, CANCELLED, MISSED, FAILED = (
 	"Failed",
 )
 ACTIVE = (PENDING, RUNNING)
-CHUNK_SIZE = 200
-MAX_DUE_PER_SWEEP = 20000
-STALE_CLAIM_AFTER = datetime.timedelta(minutes=15)
 DOCTYPES_CACHE_KEY = "crm_automation:sequence_doctypes"
 _STEP_COLUMNS = (
 	"name",
@@ -306,176 +298,6 @@ def _finish(name, status, reason, at, expect=RUNNING, log=None):
 		(status, reason, at, at, log, name, expect),
 	)
 	return frappe.db._cursor.rowcount == 1
-
-
-# The sweep
-
-
-def sweep(now_at=None):
-	"""Every minute: release stale claims, then fire what is due, in chunks on the long queue when
-	there are many. Reads only due rows through the (status, due_at) index."""
-	from crm_automation.events import skip_automation
-
-	if skip_automation():
-		return 0
-	at = get_datetime(now_at) if now_at else now()
-	frappe.db.sql(
-		"update `tabAutomation Sequence Step` set status='Pending', claim_token=null"
-		" where status='Running' and claimed_at < %s",
-		(at - STALE_CLAIM_AFTER,),
-	)
-	frappe.db.commit()
-	due = frappe.db.sql_list(
-		"select name from `tabAutomation Sequence Step` where status='Pending' and due_at <= %s"
-		" order by due_at limit %s",
-		(at, MAX_DUE_PER_SWEEP),
-	)
-	if len(due) <= CHUNK_SIZE:
-		return fire_steps(due, now_at=at)
-	for start in range(0, len(due), CHUNK_SIZE):
-		chunk = due[start : start + CHUNK_SIZE]
-		frappe.enqueue(
-			"crm_automation.sequences.fire_steps",
-			queue="long",
-			job_id=f"crm_automation:sequence_chunk:{chunk[0]}",
-			deduplicate=True,
-			names=chunk,
-			now_at=at,
-		)
-	return len(due)
-
-
-def fire_steps(names, now_at=None):
-	"""Claim and fire each due row; every step commits on its own, so a crash loses at most one."""
-	at = get_datetime(now_at) if now_at else now()
-	catchup = datetime.timedelta(
-		hours=frappe.db.get_single_value("CRM Automation Settings", "time_trigger_catchup_hours") or 24
-	)
-	fired = 0
-	for name in names:
-		token = claim(name, at)
-		if not token:
-			continue
-		frappe.db.savepoint("crm_automation_sequence_step")
-		try:
-			fire_claimed(name, at, catchup)
-			fired += 1
-		except Exception:
-			frappe.db.rollback(save_point="crm_automation_sequence_step")
-			_finish(name, FAILED, frappe.get_traceback()[-2000:], at)
-			frappe.log_error(title=f"Sequence step {name} failed")
-		frappe.db.commit()
-	return fired
-
-
-def claim(name, at):
-	"""Win the row or learn that someone else did; the claim is committed before the step acts."""
-	token = frappe.generate_hash(length=10)
-	frappe.db.sql(
-		"update `tabAutomation Sequence Step` set status='Running', claim_token=%s, claimed_at=%s, modified=%s"
-		" where name=%s and status='Pending' and due_at <= %s",
-		(token, at, at, name, at),
-	)
-	won = frappe.db._cursor.rowcount == 1
-	frappe.db.commit()
-	return token if won else None
-
-
-def fire_claimed(name, at, catchup):
-	row = frappe.db.get_value(STEP_DOCTYPE, name, ["*"], as_dict=True)
-	due_at = get_datetime(row.due_at)
-	rule_state = frappe.db.get_value("Workflow Rule", row.workflow_rule, "enabled")
-	if not rule_state:
-		why = _("the rule was deleted") if rule_state is None else _("the rule is disabled")
-		return _finish(name, CANCELLED, _("Cancelled: {0}").format(why), at)
-	if not frappe.db.exists(row.reference_doctype, row.reference_name):
-		return _finish(name, EXITED, _("The document no longer exists"), at)
-	compiled, _snapshot = compiled_definition(row.definition)
-	sequence = compiled.sequence
-	step = sequence.step(row.step_index)
-	doc = frappe.get_doc(row.reference_doctype, row.reference_name)
-	values = field_values(doc)
-	if doc.docstatus == 2:
-		return _finish(name, EXITED, _("The document was cancelled"), at)
-	reason = sequence.exit_reason(values, None)
-	if reason:
-		return _finish(name, EXITED, _("Ended: {0}").format(reason), at)
-	if at - due_at > catchup:
-		message = _("Missed: due {0}, older than the catch-up window").format(due_at)
-		log = _log(compiled, doc, row, step, "Skipped", message, (), 0.0, time.perf_counter())
-		_finish(name, MISSED, message, at, log=log)
-	else:
-		_run_step(compiled, doc, row, step, at)
-	_schedule_next(sequence, row, step, due_at, values)
-
-
-def _run_step(compiled, doc, row, step, at):
-	from crm_automation import actions
-	from crm_automation.runner import _state, get_settings, record_health
-
-	started = time.perf_counter()
-	outcome, detail, intents = step.decide(field_values(doc), condition_met=bool(row.condition_met))
-	if outcome == seq.SKIPPED:
-		log = None
-		if get_settings().log_skipped_runs:
-			log = _log(compiled, doc, row, step, "Skipped", detail, (), 0.0, started)
-		return _finish(row.name, SKIPPED, detail, at, log=log)
-	rule = _live_rule(compiled)
-	state = _state()
-	state.depth += 1
-	state.chain.append(compiled.name)
-	try:
-		results = actions.carry_out(intents, doc, None, rule)
-	finally:
-		state.depth -= 1
-		state.chain.pop()
-	failed = [r for r in results if r["status"] == "Failed"]
-	outcome = "Failed" if failed else "Success"
-	minutes = actions.minutes_saved(rule, results, get_settings()) if not failed else 0.0
-	path = _("timeout") if detail == seq.PATH_TIMEOUT else ""
-	log = _log(compiled, doc, row, step, outcome, path, results, minutes, started)
-	actions.after_run(log, results)
-	record_health(rule, failed)
-	_finish(row.name, FAILED if failed else DONE, path or None, at, log=log)
-
-
-def _live_rule(compiled):
-	"""The compiled version with the identity the action layer reads (name, run-as, owner)."""
-	return types.SimpleNamespace(
-		name=compiled.name,
-		run_as=compiled.run_as,
-		owner=compiled.owner,
-		minutes_saved_override=compiled.minutes_saved_override,
-		enabled=True,
-		actions=[],
-		trigger=compiled.trigger,
-	)
-
-
-def _log(compiled, doc, row, step, outcome, reason, results, minutes, started):
-	from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-
-	name = make_log(
-		rule_type="Workflow Rule",
-		rule=compiled.name,
-		trigger=compiled.trigger,
-		event="sequence step",
-		doc=doc,
-		outcome=outcome,
-		branch=_("Step {0}: {1}").format(step.index, step.label),
-		reason=reason or None,
-		results=results,
-		duration_ms=(time.perf_counter() - started) * 1000,
-		minutes_saved=minutes,
-		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
-	)
-	frappe.db.set_value(
-		"Automation Log",
-		name,
-		{"sequence": row.sequence, "sequence_step": f"{step.index}: {step.label}"},
-		update_modified=False,
-	)
-	return name
 
 
 def _schedule_next(sequence, row, step, anchor, values):

@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 
 from crm_automation.engine.packs import check_pack
-from crm_automation.engine.sequences import (
-	EXITED,
-	PENDING,
-	SKIPPED,
-	run_sequence,
-	summarize_runs,
-	timeline,
-	timeline_text,
-)
+from crm_automation.engine.sequence_story import run_sequence, summarize_runs, timeline, timeline_text
+from crm_automation.engine.sequences import EXITED, PENDING, SKIPPED
 from crm_automation.simulator import load_meta
 
 PACKS = Path(__file__).resolve().parents[1] / "crm_automation" / "samples" / "packs"

@@ -17,8 +17,8 @@ the offline simulator agrees with the site. A rule-level *stop when* condition, 
 longer matching the rule's conditions, ends the sequence on the save that makes it so.
 
 Pure Python, no Frappe: ``compile_sequence`` checks steps once (problems name the step and field),
-``CompiledStep.due_at`` computes due times, ``CompiledStep.decide`` what a due step does,
-``timeline`` describes the story in words and ``run_sequence`` plays one record on a virtual clock.
+``CompiledStep.due_at`` computes due times and ``CompiledStep.decide`` what a due step does;
+``sequence_story`` tells the story in words and plays records on a virtual clock.
 All moments are naive local time in the site's time zone.
 """
 
@@ -27,7 +27,7 @@ import re
 
 from .business_hours import WEEKDAYS, compile_calendar
 from .conditions import compile_condition, is_empty_condition
-from .describe import describe_action, describe_condition
+from .describe import describe_condition
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import describe_value
 
@@ -482,86 +482,6 @@ def working_days_later(calendar, anchor, days):
 	return calendar.next_working_moment(datetime.datetime.combine(day, anchor.time()))
 
 
-def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
-	"""The story a record follows, as entries ``{"when", "at", "wait", "only_if", "actions",
-	"on_timeout"}``: first the immediate actions ("now"), then each step. With ``doc`` and
-	``start`` each entry also has its due moment (``at``, None when it would be passed over)."""
-	entries = [
-		{
-			"when": "now",
-			"at": start,
-			"wait": "",
-			"only_if": "",
-			"actions": [_describe(a, fields) for a in rule_actions],
-			"on_timeout": [],
-		}
-	]
-	offset = datetime.timedelta(0)
-	fixed = True
-	anchor = start
-	for step in sequence.steps if sequence else ():
-		if step.wait_type in (WAIT_DURATION, WAIT_CONDITION) and fixed:
-			offset += step.duration
-			when = f"+{format_duration(offset)}"
-		else:
-			fixed = False
-			when = step.describe_wait(fields).removeprefix("wait ")
-		entry = {
-			"when": when,
-			"step": step.label,
-			"wait": step.describe_wait(fields),
-			"only_if": describe_condition(step.check_tree, fields) if step.check_tree else "",
-			"actions": [_describe_intent(i, fields) for i in step.intents],
-			"on_timeout": [_describe_intent(i, fields) for i in step.timeout_intents],
-			"at": None,
-		}
-		if doc is not None and anchor is not None:
-			due = step.due_at(anchor, doc)
-			if due is not None and not (step.wait_type == WAIT_DATE_FIELD and due < anchor):
-				entry["at"] = due
-				anchor = due
-		entries.append(entry)
-	return entries
-
-
-def timeline_text(entries):
-	"""``now: send an email; +24 h if Status is Open: create a ToDo; +48 h: notify: ...``"""
-	parts = []
-	for entry in entries:
-		if entry["when"] == "now" and not entry["actions"]:
-			continue
-		text = entry["when"]
-		if entry.get("at"):
-			text += f" ({entry['at']:%Y-%m-%d %H:%M})"
-		if entry["only_if"]:
-			text += f" if {entry['only_if']}"
-		text += ": " + (", ".join(entry["actions"]) or "nothing")
-		if entry["on_timeout"]:
-			text += "; on timeout: " + ", ".join(entry["on_timeout"])
-		parts.append(text)
-	return "; ".join(parts)
-
-
-def _describe(action, fields):
-	return describe_action(action, fields)
-
-
-def _describe_intent(intent, fields):
-	return describe_action({**intent, "action_type": intent["type"]}, fields)
-
-
-def format_duration(delta):
-	"""``24 h``, ``48 h``, ``7 d``, ``90 min``: days only from three days on, as people say them."""
-	seconds = int(delta.total_seconds())
-	if seconds and seconds % 86400 == 0 and seconds >= 3 * 86400:
-		return f"{seconds // 86400} d"
-	if seconds % 3600 == 0:
-		return f"{seconds // 3600} h"
-	if seconds % 60 == 0:
-		return f"{seconds // 60} min"
-	return f"{seconds} s"
-
-
 def _unit_text(unit, amount):
 	word = unit.lower()
 	return word[:-1] if amount == 1 else word
@@ -574,98 +494,3 @@ def _clock(moment):
 def _field_label(fields, fieldname):
 	field = (fields or {}).get(fieldname) or {}
 	return field.get("label") or fieldname
-
-
-class SequenceRun:
-	"""One record's way through a sequence on a virtual clock: ``events`` are ``(moment, step
-	index, status, detail)`` in order; ``status`` is PENDING (waiting at ``pending_step`` when the
-	clock stopped), EXITED or RAN (every step done)."""
-
-	__slots__ = ("events", "exited_at_step", "pending_due", "pending_step", "status")
-
-	def __init__(self):
-		self.events = []
-		self.status = RAN
-		self.pending_step = None
-		self.pending_due = None
-		self.exited_at_step = None
-
-
-def run_sequence(sequence, doc, start, until, changes=()):
-	"""Play one record through ``sequence`` from ``start`` to ``until`` on a virtual clock, as the
-	site would: ``changes`` are saves ``(moment, {field: value})`` applied in time order; each save
-	may end the sequence (stop conditions) or satisfy an Until Condition wait. Returns a SequenceRun.
-	The record dict is not modified."""
-	run = SequenceRun()
-	doc = dict(doc)
-	pending_changes = sorted(changes, key=lambda change: change[0])
-	step, due, passed = sequence.schedule(1, start, doc)
-	anchor = start
-	_record_passed(run, anchor, passed)
-	met = False
-	while step is not None:
-		while pending_changes and pending_changes[0][0] < due and pending_changes[0][0] <= until:
-			moment, values = pending_changes.pop(0)
-			before = dict(doc)
-			doc.update(values)
-			reason = sequence.exit_reason(doc, before)
-			if reason:
-				run.events.append((moment, step.index, EXITED, reason))
-				run.status, run.exited_at_step = EXITED, step.index
-				return run
-			if step.wait_type == WAIT_CONDITION and not met and step.condition_met(doc):
-				met, due = True, max(moment, anchor)
-		if due > until:
-			run.status, run.pending_step, run.pending_due = PENDING, step.index, due
-			return run
-		outcome, detail, _intents = step.decide(doc, condition_met=met)
-		run.events.append((due, step.index, outcome, detail))
-		anchor, met = due, False
-		step, due, passed = sequence.schedule(step.index + 1, anchor, doc)
-		_record_passed(run, anchor, passed)
-	return run
-
-
-def _record_passed(run, moment, passed):
-	for step, reason in passed:
-		run.events.append((moment, step.index, SKIPPED, reason))
-
-
-def summarize_runs(sequence, runs):
-	"""Per step: how many records reached it (it became due or was passed over), ran its actions,
-	were skipped at it, exited while waiting for it, or still wait for it."""
-	rows = [
-		{
-			"step": step.index,
-			"step_name": step.label,
-			"reached": 0,
-			"ran": 0,
-			"skipped": 0,
-			"exited": 0,
-			"waiting": 0,
-		}
-		for step in sequence.steps
-	]
-	for run in runs:
-		for _moment, index, status, _detail in run.events:
-			row = rows[index - 1]
-			if status == RAN:
-				row["reached"] += 1
-				row["ran"] += 1
-			elif status == SKIPPED:
-				row["reached"] += 1
-				row["skipped"] += 1
-			elif status == EXITED:
-				row["exited"] += 1
-		if run.status == PENDING:
-			rows[run.pending_step - 1]["waiting"] += 1
-	return rows
-
-
-def parse_span(text):
-	"""``"14d"``, ``"36h"``, ``"90m"`` or ``"2w"`` as a timedelta; raises ValueError naming the text."""
-	units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-	cleaned = (text or "").strip().lower()
-	if len(cleaned) >= 2 and cleaned[-1] in units and cleaned[:-1].isdigit():
-		return datetime.timedelta(**{units[cleaned[-1]]: int(cleaned[:-1])})
-	raise ValueError(f"{text!r} is not a span such as 90m, 36h, 14d or 2w")

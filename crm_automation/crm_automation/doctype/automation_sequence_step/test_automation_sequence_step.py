@@ -13,7 +13,7 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import sequences
+from crm_automation import sequence_runs, sequences
 from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import (
 	business_calendar,
 	make_holiday_list,
@@ -69,7 +69,7 @@ def start(factory, at=T0, **fields):
 def sweep(at):
 	new_request()
 	with patch("crm_automation.sequences.now", return_value=at), patch.object(frappe.db, "commit"):
-		return sequences.sweep(now_at=at)
+		return sequence_runs.sweep(now_at=at)
 
 
 def comments(doc, text=None):
@@ -429,10 +429,10 @@ class TestReliability(SequenceTestCase):
 		lead = start(make_lead)
 		[row] = pending(lead)
 		with patch.object(frappe.db, "commit"):
-			self.assertTrue(sequences.claim(row.name, T0 + HOUR))  # a worker claimed it and died
+			self.assertTrue(sequence_runs.claim(row.name, T0 + HOUR))  # a worker claimed it and died
 		sweep(T0 + HOUR + 5 * datetime.timedelta(minutes=1))
 		self.assertEqual(comments(lead), [])  # the claim is still fresh
-		sweep(T0 + HOUR + sequences.STALE_CLAIM_AFTER + datetime.timedelta(minutes=1))
+		sweep(T0 + HOUR + sequence_runs.STALE_CLAIM_AFTER + datetime.timedelta(minutes=1))
 		self.assertEqual(comments(lead), ["ran"])
 
 	def test_rule_edited_mid_flight_keeps_the_version_the_sequence_started_with(self):
@@ -481,7 +481,7 @@ class TestConcurrentSweeps(FrappeTestCase):
 		names = [lead.name for lead in leads]
 		try:
 			at = (T0 + 2 * HOUR).isoformat()
-			run_in_processes(frappe.local.site, [("crm_automation.sequences.sweep", (at,))] * 2)
+			run_in_processes(frappe.local.site, [("crm_automation.sequence_runs.sweep", (at,))] * 2)
 			frappe.db.rollback()  # read what the other processes committed
 			for lead in leads:
 				self.assertEqual(comments(lead, "concurrent step"), ["concurrent step"], lead.name)
@@ -646,7 +646,8 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 	the engine's virtual clock (what the offline simulator runs): the same steps, outcomes and times."""
 
 	def test_site_and_virtual_clock_agree(self):
-		from crm_automation.engine.sequences import RAN, SKIPPED, run_sequence
+		from crm_automation.engine.sequence_story import run_sequence
+		from crm_automation.engine.sequences import RAN, SKIPPED
 		from crm_automation.rules import get_compiled_rule
 
 		make_sequence_rule(
