@@ -6,8 +6,10 @@ fly to a temporary JSON lines file; `crm-automation suggest` then mines it in it
 the peak RSS printed is the miner's alone. Memory must stay flat from 100k to 1M rows. No bench.
 
 Run: python benchmarks/mining_throughput.py [--sizes 100000,1000000]
-     python benchmarks/mining_throughput.py --site SITE [--days 90]   (from the bench's sites folder,
-        with the bench's Python: mines the site's own history as the report does)
+     cd ~/frappe-bench/sites && ../env/bin/python /path/to/benchmarks/mining_throughput.py --site SITE
+        [--days 90] [--generate 1000000]: mines the site's own history as the report does; with
+        --generate, first bulk-inserts that many Version rows (ten per new Lead, with a hand
+        assignment each) in one transaction and rolls all of it back afterwards
 """
 
 import argparse
@@ -184,13 +186,128 @@ def run_offline(sizes):
 			)
 
 
-def run_on_site(site, days):
+def generate_on_site(rows):
+	"""Bulk-insert Leads, their Version rows and assignments (in the open transaction)."""
+	import frappe
+
+	rng = random.Random(5)
+	leads = max(1, rows // CHANGES_PER_LEAD)
+	now = datetime.datetime.now()
+	first = now - datetime.timedelta(days=80)
+	step = datetime.timedelta(days=79) / leads
+	territories = frappe.get_all("Territory", filters={"is_group": 0}, pluck="name")[:6] or [None]
+	standard = ["name", "creation", "modified", "owner", "modified_by", "docstatus"]
+	lead_fields = [*standard, "first_name", "lead_name", "territory", "status", "qualification_status"]
+	version_fields = [*standard, "ref_doctype", "docname", "data"]
+	todo_fields = [
+		*standard,
+		"allocated_to",
+		"assigned_by",
+		"reference_type",
+		"reference_name",
+		"description",
+		"status",
+		"priority",
+	]
+	lead_rows, version_rows, todo_rows = [], [], []
+
+	def flush():
+		frappe.db.bulk_insert("Lead", lead_fields, lead_rows)
+		frappe.db.bulk_insert("Version", version_fields, version_rows)
+		frappe.db.bulk_insert("ToDo", todo_fields, todo_rows)
+		lead_rows.clear()
+		version_rows.clear()
+		todo_rows.clear()
+
+	for i in range(leads):
+		name = f"BENCH-MINING-{i:07d}"
+		created = first + step * i
+		territory = territories[i % len(territories)]
+		lead_rows.append(
+			(
+				name,
+				created,
+				created,
+				"Administrator",
+				"Administrator",
+				0,
+				"Bench",
+				"Bench",
+				territory,
+				"Open",
+				"Unqualified",
+			)
+		)
+		assignee = "Administrator"
+		todo_rows.append(
+			(
+				f"BENCH-MINING-TODO-{i:07d}",
+				created,
+				created,
+				"Administrator",
+				"Administrator",
+				0,
+				assignee,
+				"Administrator",
+				"Lead",
+				name,
+				f"Assignment for Lead {name}",
+				"Open",
+				"Medium",
+			)
+		)
+		moment = created
+		status = "Open"
+		for change in range(CHANGES_PER_LEAD):
+			moment += datetime.timedelta(minutes=rng.randint(10, 300))
+			if change % 3 == 0:
+				new = rng.choice(STATUSES)
+				diff = [["status", status, new]]
+				status = new
+			else:
+				diff = [["qualification_status", "Unqualified", rng.choice(["In Process", "Qualified"])]]
+			data = json.dumps(
+				{
+					"changed": diff,
+					"added": [],
+					"removed": [],
+					"row_changed": [],
+					"data_import": None,
+					"updater_reference": None,
+				}
+			)
+			version_rows.append(
+				(
+					f"BENCH-MINING-V-{i:07d}-{change}",
+					moment,
+					moment,
+					"Administrator",
+					"Administrator",
+					0,
+					"Lead",
+					name,
+					data,
+				)
+			)
+		if len(version_rows) >= 20000:
+			flush()
+	flush()
+
+
+def run_on_site(site, days, generate=0):
 	import frappe
 
 	frappe.init(site=site)
 	frappe.connect()
 	frappe.set_user("Administrator")
 	try:
+		if generate:
+			started = time.perf_counter()
+			generate_on_site(generate)
+			print(
+				f"generated {generate:,} Version rows in {time.perf_counter() - started:.1f} s (rolled back at the end)"
+			)
+
 		from crm_automation import history_export
 		from crm_automation.engine import mining
 
@@ -209,6 +326,7 @@ def run_on_site(site, days):
 			f"{site}: {rows:,} Version rows in the period, {sum(report['documents'].values()):,} documents, {elapsed:.1f} s, {rows / max(elapsed, 1e-9):,.0f} rows/s, peak RSS {peak:.0f} MB, {len(report['proposals'])} proposals"
 		)
 	finally:
+		frappe.db.rollback()
 		frappe.destroy()
 
 
@@ -217,9 +335,10 @@ def main():
 	parser.add_argument("--sizes", default="100000,1000000")
 	parser.add_argument("--site")
 	parser.add_argument("--days", type=int, default=90)
+	parser.add_argument("--generate", type=int, default=0)
 	args = parser.parse_args()
 	if args.site:
-		run_on_site(args.site, args.days)
+		run_on_site(args.site, args.days, args.generate)
 	else:
 		run_offline([int(size) for size in args.sizes.split(",")])
 

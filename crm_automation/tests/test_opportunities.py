@@ -210,6 +210,56 @@ class TestAutomationOpportunities(FrappeTestCase):
 		self.assertEqual((stored.enabled, stored.owner), (0, MANAGER))
 		self.assertNotEqual(stored.run_as, "Administrator")
 
+	def test_a_data_import_is_not_manual_work(self):
+		from crm_automation import history_export
+
+		frappe.set_user("Administrator")
+		lead = frappe.get_doc("Lead", self.north[0])
+		lead.request_type = "Request for Information"
+		lead.flags.updater_reference = {"doctype": "Data Import", "docname": "x", "label": "via Data Import"}
+		lead.save(ignore_version=False)
+		since, until = history_export.period(1)
+		changes = [
+			event
+			for event in history_export.iter_events(["Lead"], since, until)
+			if event["name"] == lead.name and event["type"] == "change"
+		]
+		self.assertEqual(
+			[(c["field"], c["new"], c["imported"]) for c in changes],
+			[("request_type", "Request for Information", True)],
+		)
+		# the Python reading of Version rows (other databases) gives the same as MariaDB's JSON_TABLE
+		names, tracked = (
+			self.north + self.west + self.south,
+			["qualification_status", "request_type", "status"],
+		)
+		self.assertEqual(
+			[
+				(
+					row[0],
+					frappe.utils.get_datetime(row[1]),
+					*row[2:4],
+					str(row[4] or ""),
+					str(row[5] or ""),
+					bool(row[6]),
+				)
+				for row in history_export._tracked_changes("Lead", names, tracked)
+			],
+			[
+				(
+					row[0],
+					frappe.utils.get_datetime(row[1]),
+					*row[2:4],
+					str(row[4] or ""),
+					str(row[5] or ""),
+					bool(row[6]),
+				)
+				for row in history_export._changes_in_python("Lead", names, tracked)
+			],
+		)
+		record = next(e for e in history_export.iter_events(["Lead"], since, until) if e["name"] == lead.name)
+		self.assertEqual(record["doc"]["request_type"], "")  # as created: the import's change undone
+
 	def test_a_sales_user_cannot_mine_or_create(self):
 		frappe.set_user(SALES_USER)
 		with self.assertRaises(frappe.PermissionError):
