@@ -430,6 +430,7 @@ class TestTimeTriggerConcurrentSweeps(FrappeTestCase):
 	"""Two workers sweeping at the same moment fire each occurrence once."""
 
 	def test_two_sweeps_at_once(self):
+		customer = make_customer("_Test CRM Sweep Customer")
 		make_rule(
 			"_Test Concurrent Sweep",
 			"Sales Order",
@@ -443,7 +444,6 @@ class TestTimeTriggerConcurrentSweeps(FrappeTestCase):
 			conditions={"all": [leaf("customer", "=", "_Test CRM Sweep Customer")]},
 			actions=[{"action_type": "Add Comment", "message": "concurrent sweep"}],
 		)
-		customer = make_customer("_Test CRM Sweep Customer")
 		orders = [make_sales_order(delivery_in_days=2, customer=customer) for _ in range(5)]
 		frappe.db.commit()
 		try:
