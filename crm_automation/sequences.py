@@ -130,7 +130,9 @@ def ensure_definition(rule):
 			doc.db_insert()
 		except frappe.DuplicateEntryError:
 			pass  # another worker stored the same version first
+		# Again after commit: a process that refilled the cache meanwhile could not see this row.
 		frappe.cache.delete_value(DOCTYPES_CACHE_KEY)
+		frappe.db.after_commit.add(lambda: frappe.cache.delete_value(DOCTYPES_CACHE_KEY))
 	# Trusted only once committed: a rolled-back save must not leave steps pointing at nothing.
 	frappe.db.after_commit.add(lambda: setattr(rule, "sequence_definition_stored", True))
 	return name
@@ -153,11 +155,15 @@ def compiled_definition(name):
 
 
 def sequence_doctypes():
-	"""Doctypes that have (or had) sequences: the save hooks do nothing for any other."""
-	return frappe.cache.get_value(
+	"""Doctypes that have (or had) sequences: the save hooks do nothing for any other. Those of
+	enabled rules come from the compiled index; those of versions still in flight from the cache."""
+	from crm_automation.rules import _get_index
+
+	stored = frappe.cache.get_value(
 		DOCTYPES_CACHE_KEY,
 		lambda: set(frappe.get_all(DEFINITION_DOCTYPE, pluck="document_type", distinct=True)),
 	)
+	return _get_index().get("sequence_doctypes", set()) | (stored or set())
 
 
 # Starting
