@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.business_hours import compile_calendar
 from crm_automation.engine.sequence_story import (
+	changes_from,
 	format_duration,
 	parse_span,
 	run_sequence,
@@ -343,7 +344,7 @@ def test_run_sequence_runs_skips_and_exits():
 		sequence, [run, run_sequence(sequence, {"status": "Lead"}, start, start + datetime.timedelta(days=3))]
 	)
 	assert counts[0]["reached"] == 2 and counts[0]["ran"] == 1 and counts[0]["skipped"] == 1
-	assert counts[1]["exited"] == 1 and counts[1]["ran"] == 1
+	assert (counts[1]["reached"], counts[1]["exited"], counts[1]["ran"]) == (2, 1, 1)
 
 
 def test_run_sequence_until_condition_met_early_moves_the_anchor():
@@ -398,6 +399,17 @@ def test_past_date_steps_are_passed_over_not_sent_late():
 	run = run_sequence(sequence, {"expected_close": "2026-12-20"}, DT(2026, 12, 1), DT(2027, 1, 1))
 	assert [(e[1], e[2]) for e in run.events] == [(1, SKIPPED), (2, RAN), (3, RAN)]
 	assert run.events[1][0] == DT(2026, 12, 6)
+
+
+def test_changes_from_record_entries():
+	start = DT(2026, 12, 1)
+	assert changes_from([{"after": "30h", "values": {"status": "Replied"}}], start) == [
+		(DT(2026, 12, 2, 6), {"status": "Replied"})
+	]
+	with pytest.raises(ValueError, match=r"changes\[0\].after"):
+		changes_from([{"after": "soon", "values": {}}], start)
+	with pytest.raises(ValueError, match=r"changes\[0\] must be"):
+		changes_from(["status=Replied"], start)
 
 
 def test_parse_span_and_moments():

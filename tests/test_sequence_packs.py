@@ -58,7 +58,7 @@ def test_new_lead_nurture_ends_when_the_lead_replies(meta):
 	assert [e[1] for e in quiet.events] == [1, 2, 3]
 	assert (replied.status, replied.exited_at_step) == (EXITED, 2)
 	rows = summarize_runs(sequence, [quiet, replied])
-	assert [(r["reached"], r["exited"]) for r in rows] == [(2, 0), (1, 1), (1, 0)]
+	assert [(r["reached"], r["ran"], r["exited"]) for r in rows] == [(2, 2, 0), (2, 1, 1), (1, 1, 0)]
 
 
 def test_quotation_follow_up_only_when_not_ordered(meta):

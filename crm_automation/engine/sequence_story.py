@@ -143,35 +143,63 @@ def _record_passed(run, moment, passed):
 		run.events.append((moment, step.index, SKIPPED, reason))
 
 
-def summarize_runs(sequence, runs):
-	"""Per step: how many records reached it (it became due or was passed over), ran its actions,
-	were skipped at it, exited while waiting for it, or still wait for it."""
-	rows = [
-		{
-			"step": step.index,
-			"step_name": step.label,
-			"reached": 0,
-			"ran": 0,
-			"skipped": 0,
-			"exited": 0,
-			"waiting": 0,
-		}
-		for step in sequence.steps
-	]
-	for run in runs:
+class StepTally:
+	"""Per step of one sequence: how many records reached it (were waiting for it at some point),
+	ran its actions, were skipped at it (Only If false, or a date already past), exited while waiting
+	for it, or still wait for it. The same columns as the efficacy report's drop-off; counts only,
+	so a million records cost no memory."""
+
+	COLUMNS = ("reached", "ran", "skipped", "exited", "waiting")
+
+	def __init__(self, sequence):
+		self.rows = [
+			{"step": step.index, "step_name": step.label, **dict.fromkeys(self.COLUMNS, 0)}
+			for step in sequence.steps
+		]
+
+	def add(self, run):
+		rows = self.rows
 		for _moment, index, status, _detail in run.events:
 			row = rows[index - 1]
+			row["reached"] += 1
 			if status == RAN:
-				row["reached"] += 1
 				row["ran"] += 1
 			elif status == SKIPPED:
-				row["reached"] += 1
 				row["skipped"] += 1
 			elif status == EXITED:
 				row["exited"] += 1
 		if run.status == PENDING:
+			rows[run.pending_step - 1]["reached"] += 1
 			rows[run.pending_step - 1]["waiting"] += 1
-	return rows
+
+	def lines(self):
+		return [
+			f"{row['step']}. {row['step_name']}: "
+			+ ", ".join(f"{column} {row[column]}" for column in self.COLUMNS)
+			for row in self.rows
+		]
+
+
+def summarize_runs(sequence, runs):
+	"""The StepTally rows of ``runs``."""
+	tally = StepTally(sequence)
+	for run in runs:
+		tally.add(run)
+	return tally.rows
+
+
+def changes_from(items, start):
+	"""A record's saves on the virtual clock, ``[{"after": "30h", "values": {...}}, ...]``, as
+	``(moment, values)`` pairs; raises ValueError naming the entry that is not one."""
+	changes = []
+	for i, item in enumerate(items or ()):
+		if not isinstance(item, dict) or not isinstance(item.get("values"), dict):
+			raise ValueError(f"changes[{i}] must be an object with after and values")
+		try:
+			changes.append((start + parse_span(item.get("after")), item["values"]))
+		except ValueError as error:
+			raise ValueError(f"changes[{i}].after: {error}") from None
+	return changes
 
 
 def parse_span(text):
