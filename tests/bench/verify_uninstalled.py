@@ -14,6 +14,9 @@ APP_DOCTYPES = (
 	"Automation Log Action",
 	"Automation Occurrence",
 	"CRM Automation Settings",
+	"Workflow Rule Step",
+	"Automation Sequence Step",
+	"Automation Sequence Definition",
 )
 
 
