@@ -299,6 +299,17 @@ class TestAutomationOpportunities(FrappeTestCase):
 		self.assertIn("Left out as automation or data import", message)
 		self.assertGreaterEqual({card["label"]: card["value"] for card in summary}["Patterns Found"], 3)
 
+	def test_the_report_through_the_desk(self):
+		from frappe.desk.query_report import run
+
+		filters = {"doctypes": frappe.as_json(["Lead"]), "days": 90, "min_support": 20, "min_confidence": 80}
+		result = run("Automation Opportunities", filters=filters)
+		ids = {row["proposal_id"] for row in result["result"]}
+		self.assertIn(f"from|Lead|territory={NORTH}|Assign|{ZHOU}", ids)
+		frappe.set_user(SALES_USER)
+		with self.assertRaises(frappe.PermissionError):
+			run("Automation Opportunities", filters=filters)
+
 	def test_bad_filters_are_refused_by_name(self):
 		for filters, text in (
 			({"days": 0}, "Period (Days)"),

@@ -17,14 +17,16 @@ frappe.query_reports["Automation Opportunities"] = {
 
 	formatter(value, row, column, data, default_formatter) {
 		if (column.fieldname === "create_rule" && data && data.create_rule) {
-			return `<button class="btn btn-xs btn-primary crm-create-rule" data-row="${row[0].rowIndex}">${__("Create Rule")}</button>`;
+			const id = encodeURIComponent(data.proposal_id);
+			return `<button class="btn btn-xs btn-primary crm-create-rule" data-proposal="${id}">${__("Create Rule")}</button>`;
 		}
 		return default_formatter(value, row, column, data);
 	},
 
 	onload(report) {
 		$(report.page.wrapper).on("click", ".crm-create-rule", (event) => {
-			const data = report.data[$(event.currentTarget).attr("data-row")];
+			const id = decodeURIComponent($(event.currentTarget).attr("data-proposal"));
+			const data = (report.data || []).find((row) => row.proposal_id === id);
 			if (data) crm_automation_create_rule(report, data);
 		});
 	},

@@ -30,8 +30,8 @@ def columns():
 		{
 			"fieldname": "document_type",
 			"label": _("Document Type"),
-			"fieldtype": "Link",
-			"options": "DocType",
+			# Data, not a Link to DocType: the desk would check the reader's rights on DocType itself
+			"fieldtype": "Data",
 			"width": 120,
 		},
 		{"fieldname": "action_type", "label": _("Action"), "fieldtype": "Data", "width": 110},
@@ -48,6 +48,7 @@ def columns():
 		},
 		{"fieldname": "create_rule", "label": _("Rule"), "fieldtype": "Data", "width": 110},
 		{"fieldname": "rule_json", "label": _("Proposed Rule"), "fieldtype": "Code", "hidden": 1},
+		{"fieldname": "proposal_id", "label": _("Pattern ID"), "fieldtype": "Data", "hidden": 1},
 		{"fieldname": "problems", "label": _("Problems"), "fieldtype": "Data", "width": 200},
 	]
 
@@ -65,6 +66,7 @@ def rows(report):
 			"hours_per_week": proposal["hours_per_week"],
 			"create_rule": _("Create Rule") if not proposal["problems"] else "",
 			"rule_json": json.dumps(proposal["rule"], ensure_ascii=False),
+			"proposal_id": proposal["id"],
 			"problems": "; ".join(proposal["problems"]),
 		}
 		for proposal in report["proposals"]
