@@ -398,7 +398,7 @@ def test_past_date_steps_are_passed_over_not_sent_late():
 	sequence = compiled(rule).sequence
 	run = run_sequence(sequence, {"expected_close": "2026-12-20"}, DT(2026, 12, 1), DT(2027, 1, 1))
 	assert [(e[1], e[2]) for e in run.events] == [(1, SKIPPED), (2, RAN), (3, RAN)]
-	assert run.events[1][0] == DT(2026, 12, 6)
+	assert run.events[1][0] == DT(2026, 12, 6, 9)  # 09:00 when the step names no time
 
 
 def test_changes_from_record_entries():

@@ -51,6 +51,9 @@ EXITED = "Exited"
 PENDING = "Pending"
 
 _MIDNIGHT = datetime.time(0, 0)
+# When a date or weekday wait names no time: office hours start. The desk's Time field has the
+# same default, so a rule behaves the same on the site and in the simulator.
+DEFAULT_AT_TIME = datetime.time(9, 0)
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 _WEEKDAY_NUMBERS = {name.lower(): number for number, name in enumerate(WEEKDAYS)}
 # A working-days wait on a calendar whose holidays cover every working day would never end.
@@ -340,7 +343,7 @@ def _compile_date_field(step, row, path, fields, calendars, problems):
 	if step.direction not in DIRECTIONS:
 		problems.add(f"{path}.date_direction", f"{describe_value(step.direction)} is not Before or After")
 		step.direction = "Before"
-	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems, required=False)
+	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems)
 
 
 def _compile_weekday(step, row, path, fields, calendars, problems):
@@ -349,9 +352,7 @@ def _compile_weekday(step, row, path, fields, calendars, problems):
 	if number is None:
 		problems.add(f"{path}.weekday", f"{describe_value(weekday)} is not a weekday", value=weekday)
 	step.weekday = number if number is not None else 0
-	step.at_time = (
-		_time_or_problem(row.get("at_time"), f"{path}.at_time", problems, required=True) or _MIDNIGHT
-	)
+	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems)
 
 
 def _compile_until_condition(step, row, path, fields, calendars, problems):
@@ -400,15 +401,13 @@ def _attach_actions(by_label, step_actions, problems, compile_actions):
 			by_label[label].intents = tuple(intents)
 
 
-def _time_or_problem(value, path, problems, required):
+def _time_or_problem(value, path, problems):
 	if value in (None, ""):
-		if required:
-			problems.add(path, "at what time? (HH:MM)")
-		return None
+		return DEFAULT_AT_TIME
 	moment = as_time(value)
 	if moment is None:
 		problems.add(path, f"{describe_value(value)} is not a time of day (HH:MM)", value=value)
-	return moment
+	return moment or DEFAULT_AT_TIME
 
 
 def as_time(value):

@@ -147,6 +147,6 @@ class TestPacksOnSite(FrappeTestCase):
 	def test_dry_run_import_writes_nothing(self):
 		"""--dry-run reports what would be created and leaves the site as it was."""
 		report = import_pack(starter("support"), dry_run=True)
-		self.assertEqual(len(report["created"]), 3)
+		self.assertEqual(len(report["created"]), 4)  # three rules (one with follow-up steps) and a policy
 		self.assertFalse(frappe.db.exists("Workflow Rule", "Assign issues by load"))
 		self.assertFalse(frappe.db.exists("Escalation Policy", "First response"))
