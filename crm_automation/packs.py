@@ -170,6 +170,7 @@ def site_problems(data):
 
 def _doc_values(doctype, item):
 	values = {"doctype": doctype}
+	child_doctypes = {df.fieldname: df.options for df in frappe.get_meta(doctype).get_table_fields()}
 	for key, value in item.items():
 		if key == "holidays" and doctype == "Escalation Policy":
 			continue
@@ -178,15 +179,40 @@ def _doc_values(doctype, item):
 		elif isinstance(value, list):
 			value = [
 				{
-					k: json.dumps(v, indent=1, ensure_ascii=False)
-					if k in _JSON_ON_IMPORT and isinstance(v, dict | list)
-					else v
-					for k, v in child.items()
+					**{
+						k: json.dumps(v, indent=1, ensure_ascii=False)
+						if k in _JSON_ON_IMPORT and isinstance(v, dict | list)
+						else v
+						for k, v in child.items()
+					},
+					**_times(child_doctypes.get(key), child),
 				}
 				for child in value
 			]
 		values[key] = value
+	values.update(_times(doctype, item))
 	return values
+
+
+def _times(doctype, row):
+	"""Time fields as they will be stored, so importing twice is a no-op: one the pack leaves out
+	stays empty (Frappe would give a new row the current time; "" is not filled in and is stored as
+	NULL), and "09:00" is "09:00:00", as the site gives it back."""
+	if not doctype or not isinstance(row, dict):
+		return {}
+	times = {}
+	for df in frappe.get_meta(doctype).fields:
+		if df.fieldtype != "Time":
+			continue
+		value = row.get(df.fieldname)
+		if value in (None, ""):
+			times[df.fieldname] = ""
+			continue
+		try:
+			times[df.fieldname] = frappe.utils.get_time(value).strftime("%H:%M:%S")
+		except Exception:
+			pass  # not a time: the document's own validation names the field
+	return times
 
 
 def import_pack(data, dry_run=False, enable=False, secrets=None):
