@@ -12,6 +12,7 @@ from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowd
 
 from crm_automation.rules import clear_rule_cache, get_rules
 from crm_automation.tests.concurrency import reports, run_in_processes
+from crm_automation.tests.webhook_receiver import loopback_allowed
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -307,6 +308,8 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 	def test_unreachable_webhook_keeps_the_save_and_retries(self):
 		"""Scenario 10: the save succeeds, the failure is logged and retried with backoff."""
 		from crm_automation.actions import deliver_webhooks, retry_due_webhooks
+
+		self.enterContext(loopback_allowed())  # the network guard refuses 127.0.0.1 otherwise
 
 		make_rule(
 			"_Test Webhook",
@@ -714,6 +717,7 @@ class TestTriggersAndActions(FrappeTestCase):
 			def log_message(self, *args):
 				pass
 
+		self.enterContext(loopback_allowed())  # the network guard refuses 127.0.0.1 otherwise
 		server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
 		threading.Thread(target=server.handle_request, daemon=True).start()
 		from crm_automation.actions import deliver_webhooks
