@@ -198,7 +198,13 @@ def record_health(rule, failed):
 		if current:
 			frappe.db.set_value("Workflow Rule", rule.name, "consecutive_failures", 0, update_modified=False)
 		return
-	count = current + 1
+	# Counted in the database, not read-then-written: two saves failing at once count two.
+	frappe.db.sql(
+		"update `tabWorkflow Rule` set consecutive_failures = ifnull(consecutive_failures, 0) + 1 where name = %s",
+		rule.name,
+	)
+	count = frappe.db.sql("select consecutive_failures from `tabWorkflow Rule` where name = %s", rule.name)
+	count = count[0][0] if count else current + 1
 	threshold = get_settings().failure_threshold or 5
 	values = {"consecutive_failures": count}
 	subject = _("Workflow Rule {0} failed: {1}").format(rule.name, failed[0]["result"])
