@@ -228,6 +228,16 @@ class TestWaits(SequenceTestCase):
 		)
 		self.assertIn("already passed", rows[0].reason)
 
+	def test_a_step_without_a_time_waits_until_nine_not_until_the_time_it_was_saved(self):
+		make_sequence_rule(
+			"_Test Seq No Time",
+			[wait("Monday", 0, kind="Until Weekday and Time", weekday="Monday")],
+			[comment("monday", "Monday")],
+		)
+		lead = start(make_lead)
+		[row] = pending(lead)
+		self.assertEqual(row.due_at, datetime.datetime(2026, 11, 23, 9, 0))
+
 	def test_weekday_wait(self):
 		make_sequence_rule(
 			"_Test Seq Monday",
