@@ -18,9 +18,18 @@ from crm_automation.tests.webhook_receiver import Receiver, loopback_allowed
 RULE_PREFIX = "_Test Hook"
 
 
+def _hold_retries():
+	"""In a worker process: a failed attempt waits hours, so no worker retries it within the same
+	round however slow the machine; the test makes retries due itself."""
+	from crm_automation.actions import webhooks
+
+	webhooks.WEBHOOK_BACKOFF_MINUTES = (600,) * 10
+
+
 def deliver_all_logs(prefix):
 	"""A worker process: run the delivery job of every log of the test rules (as if each job had been
 	started twice, once per worker)."""
+	_hold_retries()
 	logs = frappe.get_all(
 		"Automation Log", filters={"rule": ("like", f"{prefix}%")}, pluck="name", order_by="creation"
 	)
@@ -30,6 +39,7 @@ def deliver_all_logs(prefix):
 
 
 def sweep():
+	_hold_retries()
 	retry_due_webhooks()
 	print("swept")
 
@@ -335,6 +345,25 @@ class TestWebhookTargets(FrappeTestCase):
 		):
 			with self.subTest(headers=headers), self.assertRaisesRegex(frappe.ValidationError, reason):
 				self.hook("https://hooks.example.com/in", headers=headers)
+
+	def test_public_name_that_resolves_to_metadata_is_refused_at_delivery(self):
+		"""Accepted at save (a public-looking name), refused when sent: the name resolves to the cloud
+		metadata address. Nothing is sent, and the row fails with the reason."""
+		import socket
+
+		def resolve(host, port, *args, **kwargs):
+			return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+		with patch.object(frappe.db, "commit"), patch("socket.getaddrinfo", resolve):
+			self.hook("https://hooks.attacker.example/in")
+			make_lead(first_name="Rebound")
+			deliver_webhooks(
+				frappe.get_all("Automation Log", filters={"rule": f"{RULE_PREFIX} Target"}, pluck="name")[0]
+			)
+			row = webhook_rows()[0]
+		self.assertEqual(row.status, "Failed")
+		self.assertIn("169.254.169.254", row.result)
+		self.assertIn("metadata", row.result)
 
 	def test_target_refused_at_delivery_when_no_longer_allowed(self):
 		"""Saved while allowlisted; the allowlist is then emptied: nothing is sent, the row fails with
