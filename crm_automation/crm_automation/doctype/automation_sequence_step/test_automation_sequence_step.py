@@ -478,6 +478,35 @@ class TestReliability(SequenceTestCase):
 		self.assertEqual(steps_of(lead)[0].status, "Failed")
 
 
+def fire_all_due(at):
+	"""A worker handed every due step at once (run in a separate process by the tests)."""
+	names = frappe.get_all(
+		"Automation Sequence Step", filters={"status": "Pending", "due_at": ("<=", at)}, pluck="name"
+	)
+	print("fired", sequence_runs.fire_steps(sorted(names), now_at=at))
+	frappe.db.commit()
+
+
+class TestFanOut(SequenceTestCase):
+	def test_many_due_steps_go_to_chunk_jobs_that_fire_them(self):
+		make_sequence_rule("_Test Seq Fan Out", [wait("Step", 1)], [comment("fanned out", "Step")])
+		leads = [start(make_lead, first_name=f"Fan {i}") for i in range(12)]
+		jobs = []
+		with (
+			patch.object(sequence_runs, "CHUNK_SIZE", 5),
+			patch.object(frappe, "enqueue", side_effect=lambda method, **kw: jobs.append((method, kw))),
+		):
+			self.assertEqual(sweep(T0 + HOUR), 12)
+		self.assertEqual([len(kw["names"]) for _method, kw in jobs], [5, 5, 2])
+		self.assertTrue(
+			all(m == "crm_automation.sequence_runs.fire_steps" and kw["deduplicate"] for m, kw in jobs)
+		)
+		with patch.object(frappe.db, "commit"):
+			for _method, kw in jobs:
+				sequence_runs.fire_steps(kw["names"], now_at=kw["now_at"])
+		self.assertEqual([len(comments(lead, "fanned out")) for lead in leads], [1] * 12)
+
+
 class TestConcurrentSweeps(FrappeTestCase):
 	"""Two processes sweep the same due rows at the same moment: each step runs once."""
 
@@ -491,7 +520,15 @@ class TestConcurrentSweeps(FrappeTestCase):
 		names = [lead.name for lead in leads]
 		try:
 			at = (T0 + 2 * HOUR).isoformat()
-			run_in_processes(frappe.local.site, [("crm_automation.sequence_runs.sweep", (at,))] * 2)
+			this_module = (
+				"crm_automation.crm_automation.doctype.automation_sequence_step.test_automation_sequence_step"
+			)
+			# Two sweeps and two workers handed the same steps, all at the same moment.
+			run_in_processes(
+				frappe.local.site,
+				[("crm_automation.sequence_runs.sweep", (at,))] * 2
+				+ [(f"{this_module}.fire_all_due", (at,))] * 2,
+			)
 			frappe.db.rollback()  # read what the other processes committed
 			for lead in leads:
 				self.assertEqual(comments(lead, "concurrent step"), ["concurrent step"], lead.name)
@@ -663,7 +700,13 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 		make_sequence_rule(
 			"_Test Seq Agree",
 			[
-				wait("Wait reply", 2, "Days", "Until Condition", until_conditions={"all": [leaf("status", "=", "Replied")]}),
+				wait(
+					"Wait reply",
+					2,
+					"Days",
+					"Until Condition",
+					until_conditions={"all": [leaf("status", "=", "Replied")]},
+				),
 				wait("Check", 1, "Days", step_conditions={"all": [leaf("status", "=", "Open")]}),
 				wait("Final", 2, "Days"),
 			],
@@ -695,7 +738,9 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 
 		names = {RAN: "Done", SKIPPED: "Skipped", "Exited": "Exited"}
 		for label, items in scenarios.items():
-			run = run_sequence(sequence, {"status": "Lead"}, T0, until, [(at, {"status": s}) for at, s in items])
+			run = run_sequence(
+				sequence, {"status": "Lead"}, T0, until, [(at, {"status": s}) for at, s in items]
+			)
 			expected = [(index, names[status]) for _at, index, status, _detail in run.events]
 			if run.status == "Pending":
 				expected.append((run.pending_step, "Pending"))
