@@ -419,3 +419,16 @@ def test_parse_span_and_moments():
 		parse_span("fortnight")
 	assert as_moment("2026-12-01", datetime.time(9)) == DT(2026, 12, 1, 9)
 	assert as_moment("not a date") is None
+
+
+def test_player_tallies_records_per_rule():
+	from crm_automation.engine.sequence_story import SequencePlayer
+
+	rule = compiled(nurture())
+	player = SequencePlayer(DT(2026, 12, 1, 9), DT(2026, 12, 15, 9))
+	player.play(rule, {"status": "Open"})
+	player.play(rule, {"status": "Open"}, [{"after": "30h", "values": {"status": "Converted"}}])
+	rows = player.as_dict()["Nurture"]
+	assert [(r["reached"], r["ran"], r["exited"]) for r in rows] == [(2, 2, 0), (2, 1, 1)]
+	assert player.format_lines()[0] == "Nurture: follow-up steps over 14 d (until 2026-12-15 09:00)"
+	assert player.format_lines()[2] == "    2. Supervisor: reached 2, ran 1, skipped 0, exited 1, waiting 0"

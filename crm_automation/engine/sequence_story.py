@@ -209,3 +209,33 @@ def parse_span(text):
 	if len(cleaned) >= 2 and cleaned[-1] in units and cleaned[:-1].isdigit():
 		return datetime.timedelta(**{units[cleaned[-1]]: int(cleaned[:-1])})
 	raise ValueError(f"{text!r} is not a span such as 90m, 36h, 14d or 2w")
+
+
+class SequencePlayer:
+	"""The offline simulator's part: every record a rule with follow-up steps fires on is played
+	from ``start`` to ``until`` on the virtual clock, and each rule keeps a StepTally."""
+
+	def __init__(self, start, until):
+		self.start = start
+		self.until = until
+		self.tallies = {}
+
+	def play(self, rule, values, changes=()):
+		"""Play one record; ``changes`` as a record carries them ([{"after", "values"}, ...])."""
+		tally = self.tallies.get(rule.name)
+		if tally is None:
+			tally = self.tallies[rule.name] = StepTally(rule.sequence)
+		run = run_sequence(rule.sequence, values, self.start, self.until, changes_from(changes, self.start))
+		tally.add(run)
+		return run
+
+	def as_dict(self):
+		return {name: tally.rows for name, tally in self.tallies.items()}
+
+	def format_lines(self):
+		span = format_duration(self.until - self.start)
+		lines = []
+		for name, tally in self.tallies.items():
+			lines.append(f"{name}: follow-up steps over {span} (until {self.until:%Y-%m-%d %H:%M})")
+			lines.extend(f"    {line}" for line in tally.lines())
+		return lines
