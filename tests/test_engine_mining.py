@@ -351,3 +351,77 @@ def test_an_email_counts_after_a_transition_only_within_the_window():
 	found = mining.mine(events, min_support=1, min_confidence=0.1, window_hours=14)
 	[proposal] = [p for p in found["proposals"] if p["family"] == "after"]
 	assert (proposal["support"], proposal["observed"]) == (2, 2)
+
+
+def test_the_order_of_documents_does_not_change_the_figures(events):
+	import random
+
+	blocks = {}
+	for event in events:
+		blocks.setdefault((event["doctype"], event["name"]), []).append(event)
+	order = list(blocks)
+	random.Random(13).shuffle(order)
+	shuffled = [event for key in order for event in blocks[key]]
+	assert run(shuffled)["proposals"] == run(events)["proposals"]
+
+
+_JSON_VALUES = None
+
+
+def _json_values():
+	from hypothesis import strategies as st
+
+	scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+	return st.recursive(
+		scalars,
+		lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+		max_leaves=6,
+	)
+
+
+def test_any_json_in_an_event_is_mined_or_refused_by_name():
+	"""A hand-made history file may hold anything: the miner answers with HistoryError, never a
+	traceback."""
+	from hypothesis import given, settings
+	from hypothesis import strategies as st
+
+	field_values = _json_values()
+	event = st.fixed_dictionaries(
+		{
+			"type": st.sampled_from(mining.EVENT_TYPES),
+			"doctype": st.sampled_from(["Lead", "Lead", 7, ["Lead"]]),
+			"name": st.sampled_from(["A", "B", 3, None, {"x": 1}]),
+			"when": st.sampled_from(["2026-09-01 10:00:00", "2026-09-02", "x", 5]),
+		},
+		optional={
+			key: field_values
+			for key in (
+				"who",
+				"to",
+				"field",
+				"old",
+				"new",
+				"doc",
+				"template",
+				"subject",
+				"description",
+				"text",
+				"automated",
+				"message",
+				"to_field",
+			)
+		},
+	)
+
+	@settings(max_examples=300, deadline=None)
+	@given(st.lists(event, max_size=6))
+	def check(events):
+		events = sorted(events, key=lambda e: str(e["name"]))
+		try:
+			report = mining.mine(events, min_support=1, min_confidence=0.1)
+		except mining.HistoryError:
+			return
+		for proposal in report["proposals"]:
+			json.dumps(proposal)
+
+	check()

@@ -217,6 +217,8 @@ def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
 		doctype, name, when = event.get("doctype"), event.get("name"), event.get("when")
 		if not doctype or name in (None, "") or not when:
 			_required(event, ("doctype", "name", "when"), _where(event, position))
+		if not isinstance(doctype, str) or not isinstance(name, str | int):
+			raise HistoryError(_where(event, position), "doctype and name are text")
 		document = (doctype, name if isinstance(name, str) else str(name))
 		if document != current_key:
 			if current is not None:
@@ -246,13 +248,35 @@ def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
 		yield current
 
 
+_TEXT_KEYS = {
+	"record": ("who",),
+	"change": ("who", "field"),
+	"assignment": ("who", "to"),
+	"email": ("who", "template", "subject", "message", "to_field"),
+	"todo": ("who", "to", "description"),
+	"comment": ("who", "text"),
+}
+
+
+def _check_texts(event, position):
+	for key in _TEXT_KEYS[event["type"]]:
+		value = event.get(key)
+		if value is not None and not isinstance(value, str):
+			raise HistoryError(f"{_where(event, position)}.{key}", f"{value!r} is not text")
+
+
 def _digest(digest, event, kind, when, position, transition_fields):
+	_check_texts(event, position)
 	who = event.get("who") or ""
 	if kind == "record":
 		values = event.get("doc") or {}
 		if not isinstance(values, dict):
 			raise HistoryError(f"{_where(event, position)}.doc", "the document's values are a JSON object")
-		digest.initial = {field: value for field, value in values.items() if field not in IGNORED_FIELDS}
+		digest.initial = {
+			field: value
+			for field, value in values.items()
+			if field not in IGNORED_FIELDS and _scalar(value) is not None
+		}
 		digest.created = when
 		return
 	if kind == "change":
