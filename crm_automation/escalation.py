@@ -287,7 +287,7 @@ def fire_due_escalations(names, now=None):
 
 def escalate(state_name, now):
 	state = frappe.get_doc("Escalation State", state_name)
-	policy = _index()["by_name"].get(state.policy)
+	policy = _compiled_policy(state.policy)
 	if not policy or not frappe.db.exists(state.reference_doctype, state.reference_name):
 		state.db_set({"status": "Stopped", "next_escalation_on": None, "next_escalation": None})
 		return 0
@@ -314,6 +314,24 @@ def escalate(state_name, now):
 		due = schedule(policy, state)
 	state.save(ignore_permissions=True)
 	return fired
+
+
+def _compiled_policy(name):
+	"""The compiled policy, rebuilt once when this process's index lacks a policy that is enabled:
+	an index built in an older snapshot would otherwise stop that policy's clocks as if it were gone."""
+	policy = _index()["by_name"].get(name)
+	refreshed = getattr(frappe.local, "crm_automation_refreshed_policies", None)
+	if refreshed is None:
+		refreshed = frappe.local.crm_automation_refreshed_policies = set()
+	# Once per policy per job: a policy that does not compile must not cost a rebuild per clock.
+	if policy is None and name not in refreshed:
+		refreshed.add(name)
+		if frappe.db.exists("Escalation Policy", {"name": name, "enabled": 1}):
+			from crm_automation.compiled_cache import forget_local_indexes
+
+			forget_local_indexes()
+			policy = _index()["by_name"].get(name)
+	return policy
 
 
 class _PolicyAsRule:

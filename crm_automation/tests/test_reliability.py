@@ -220,6 +220,42 @@ class TestEscalationSweepLosesNothing(FrappeTestCase):
 		frappe.db.rollback()
 		self.assertEqual([comments(lead, "escalated reliably") for lead in self.leads], [1, 1, 1])
 
+	def test_a_worker_whose_index_predates_the_policy_does_not_stop_its_clocks(self):
+		"""Without the policy in its index, the sweep took the policy for deleted and stopped the
+		clock: every escalation of that document lost."""
+		from crm_automation import escalation
+		from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import make_policy
+
+		make_policy(
+			"_Test Reliability Escalation",
+			"Lead",
+			clock_start="Creation",
+			levels=[
+				{
+					"level": 1,
+					"after": 1,
+					"unit": "Hours",
+					"action_type": "Add Comment",
+					"message": "escalated reliably",
+				}
+			],
+		)
+		self.leads = [make_lead(first_name="Escalate Stale")]
+		frappe.db.commit()
+		later = get_datetime(self.leads[0].creation) + datetime.timedelta(hours=2)
+		self.assertTrue(escalation.get_policies("Lead"))  # built under the token that stays current
+		version = escalation._policy_cache._by_site[frappe.local.site][0]
+		escalation._policy_cache._by_site[frappe.local.site] = (version, {"by_doctype": {}, "by_name": {}})
+		frappe.local.crm_automation_refreshed_policies = set()
+		try:
+			self.assertEqual(escalation.sweep(later), 1)
+		finally:
+			escalation.clear_policy_cache()
+		frappe.db.rollback()
+		self.assertEqual(comments(self.leads[0], "escalated reliably"), 1)
+		state = escalation.get_state("_Test Reliability Escalation", self.leads[0])
+		self.assertNotEqual(state.status, "Stopped")
+
 
 class TestBrokenValidateRule(FrappeTestCase):
 	"""Only a deliberate Reject may stop a save."""
