@@ -141,7 +141,8 @@ frappe.ui.form.on("Workflow Rule Step", {
 		const grid_row = frm.fields_dict.steps.grid.grid_rows_by_docname[cdn];
 		["until_conditions", "step_conditions"].forEach((fieldname) => {
 			const field = grid_row.grid_form.fields_dict[fieldname];
-			const holder = $('<div class="mb-3"></div>').insertBefore(field.$wrapper);
+			field.$wrapper.prev(".crm-automation-step-builder").remove(); // the row form is reused
+			const holder = $('<div class="mb-3 crm-automation-step-builder"></div>').insertBefore(field.$wrapper);
 			new crm_automation.ConditionBuilder({
 				wrapper: holder,
 				doctype: frm.doc.document_type,
