@@ -45,13 +45,20 @@ def wanted_indexes():
 	return {(row.document_type, row.time_field) for row in rows}
 
 
-def ensure_time_rule_indexes():
-	"""Add an index for each enabled Time rule's field that has none. Commits (DDL): call it only
-	where nothing else is pending, i.e. after a commit, on install or migrate."""
+def ensure_time_rule_indexes(prune=False):
+	"""Add an index for each enabled Time rule's field that has none; with ``prune`` (on migrate),
+	drop the app's indexes no enabled Time rule needs any more. Commits (DDL): call it only where
+	nothing else is pending, i.e. after a commit, on install or migrate."""
+	wanted = wanted_indexes()
 	added = []
-	for doctype, fieldname in sorted(wanted_indexes()):
+	for doctype, fieldname in sorted(wanted):
 		if ensure_index(doctype, fieldname):
 			added.append(f"{doctype}.{fieldname}")
+	if prune:
+		keep = {(f"tab{doctype}", index_name(fieldname)) for doctype, fieldname in wanted}
+		for table, name in app_indexes():
+			if (table, name) not in keep:
+				frappe.db.sql_ddl(f"alter table `{table}` drop index `{name}`")
 	return added
 
 

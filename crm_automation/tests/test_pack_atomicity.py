@@ -188,6 +188,22 @@ class TestPackImportIsOneTransaction(FrappeTestCase):
 		drop_app_indexes()  # what before_uninstall does
 		self.assertEqual([i for i in app_indexes() if i[0] == "tabLead"], [])
 
+	def test_migrate_drops_indexes_no_enabled_rule_needs(self):
+		from crm_automation.setup.time_indexes import ensure_time_rule_indexes
+
+		path = write_pack(pack(time_rule(f"{PREFIX} Time")))
+		self.addCleanup(os.unlink, path)
+		self.assertEqual(bench("import-pack", path, "--enable")[0], 0)
+		frappe.db.rollback()
+		ensure_time_rule_indexes(prune=True)
+		self.assertIn(("tabLead", index_name(TIME_FIELD)), app_indexes(), "still wanted: kept")
+		frappe.db.set_value("Workflow Rule", f"{PREFIX} Time", "enabled", 0)
+		frappe.db.commit()
+		ensure_time_rule_indexes()
+		self.assertIn(("tabLead", index_name(TIME_FIELD)), app_indexes(), "kept until migrate")
+		ensure_time_rule_indexes(prune=True)
+		self.assertNotIn(("tabLead", index_name(TIME_FIELD)), app_indexes())
+
 	def test_legacy_index_is_adopted_and_removed_at_uninstall(self):
 		"""Sites where the old code ran have Frappe's `<field>_index` and its "search index" Property
 		Setter: the patch marks them as the app's, and uninstall takes both away with the app's own."""
