@@ -323,6 +323,22 @@ class TestExits(SequenceTestCase):
 		lead.save()
 		self.assertEqual(len(pending(lead)), 1)
 
+	def test_saves_of_a_doctype_without_sequences_never_read_the_steps(self):
+		self.nurture()  # Lead has a sequence; ToDo does not
+		statements = []
+		original = frappe.db.sql
+
+		def spy(query, *args, **kwargs):
+			statements.append(str(query))
+			return original(query, *args, **kwargs)
+
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "no sequences here"}).insert()
+		with patch.object(frappe.db, "sql", side_effect=spy):
+			todo.description = "still none"
+			todo.save()
+		self.assertTrue(statements)
+		self.assertFalse([q for q in statements if "Automation Sequence" in q])
+
 	def test_deleting_the_document_ends_its_steps(self):
 		self.nurture()
 		lead = start(make_lead)
