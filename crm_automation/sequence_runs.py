@@ -4,7 +4,8 @@
 Exactly once: a due row is claimed by one UPDATE ... WHERE status = 'Pending' that only one worker
 wins (the loser's UPDATE waits for the winner's commit and then matches no row), and the claim is
 committed before the step acts. A claim left by a crashed worker becomes due again after
-STALE_CLAIM_AFTER. After downtime, steps due within the catch-up window run; older ones are logged
+STALE_CLAIM_AFTER; a worker that was only slow then finds its claim token gone when it closes the row
+and undoes its run, so the step still runs once. After downtime, steps due within the catch-up window run; older ones are logged
 as Missed and the sequence goes on from their due time.
 """
 
@@ -24,6 +25,11 @@ from crm_automation.sequences import CANCELLED, DONE, EXITED, FAILED, MISSED, SK
 CHUNK_SIZE = 200
 MAX_DUE_PER_SWEEP = 20000
 STALE_CLAIM_AFTER = datetime.timedelta(minutes=15)
+_SAVEPOINT = "crm_automation_sequence_step"
+
+
+class LostClaim(Exception):
+	"""The claim went stale and another worker took the step over: this worker's run is undone."""
 
 
 def sweep(now_at=None):
@@ -71,13 +77,15 @@ def fire_steps(names, now_at=None):
 		token = claim(name, at)
 		if not token:
 			continue
-		frappe.db.savepoint("crm_automation_sequence_step")
+		frappe.db.savepoint(_SAVEPOINT)
 		try:
-			fire_claimed(name, at, catchup)
+			fire_claimed(name, at, catchup, token)
 			fired += 1
+		except LostClaim:
+			frappe.db.rollback(save_point=_SAVEPOINT)
 		except Exception:
-			frappe.db.rollback(save_point="crm_automation_sequence_step")
-			sequences._finish(name, FAILED, frappe.get_traceback()[-2000:], at)
+			frappe.db.rollback(save_point=_SAVEPOINT)
+			sequences._finish(name, FAILED, frappe.get_traceback()[-2000:], at, token=token)
 			frappe.log_error(title=f"Sequence step {name} failed")
 		frappe.db.commit()
 	return fired
@@ -96,35 +104,40 @@ def claim(name, at):
 	return token if won else None
 
 
-def fire_claimed(name, at, catchup):
+def _close(name, status, reason, at, token, log=None):
+	if not sequences._finish(name, status, reason, at, log=log, token=token):
+		raise LostClaim(name)
+
+
+def fire_claimed(name, at, catchup, token=None):
 	row = frappe.db.get_value(STEP_DOCTYPE, name, ["*"], as_dict=True)
 	due_at = get_datetime(row.due_at)
 	rule_state = frappe.db.get_value("Workflow Rule", row.workflow_rule, "enabled")
 	if not rule_state:
 		why = _("the rule was deleted") if rule_state is None else _("the rule is disabled")
-		return sequences._finish(name, CANCELLED, _("Cancelled: {0}").format(why), at)
+		return _close(name, CANCELLED, _("Cancelled: {0}").format(why), at, token)
 	if not frappe.db.exists(row.reference_doctype, row.reference_name):
-		return sequences._finish(name, EXITED, _("The document no longer exists"), at)
+		return _close(name, EXITED, _("The document no longer exists"), at, token)
 	compiled, _snapshot = sequences.compiled_definition(row.definition)
 	sequence = compiled.sequence
 	step = sequence.step(row.step_index)
 	doc = frappe.get_doc(row.reference_doctype, row.reference_name)
 	values = field_values(doc)
 	if doc.docstatus == 2:
-		return sequences._finish(name, EXITED, _("The document was cancelled"), at)
+		return _close(name, EXITED, _("The document was cancelled"), at, token)
 	reason = sequence.exit_reason(values, None)
 	if reason:
-		return sequences._finish(name, EXITED, _("Ended: {0}").format(reason), at)
+		return _close(name, EXITED, _("Ended: {0}").format(reason), at, token)
 	if at - due_at > catchup:
 		message = _("Missed: due {0}, older than the catch-up window").format(due_at)
 		log = _log(compiled, doc, row, step, "Skipped", message, (), 0.0, time.perf_counter())
-		sequences._finish(name, MISSED, message, at, log=log)
+		_close(name, MISSED, message, at, token, log=log)
 	else:
-		_run_step(compiled, doc, row, step, at)
+		_run_step(compiled, doc, row, step, at, token)
 	sequences._schedule_next(sequence, row, step, due_at, values)
 
 
-def _run_step(compiled, doc, row, step, at):
+def _run_step(compiled, doc, row, step, at, token):
 	from crm_automation import actions
 	from crm_automation.runner import _state, get_settings, record_health
 
@@ -134,7 +147,7 @@ def _run_step(compiled, doc, row, step, at):
 		log = None
 		if get_settings().log_skipped_runs:
 			log = _log(compiled, doc, row, step, "Skipped", detail, (), 0.0, started)
-		return sequences._finish(row.name, SKIPPED, detail, at, log=log)
+		return _close(row.name, SKIPPED, detail, at, token, log=log)
 	rule = _live_rule(compiled)
 	state = _state()
 	state.depth += 1
@@ -149,9 +162,10 @@ def _run_step(compiled, doc, row, step, at):
 	minutes = actions.minutes_saved(rule, results, get_settings()) if not failed else 0.0
 	path = _("timeout") if detail == seq.PATH_TIMEOUT else ""
 	log = _log(compiled, doc, row, step, outcome, path, results, minutes, started)
+	# Closed before anything leaves the database: a run undone for a lost claim sends nothing.
+	_close(row.name, FAILED if failed else DONE, path or None, at, token, log=log)
 	actions.after_run(log, results)
 	record_health(rule, failed)
-	sequences._finish(row.name, FAILED if failed else DONE, path or None, at, log=log)
 
 
 def _live_rule(compiled):

@@ -296,12 +296,14 @@ def _update_pending(name, **values):
 	)
 
 
-def _finish(name, status, reason, at, expect=RUNNING, log=None):
-	"""Close a row; True when it was still in ``expect`` (another worker or user did not get there first)."""
+def _finish(name, status, reason, at, expect=RUNNING, log=None, token=None):
+	"""Close a row; True when it was still in ``expect`` (and still held by ``token``, the claim of
+	the worker closing it): another worker or user did not get there first."""
 	frappe.db.sql(
 		"update `tabAutomation Sequence Step` set status=%s, reason=%s, finished_at=%s, modified=%s,"
-		" automation_log=coalesce(%s, automation_log) where name=%s and status=%s",
-		(status, reason, at, at, log, name, expect),
+		" automation_log=coalesce(%s, automation_log) where name=%s and status=%s"
+		+ (" and claim_token=%s" if token else ""),
+		(status, reason, at, at, log, name, expect, *((token,) if token else ())),
 	)
 	return frappe.db._cursor.rowcount == 1
 

@@ -461,6 +461,20 @@ class TestReliability(SequenceTestCase):
 		sweep(T0 + HOUR + sequence_runs.STALE_CLAIM_AFTER + datetime.timedelta(minutes=1))
 		self.assertEqual(comments(lead), ["ran"])
 
+	def test_a_slow_worker_whose_claim_was_taken_over_undoes_its_run(self):
+		make_sequence_rule("_Test Seq Slow", [wait("Step", 1)], [comment("ran", "Step")])
+		lead = start(make_lead)
+		[row] = pending(lead)
+		with patch.object(frappe.db, "commit"):
+			token = sequence_runs.claim(row.name, T0 + HOUR)  # this worker then stalls
+		sweep(T0 + HOUR + sequence_runs.STALE_CLAIM_AFTER + datetime.timedelta(minutes=1))
+		self.assertEqual(comments(lead), ["ran"])  # another worker took the step over
+		frappe.db.savepoint("slow_worker")
+		with self.assertRaises(sequence_runs.LostClaim):
+			sequence_runs.fire_claimed(row.name, T0 + 2 * HOUR, datetime.timedelta(hours=24), token)
+		frappe.db.rollback(save_point="slow_worker")  # what fire_steps does with a lost claim
+		self.assertEqual(comments(lead), ["ran"])
+
 	def test_rule_edited_mid_flight_keeps_the_version_the_sequence_started_with(self):
 		make_sequence_rule("_Test Seq Version", [wait("Step", 1)], [comment("version one", "Step")])
 		old = start(make_lead)
