@@ -2,6 +2,7 @@
 the timeline in words and the virtual-clock run."""
 
 import datetime
+import itertools
 
 import pytest
 from hypothesis import given, settings
@@ -432,3 +433,37 @@ def test_player_tallies_records_per_rule():
 	assert [(r["reached"], r["ran"], r["exited"]) for r in rows] == [(2, 2, 0), (2, 1, 1)]
 	assert player.format_lines()[0] == "Nurture: follow-up steps over 14 d (until 2026-12-15 09:00)"
 	assert player.format_lines()[2] == "    2. Supervisor: reached 2, ran 1, skipped 0, exited 1, waiting 0"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+	st.lists(st.integers(1, 72), min_size=1, max_size=5),
+	st.integers(0, 400),
+	st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["Open", "Lead", "Converted"])), max_size=4),
+)
+def test_virtual_clock_properties(hours, horizon, saves):
+	"""Steps happen in order at non-decreasing times; a sequence ends only at a save that makes the
+	stop condition true; without such a save it runs every step whose time has come."""
+	rule = nurture(
+		steps=[step(step_name=f"S{i}", wait_amount=h) for i, h in enumerate(hours)],
+		stop_conditions={"all": [{"field": "status", "op": "=", "value": "Converted"}]},
+	)
+	rule["actions"] = [{"action_type": "Add Tag", "tag": "t", "step": f"S{i}"} for i in range(len(hours))]
+	sequence = compiled(rule).sequence
+	start = DT(2026, 12, 1)
+	until = start + datetime.timedelta(hours=horizon)
+	changes = [(start + datetime.timedelta(hours=h), {"status": status}) for h, status in saves]
+	run = run_sequence(sequence, {"status": "Open"}, start, until, changes)
+	moments = [event[0] for event in run.events]
+	assert moments == sorted(moments)
+	assert [event[1] for event in run.events] == list(range(1, len(run.events) + 1))
+	first_stop = min(
+		(at for at, values in changes if values["status"] == "Converted" and at <= until), default=None
+	)
+	if run.status == EXITED:
+		assert run.events[-1][0] == first_stop
+	else:
+		due = list(itertools.accumulate(datetime.timedelta(hours=h) for h in hours))
+		ran = [start + d for d in due if start + d <= until]
+		assert moments == ran
+		assert first_stop is None or first_stop >= (moments[-1] if run.status == RAN else start)
