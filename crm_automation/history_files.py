@@ -173,6 +173,8 @@ def format_text(report):
 			f"   support {proposal['support']}, confidence {proposal['confidence'] * 100:.1f}%, "
 			f"≈ {proposal['hours_per_week']:g} h saved per week; by {people}"
 		)
+		for alternative in proposal.get("alternatives") or ():
+			lines.append(f"   the same documents: {alternative['field']} = {alternative['value']}")
 		lines.append(f"   rule: {proposal['rule']['rule_name']} ({proposal['rule']['trigger']})")
 		for problem in proposal.get("problems") or ():
 			lines.append(f"   problem: {problem}")

@@ -425,3 +425,31 @@ def test_any_json_in_an_event_is_mined_or_refused_by_name():
 			json.dumps(proposal)
 
 	check()
+
+
+def test_two_conditions_on_the_same_documents_are_one_proposal_with_an_alternative():
+	events = []
+	for i in range(50):
+		north = i % 2 == 0
+		name = f"L{i:03d}"
+		doc = {"territory": "North" if north else "South", "region": "N" if north else "S"}
+		events.append(
+			{"type": "record", "doctype": "Lead", "name": name, "when": "2026-09-01 10:00:00", "doc": doc}
+		)
+		to = "zhou@x" if north else ("li@x" if i % 4 == 1 else "ben@x")
+		events.append(
+			{
+				"type": "assignment",
+				"doctype": "Lead",
+				"name": name,
+				"when": "2026-09-01 10:05:00",
+				"who": "m",
+				"to": to,
+			}
+		)
+	report = mining.mine(events, min_support=10, min_confidence=0.8)
+	zhou = [p for p in report["proposals"] if p["action"].get("user") == "zhou@x"]
+	assert len(zhou) == 1
+	assert zhou[0]["condition"] == {"field": "region", "value": "N"}
+	assert zhou[0]["alternatives"] == [{"field": "territory", "value": "North"}]
+	assert (zhou[0]["support"], zhou[0]["observed"]) == (25, 25)

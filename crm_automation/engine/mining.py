@@ -421,6 +421,27 @@ def _without_redundant(proposals):
 		):
 			continue
 		kept.append(proposal)
+	return _with_alternatives(kept)
+
+
+def _with_alternatives(proposals):
+	"""Two field conditions with the very same figures for the same action (territory West and
+	source Fair, when every Fair lead is in the West) are one pattern: the first condition by
+	field name is proposed, the others listed as its ``alternatives``."""
+	first = {}
+	kept = []
+	for proposal in sorted(proposals, key=lambda p: (str(p["pattern"][2]), p["id"])):
+		family, doctype, condition, action = proposal["pattern"]
+		if family != "from" or condition is None:
+			kept.append(proposal)
+			continue
+		same = (doctype, action, proposal["support"], proposal["observed"])
+		if same in first:
+			first[same]["alternatives"].append(proposal["condition"])
+			continue
+		proposal["alternatives"] = []
+		first[same] = proposal
+		kept.append(proposal)
 	return kept
 
 

@@ -159,6 +159,8 @@ class TestAutomationOpportunities(FrappeTestCase):
 		fair = found[f"from|Lead|source={FAIR}|Set Value|qualification_status|In Process"]
 		self.assertEqual((fair["support"], fair["observed"]), (22, 24))
 		self.assertEqual({p["user"] for p in fair["people"]}, {ZHOU, LI})
+		# every Fair lead is in the West: one proposal, the other condition named beside it
+		self.assertEqual(fair["alternatives"], [{"field": "territory", "value": WEST}])
 		quote = found[f"after|Lead|status->Replied|Send Email|template|{TEMPLATE}"]
 		self.assertEqual(quote["support"], 20)
 		self.assertEqual(quote["observed"], self._leads_replied_in_period())

@@ -56,7 +56,7 @@ def columns():
 def rows(report):
 	return [
 		{
-			"pattern": proposal["summary"],
+			"pattern": _with_alternatives(proposal),
 			"document_type": proposal["doctype"],
 			"action_type": _(proposal["action_type"]),
 			"support": proposal["support"],
@@ -71,6 +71,13 @@ def rows(report):
 		}
 		for proposal in report["proposals"]
 	]
+
+
+def _with_alternatives(proposal):
+	alternatives = ", ".join(f"{a['field']} = {a['value']}" for a in proposal.get("alternatives") or ())
+	if not alternatives:
+		return proposal["summary"]
+	return _("{0}; the same documents: {1}").format(proposal["summary"], alternatives)
 
 
 def message(report):
