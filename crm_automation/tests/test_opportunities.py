@@ -340,6 +340,29 @@ class TestAutomationOpportunities(FrappeTestCase):
 		)
 		self.assertEqual(offline["excluded"], site["excluded"])
 
+	def test_a_bad_proposal_is_refused_and_nothing_is_created(self):
+		before = frappe.db.count("Workflow Rule")
+		for rule, text in (
+			("{oops", "not valid JSON"),
+			(frappe.as_json({"rule_name": "x"}), "needs a document type and actions"),
+			(
+				frappe.as_json(
+					{
+						"rule_name": "_Test Mining Unknown Field",
+						"document_type": "Lead",
+						"trigger": "New",
+						"conditions": {"all": [{"field": "no_such_field", "op": "=", "value": 1}]},
+						"actions": [{"action_type": "Add Tag", "tag": "x"}],
+					}
+				),
+				"no_such_field",
+			),
+		):
+			with self.assertRaises(frappe.ValidationError) as caught:
+				opportunities.create_rule_from_proposal(rule)
+			self.assertIn(text, str(caught.exception))
+		self.assertEqual(frappe.db.count("Workflow Rule"), before)
+
 	def _leads_replied_in_period(self):
 		"""Leads created in the period with a status change to Replied, counted straight from SQL."""
 		return frappe.db.sql(
