@@ -35,6 +35,7 @@ PENDING, RUNNING, DONE, SKIPPED, EXITED, CANCELLED, MISSED, FAILED = (
 )
 ACTIVE = (PENDING, RUNNING)
 DOCTYPES_CACHE_KEY = "crm_automation:sequence_doctypes"
+_HOOK_SAVEPOINT = "crm_automation_sequence_hook"
 _STEP_COLUMNS = (
 	"name",
 	"creation",
@@ -171,9 +172,24 @@ def sequence_doctypes():
 
 def start_sequence(rule, doc, event=None, at=None):
 	"""After ``rule`` fired on ``doc``: schedule its first step. A document has at most one active
-	sequence per rule; a rule that fires again while one runs does not start a second."""
+	sequence per rule; a rule that fires again while one runs does not start a second. A failure is
+	logged and never breaks the save that fired the rule."""
 	if not getattr(rule, "sequence", None) or not doc.name:
 		return None
+	return _guarded(_start, rule, doc, event, at, title=f"Follow-up steps of {rule.name} could not start")
+
+
+def _guarded(function, *args, title):
+	frappe.db.savepoint(_HOOK_SAVEPOINT)
+	try:
+		return function(*args)
+	except Exception:
+		frappe.db.rollback(save_point=_HOOK_SAVEPOINT)
+		frappe.log_error(title=title)
+		return None
+
+
+def _start(rule, doc, event, at):
 	at = at or now()
 	if event != "after_insert" and _active_sequence(rule.name, doc):
 		return None
@@ -236,9 +252,14 @@ def _insert_passed(base, passed, at):
 
 def on_document_change(doc):
 	"""on_change (every save and db_set): end sequences whose exit condition the save made true,
-	end Until Condition waits that it satisfied, follow a changed date field."""
+	end Until Condition waits that it satisfied, follow a changed date field. A failure is logged
+	and never breaks the save."""
 	if doc.doctype not in (sequence_doctypes() or ()) or not doc.name:
 		return
+	_guarded(_follow_save, doc, title=f"Follow-up steps of {doc.doctype} {doc.name} could not follow a save")
+
+
+def _follow_save(doc):
 	rows = _pending_rows(doc)
 	if not rows:
 		return
@@ -272,6 +293,10 @@ def on_document_gone(doc, what_happened):
 	if doc.doctype not in (sequence_doctypes() or ()) or not doc.name:
 		return
 	why = _("The document was deleted") if what_happened == "deleted" else _("The document was cancelled")
+	_guarded(_end_all, doc, why, title=f"Follow-up steps of {doc.doctype} {doc.name} could not end")
+
+
+def _end_all(doc, why):
 	frappe.db.sql(
 		"update `tabAutomation Sequence Step` set status=%s, reason=%s, finished_at=%s, modified=%s"
 		" where reference_doctype=%s and reference_name=%s and status='Pending'",

@@ -339,6 +339,21 @@ class TestExits(SequenceTestCase):
 		self.assertTrue(statements)
 		self.assertFalse([q for q in statements if "Automation Sequence" in q])
 
+	def test_a_broken_sequence_never_breaks_the_users_save(self):
+		self.nurture()
+		with patch("crm_automation.sequences._insert_step", side_effect=RuntimeError("disk full")):
+			lead = start(make_lead)
+		self.assertTrue(frappe.db.exists("Lead", lead.name))
+		self.assertEqual(steps_of(lead), [])
+		self.assertTrue(frappe.db.exists("Error Log", {"method": ("like", "%could not start%")}))
+		lead = start(make_lead)
+		with patch("crm_automation.sequences.compiled_definition", side_effect=RuntimeError("version lost")):
+			lead.status = "Open"
+			lead.save()
+			frappe.delete_doc("Lead", lead.name, force=True)
+		self.assertFalse(frappe.db.exists("Lead", lead.name))
+		self.assertTrue(frappe.db.exists("Error Log", {"method": ("like", "%could not follow a save%")}))
+
 	def test_deleting_the_document_ends_its_steps(self):
 		self.nurture()
 		lead = start(make_lead)
