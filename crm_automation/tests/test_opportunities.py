@@ -284,11 +284,10 @@ class TestAutomationOpportunities(FrappeTestCase):
 		# all this manager sees are the 25 North leads: "every new Lead → Zhou" says it all
 		north = found.get(f"from|Lead|territory={NORTH}|Assign|{ZHOU}") or found[f"from|Lead|*|Assign|{ZHOU}"]
 		self.assertEqual((north["support"], north["observed"]), (23, 25))
-		self.assertEqual(report["documents"]["Lead"], 25)
 		self.assertFalse([key for key in found if FAIR in key or WEST in key or TEMPLATE in key])
 		frappe.set_user(MANAGER)
 		everything, _found = _proposals(doctypes=["Lead"], min_support=5, min_confidence=50)
-		self.assertGreaterEqual(everything["documents"]["Lead"] - report["documents"]["Lead"], 24 + 20)
+		self.assertGreaterEqual(everything["documents"]["Lead"] - report["documents"]["Lead"], 24 + 20 + 20)
 
 	def test_the_report(self):
 		_columns, rows, message, _chart, summary = execute(
