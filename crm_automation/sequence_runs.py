@@ -112,9 +112,11 @@ def _close(name, status, reason, at, token, log=None):
 def fire_claimed(name, at, catchup, token=None):
 	row = frappe.db.get_value(STEP_DOCTYPE, name, ["*"], as_dict=True)
 	due_at = get_datetime(row.due_at)
-	rule_state = frappe.db.get_value("Workflow Rule", row.workflow_rule, "enabled")
-	if not rule_state:
-		why = _("the rule was deleted") if rule_state is None else _("the rule is disabled")
+	live = frappe.db.get_value(
+		"Workflow Rule", row.workflow_rule, ["enabled", "run_as", "owner"], as_dict=True
+	)
+	if not live or not live.enabled:
+		why = _("the rule was deleted") if not live else _("the rule is disabled")
 		return _close(name, CANCELLED, _("Cancelled: {0}").format(why), at, token)
 	if not frappe.db.exists(row.reference_doctype, row.reference_name):
 		return _close(name, EXITED, _("The document no longer exists"), at, token)
@@ -133,11 +135,11 @@ def fire_claimed(name, at, catchup, token=None):
 		log = _log(compiled, doc, row, step, "Skipped", message, (), 0.0, time.perf_counter())
 		_close(name, MISSED, message, at, token, log=log)
 	else:
-		_run_step(compiled, doc, row, step, at, token)
+		_run_step(compiled, doc, row, step, at, token, live.run_as or live.owner)
 	sequences._schedule_next(sequence, row, step, due_at, values)
 
 
-def _run_step(compiled, doc, row, step, at, token):
+def _run_step(compiled, doc, row, step, at, token, run_as):
 	from crm_automation import actions
 	from crm_automation.runner import _state, get_settings, record_health
 
@@ -148,7 +150,7 @@ def _run_step(compiled, doc, row, step, at, token):
 		if get_settings().log_skipped_runs:
 			log = _log(compiled, doc, row, step, "Skipped", detail, (), 0.0, started)
 		return _close(row.name, SKIPPED, detail, at, token, log=log)
-	rule = _live_rule(compiled)
+	rule = _live_rule(compiled, run_as)
 	state = _state()
 	state.depth += 1
 	state.chain.append(compiled.name)
@@ -168,11 +170,12 @@ def _run_step(compiled, doc, row, step, at, token):
 	record_health(rule, failed)
 
 
-def _live_rule(compiled):
-	"""The compiled version with the identity the action layer reads (name, run-as, owner)."""
+def _live_rule(compiled, run_as):
+	"""The version the sequence started with, acting as the user the rule runs as *now*: a run-as
+	user changed since (say, someone who left) no longer acts for sequences in flight."""
 	return types.SimpleNamespace(
 		name=compiled.name,
-		run_as=compiled.run_as,
+		run_as=run_as or compiled.run_as,
 		owner=compiled.owner,
 		minutes_saved_override=compiled.minutes_saved_override,
 		enabled=True,

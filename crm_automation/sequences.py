@@ -3,8 +3,8 @@ with steps fires, ended by saves that meet its exit conditions, skipped or cance
 fired by the sweep every minute (sequence_runs.py).
 
 Versions: a sequence runs on the definition it started with (Automation Sequence Definition, named
-by the hash of the rule's steps, step actions, exit conditions and run-as user); editing a rule
-changes only the sequences that start afterwards.
+by the hash of the rule's steps, step actions and exit conditions); editing a rule changes only the
+sequences that start afterwards. Steps act as the user the rule runs as when they run.
 """
 
 import datetime
@@ -103,7 +103,6 @@ def definition_of(rule_doc, compiled):
 	from crm_automation.rules import rule_as_dict
 
 	snapshot = rule_as_dict(rule_doc)
-	snapshot["run_as"] = rule_doc.get("run_as") or rule_doc.owner
 	text = json.dumps(snapshot, sort_keys=True, default=str)
 	name = "SEQ-" + hashlib.sha1(text.encode()).hexdigest()[:20]
 	compiled.sequence_snapshot = text
