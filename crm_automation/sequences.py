@@ -275,7 +275,11 @@ def _follow_save(doc):
 		step = sequence.step(row.step_index)
 		if step is None:
 			continue
-		if step.wait_type == seq.WAIT_CONDITION and not row.condition_met and step.condition_met(values):
+		if (
+			step.wait_type == seq.WAIT_CONDITION
+			and not row.condition_met
+			and step.condition_met(values, before)
+		):
 			_update_pending(
 				row.name,
 				condition_met=1,

@@ -467,3 +467,29 @@ def test_virtual_clock_properties(hours, horizon, saves):
 		ran = [start + d for d in due if start + d <= until]
 		assert moments == ran
 		assert first_stop is None or first_stop >= (moments[-1] if run.status == RAN else start)
+
+
+def test_until_condition_can_wait_for_a_change():
+	rule = nurture(
+		steps=[
+			{
+				"step_name": "Wait",
+				"wait_type": "Until Condition",
+				"wait_amount": 3,
+				"wait_unit": "Days",
+				"until_conditions": {"all": [{"field": "status", "op": "changed to", "value": "Replied"}]},
+			}
+		],
+		stop_conditions=None,
+	)
+	rule["actions"] = [{"action_type": "Add Tag", "tag": "replied", "step": "Wait"}]
+	sequence = compiled(rule).sequence
+	start = DT(2026, 12, 1)
+	run = run_sequence(
+		sequence,
+		{"status": "Open"},
+		start,
+		start + datetime.timedelta(days=5),
+		[(DT(2026, 12, 2), {"status": "Replied"})],
+	)
+	assert run.events == [(DT(2026, 12, 2), 1, RAN, "met")]

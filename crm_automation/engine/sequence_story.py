@@ -125,7 +125,7 @@ def run_sequence(sequence, doc, start, until, changes=()):
 				run.events.append((moment, step.index, EXITED, reason))
 				run.status, run.exited_at_step = EXITED, step.index
 				return run
-			if step.wait_type == WAIT_CONDITION and not met and step.condition_met(doc):
+			if step.wait_type == WAIT_CONDITION and not met and step.condition_met(doc, before):
 				met, due = True, max(moment, anchor)
 		if due > until:
 			run.status, run.pending_step, run.pending_due = PENDING, step.index, due

@@ -121,8 +121,9 @@ class CompiledStep:
 		offset = self.duration
 		return moment - offset if self.direction == "Before" else moment + offset
 
-	def condition_met(self, doc):
-		return self.wait_type == WAIT_CONDITION and self.until.matches(doc, None)
+	def condition_met(self, doc, before=None):
+		"""Whether a save (``doc`` now, ``before`` it) ends this step's Until Condition wait."""
+		return self.wait_type == WAIT_CONDITION and self.until.matches(doc, before)
 
 	def decide(self, doc, condition_met=False):
 		"""What this step does now that it is due: ``(RAN, path, intents)`` or ``(SKIPPED, reason, ())``.
