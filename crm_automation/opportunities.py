@@ -126,7 +126,7 @@ def create_rule_from_proposal(rule, days=90):
 	if problems:
 		frappe.throw(_("The proposed rule does not fit this site: {0}").format("; ".join(problems)))
 	doc = frappe.get_doc(_rule_values(rule)).insert()
-	return {"rule": doc.name, "replay": replay_rule(doc.name, days)}
+	return {"rule": doc.name, "rule_doctype": doctype, "replay": replay_rule(doc.name, days)}
 
 
 @frappe.whitelist()

@@ -49,13 +49,23 @@ function crm_automation_create_rule(report, data) {
 
 function crm_automation_show_replay(result) {
 	const counts = result.replay.counts;
+	const examples = result.replay.examples || {};
+	const doctype = result.rule_doctype || "";
+	const links = (names) =>
+		(names || [])
+			.slice(0, 5)
+			.map((name) => `<a href="/app/${frappe.router.slug(doctype)}/${encodeURIComponent(name)}">${frappe.utils.escape_html(name)}</a>`)
+			.join(", ");
 	const rows = [
-		[__("Would have done what people did"), counts.same],
-		[__("Would have done something else than people did"), counts.different],
-		[__("Would have acted where nobody did"), counts.rule_only],
-		[__("People acted where the rule would not have"), counts.people_only],
+		[__("Would have done what people did"), "same"],
+		[__("Would have done something else than people did"), "different"],
+		[__("Would have acted where nobody did"), "rule_only"],
+		[__("People acted where the rule would not have"), "people_only"],
 	]
-		.map(([label, count]) => `<tr><td>${label}</td><td class="text-right">${count}</td></tr>`)
+		.map(
+			([label, key]) =>
+				`<tr><td>${label}</td><td class="text-right">${counts[key]}</td><td>${doctype ? links(examples[key]) : ""}</td></tr>`
+		)
 		.join("");
 	const dialog = new frappe.ui.Dialog({
 		title: __("Rule {0} created (disabled)", [frappe.utils.escape_html(result.rule)]),
