@@ -453,3 +453,25 @@ def test_two_conditions_on_the_same_documents_are_one_proposal_with_an_alternati
 	assert zhou[0]["condition"] == {"field": "region", "value": "N"}
 	assert zhou[0]["alternatives"] == [{"field": "territory", "value": "North"}]
 	assert (zhou[0]["support"], zhou[0]["observed"]) == (25, 25)
+
+
+def test_work_after_the_end_of_the_history_is_not_counted():
+	events = []
+	for name in ("A", "B"):
+		events.append(
+			{"type": "record", "doctype": "Lead", "name": name, "when": "2026-09-01 10:00:00", "doc": {}}
+		)
+		events.append(
+			{
+				"type": "todo",
+				"doctype": "Lead",
+				"name": name,
+				"when": "2026-09-04 11:00:00",
+				"description": "Call",
+			}
+		)
+	ended_before = mining.mine(events, min_support=1, min_confidence=0.1, until="2026-09-04 10:30:00")
+	assert not [p for p in ended_before["proposals"] if p["action_type"] == "Create ToDo"]
+	ended_after = mining.mine(events, min_support=1, min_confidence=0.1, until="2026-09-05 00:00:00")
+	[proposal] = [p for p in ended_after["proposals"] if p["action_type"] == "Create ToDo"]
+	assert (proposal["support"], proposal["observed"], proposal["action"]["days"]) == (2, 2, 3)

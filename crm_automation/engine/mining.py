@@ -250,6 +250,8 @@ class HistoryMiner:
 			self.dwell[(doctype, key, days)] += 1
 		counted = set()
 		for action in digest.actions:
+			if self.until and action.when > self.until:
+				continue  # after the end of the history: no stay was counted for it
 			segment = segment_of(segments, action.when)
 			if segment is None:
 				continue

@@ -163,7 +163,8 @@ def _judge_transitions(shape, digest, window, until):
 	segments = list(digest.segments(until))
 	in_segment = {}
 	for action in digest.actions:
-		in_segment.setdefault(segment_of(segments, action.when), []).append(action)
+		if until is None or action.when <= until:
+			in_segment.setdefault(segment_of(segments, action.when), []).append(action)
 	outcome = None
 	for segment in segments:
 		key, start, end = segment
