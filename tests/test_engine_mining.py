@@ -475,3 +475,34 @@ def test_work_after_the_end_of_the_history_is_not_counted():
 	ended_after = mining.mine(events, min_support=1, min_confidence=0.1, until="2026-09-05 00:00:00")
 	[proposal] = [p for p in ended_after["proposals"] if p["action_type"] == "Create ToDo"]
 	assert (proposal["support"], proposal["observed"], proposal["action"]["days"]) == (2, 2, 3)
+
+
+@pytest.mark.parametrize(
+	"data,message",
+	[
+		(b'{"type": "history", "version": 1}\n\xff\xfe{"type"}\n', ":2: not UTF-8 text"),
+		(b'{"type": "history", "version": 1}\n[1, 2]\n', ":2: an event is a JSON object"),
+		(b"", "empty: no header line"),
+		(
+			b'{"type": "history", "version": 1}\n{"type": "record", "doctype": "Lead", "name": "A", "when": "2026-09-01", "who": 5}\n',
+			":2.who: 5 is not text",
+		),
+	],
+)
+def test_suggest_refuses_a_broken_file_in_one_line(tmp_path, capsys, data, message):
+	path = tmp_path / "broken.jsonl"
+	path.write_bytes(data)
+	assert cli.main(["suggest", "--history", str(path)]) == cli.EXIT_REFUSED
+	err = capsys.readouterr().err
+	assert message in err
+	assert len(err.strip().splitlines()) == 1
+
+
+def test_a_history_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
+	path = tmp_path / "bom.jsonl"
+	path.write_bytes(
+		b"\xef\xbb\xbf"
+		+ open(os.path.join(os.path.dirname(cli.__file__), "samples", "history", "leads.jsonl"), "rb").read()
+	)
+	assert cli.main(["suggest", "--history", str(path)]) == 0
+	assert "territory = North" in capsys.readouterr().out
