@@ -3,6 +3,7 @@ thresholds held, automation and imports left out, rules that compile and replay 
 
 import json
 import os
+import pathlib
 
 import pytest
 
@@ -502,7 +503,7 @@ def test_a_history_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
 	path = tmp_path / "bom.jsonl"
 	path.write_bytes(
 		b"\xef\xbb\xbf"
-		+ open(os.path.join(os.path.dirname(cli.__file__), "samples", "history", "leads.jsonl"), "rb").read()
+		+ pathlib.Path(cli.__file__).with_name("samples").joinpath("history", "leads.jsonl").read_bytes()
 	)
 	assert cli.main(["suggest", "--history", str(path)]) == 0
 	assert "territory = North" in capsys.readouterr().out

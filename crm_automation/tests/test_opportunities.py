@@ -17,6 +17,8 @@ NORTH, WEST, EAST, SOUTH = (
 	"_Test Mining East",
 	"_Test Mining South",
 )
+CENTRAL = "_Test Mining Central"
+CALL_BACK = "Call back about the offer"
 FAIR = "_Test Mining Fair"
 TEMPLATE = "_Test Mining Quote"
 MARIA = "maria.mining@example.com"  # the sales manager who assigns
@@ -56,7 +58,7 @@ class TestAutomationOpportunities(FrappeTestCase):
 
 		make_property_setter("Lead", None, "track_changes", 1, "Check", for_doctype=True)
 		frappe.clear_cache(doctype="Lead")
-		for territory in (NORTH, WEST, EAST, SOUTH):
+		for territory in (NORTH, WEST, EAST, SOUTH, CENTRAL):
 			ensure("Territory", territory, territory_name=territory, parent_territory="All Territories")
 		ensure("Lead Source", FAIR, source_name=FAIR)
 		if not frappe.db.exists("Email Template", TEMPLATE):
@@ -100,7 +102,7 @@ class TestAutomationOpportunities(FrappeTestCase):
 				{"action_type": "Set Value", "target_field": "request_type", "value": "Product Enquiry"}
 			],
 		)
-		cls.north, cls.west, cls.south = [], [], []
+		cls.north, cls.west, cls.south, cls.central = [], [], [], []
 		frappe.set_user(MARIA)
 		for i in range(25):  # 23 to Zhou, 2 to Li, by hand
 			lead = _lead(NORTH)
@@ -135,6 +137,7 @@ class TestAutomationOpportunities(FrappeTestCase):
 						send_email=True,
 						email_template=TEMPLATE,
 					)
+		cls._make_follow_ups()
 		frappe.set_user(ZHOU)
 		for name in cls.south:
 			new_request()
@@ -142,6 +145,39 @@ class TestAutomationOpportunities(FrappeTestCase):
 			lead.status = "Interested"
 			lead.save(ignore_version=False)
 		frappe.set_user("Administrator")
+
+	@classmethod
+	def _make_follow_ups(cls):
+		"""22 Central leads marked Interested by Li; for 20 of them Zhou writes the same follow-up
+		ToDo. The saves are real; only the clock is moved afterwards (in SQL, as days passing):
+		created and marked Interested five days ago, the ToDo written two days ago."""
+		for i in range(22):
+			frappe.set_user(MARIA)
+			lead = _lead(CENTRAL)
+			cls.central.append(lead.name)
+			frappe.set_user(LI)
+			lead = frappe.get_doc("Lead", lead.name)
+			lead.status = "Interested"
+			lead.save(ignore_version=False)
+			if i < 20:
+				frappe.set_user(ZHOU)
+				assign_to.add(
+					{"assign_to": [ZHOU], "doctype": "Lead", "name": lead.name, "description": CALL_BACK}
+				)
+		names = {"names": cls.central}
+		frappe.db.sql(
+			"update `tabLead` set creation = creation - interval 5 day where name in %(names)s", names
+		)
+		frappe.db.sql(
+			"""update `tabVersion` set creation = creation - interval 5 day
+			where ref_doctype = 'Lead' and docname in %(names)s""",
+			names,
+		)
+		frappe.db.sql(
+			"""update `tabToDo` set creation = creation - interval 2 day
+			where reference_type = 'Lead' and reference_name in %(names)s""",
+			names,
+		)
 
 	def setUp(self):
 		frappe.set_user(MANAGER)
@@ -192,10 +228,11 @@ class TestAutomationOpportunities(FrappeTestCase):
 			self.assertFalse(replay["enabled"])
 			self.assertEqual(replay["counts"]["same"], proposal["support"], key)
 			self.assertEqual(replay["confidence"], proposal["confidence"], key)
-		# Zhou was also given 12 West leads by hand: people did that, the North rule would not have
+		# Zhou was also given 12 West leads and 20 Central follow-ups by hand: people did that, the
+		# North rule would not have
 		north_replay = opportunities.replay_rule(created[f"from|Lead|territory={NORTH}|Assign|{ZHOU}"])
 		self.assertEqual(
-			north_replay["counts"], {"same": 23, "different": 2, "rule_only": 0, "people_only": 12}
+			north_replay["counts"], {"same": 23, "different": 2, "rule_only": 0, "people_only": 12 + 20}
 		)
 		self.assertEqual(set(north_replay["examples"]["different"]), set(self.north[23:]))
 
@@ -338,6 +375,29 @@ class TestAutomationOpportunities(FrappeTestCase):
 			[(p["id"], p["support"], p["observed"]) for p in site["proposals"]],
 		)
 		self.assertEqual(offline["excluded"], site["excluded"])
+
+	def test_a_follow_up_days_after_a_status_becomes_a_time_rule(self):
+		_report, found = _proposals(doctypes=["Lead"])
+		key = f"after|Lead|status->Interested|Create ToDo|{CALL_BACK.lower()}|3"
+		proposal = found.get(key) or self.fail(f"no {key} among {sorted(found)}")
+		self.assertEqual(
+			(proposal["support"], proposal["observed"]), (20, self._leads_interested_days_ago(3))
+		)
+		rule = proposal["rule"]
+		self.assertEqual((rule["trigger"], rule["time_field"], rule["time_offset"]), ("Time", "modified", 3))
+		self.assertEqual(rule["actions"][0]["to_assignees"], 1)
+		result = opportunities.create_rule_from_proposal(frappe.as_json(rule))
+		self.assertEqual(result["replay"]["counts"]["same"], 20)
+		self.assertEqual(result["replay"]["confidence"], proposal["confidence"])
+
+	def _leads_interested_days_ago(self, days):
+		"""Leads created in the period that became Interested ``days`` days ago or earlier."""
+		return frappe.db.sql(
+			"""select count(distinct v.docname) from `tabVersion` v join `tabLead` l on l.name = v.docname
+			where v.ref_doctype = 'Lead' and l.creation >= now() - interval 90 day
+			and v.creation <= now() - interval %(days)s day and v.data like '%%["status",%%"Interested"]%%'""",
+			{"days": days},
+		)[0][0]
 
 	def test_a_bad_proposal_is_refused_and_nothing_is_created(self):
 		before = frappe.db.count("Workflow Rule")
