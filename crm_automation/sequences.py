@@ -102,11 +102,24 @@ def definition_of(rule_doc, compiled):
 	"""The name of the current version of a rule's sequence; keeps its snapshot on ``compiled``."""
 	from crm_automation.rules import rule_as_dict
 
-	snapshot = rule_as_dict(rule_doc)
+	snapshot = _without_bookkeeping(rule_as_dict(rule_doc))
 	text = json.dumps(snapshot, sort_keys=True, default=str)
 	name = "SEQ-" + hashlib.sha1(text.encode()).hexdigest()[:20]
 	compiled.sequence_snapshot = text
 	return name
+
+
+# Saving a rule restamps these on every row; they say nothing about what the sequence does, so a
+# save that changes nothing keeps the version.
+_BOOKKEEPING = frozenset({"creation", "modified", "modified_by", "docstatus", "parentfield", "parenttype"})
+
+
+def _without_bookkeeping(value):
+	if isinstance(value, dict):
+		return {k: _without_bookkeeping(v) for k, v in value.items() if k not in _BOOKKEEPING}
+	if isinstance(value, list):
+		return [_without_bookkeeping(item) for item in value]
+	return value
 
 
 def ensure_definition(rule):

@@ -490,6 +490,15 @@ class TestReliability(SequenceTestCase):
 		frappe.db.rollback(save_point="slow_worker")  # what fire_steps does with a lost claim
 		self.assertEqual(comments(lead), ["ran"])
 
+	def test_saving_a_rule_without_changes_keeps_its_version(self):
+		from crm_automation.rules import clear_rule_cache, get_compiled_rule
+
+		make_sequence_rule("_Test Seq Same", [wait("Step", 1)], [comment("same", "Step")])
+		before = get_compiled_rule("_Test Seq Same").sequence_definition
+		frappe.get_doc("Workflow Rule", "_Test Seq Same").save()
+		clear_rule_cache()
+		self.assertEqual(get_compiled_rule("_Test Seq Same").sequence_definition, before)
+
 	def test_rule_edited_mid_flight_keeps_the_version_the_sequence_started_with(self):
 		make_sequence_rule("_Test Seq Version", [wait("Step", 1)], [comment("version one", "Step")])
 		old = start(make_lead)
