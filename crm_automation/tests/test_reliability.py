@@ -19,7 +19,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_datetime
 
 from crm_automation.rules import clear_rule_cache
-from crm_automation.tests.concurrency import run_in_processes
+from crm_automation.tests.concurrency import reports, run_in_processes
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -434,7 +434,7 @@ class TestRoundRobinUnderConcurrentSaves(FrappeTestCase):
 	def assert_fair(self, source, **fields):
 		round_robin_rule(source, **fields)
 		frappe.db.commit()
-		run_in_processes(
+		outputs = run_in_processes(
 			frappe.local.site,
 			[
 				(
@@ -452,7 +452,7 @@ class TestRoundRobinUnderConcurrentSaves(FrappeTestCase):
 			filters={"reference_type": "Lead", "reference_name": ("in", leads), "status": "Open"},
 			pluck="allocated_to",
 		)
-		self.assertEqual(Counter(todos), Counter({user: 20 for user in LISTED}))
+		self.assertEqual(Counter(todos), Counter({user: 20 for user in LISTED}), reports(outputs))
 
 	def test_listed_users(self):
 		self.assert_fair("Listed Users", to_users="\n".join(LISTED))
