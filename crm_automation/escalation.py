@@ -276,6 +276,7 @@ def fire_due_escalations(names, now=None):
 				"; retried on the next sweep",
 				state.reference_doctype,
 				state.reference_name,
+				savepoint="crm_automation_escalation",
 			)
 			fired += count if done else 0
 	except TransactionLost:

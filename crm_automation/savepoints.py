@@ -16,7 +16,8 @@ class TransactionLost(Exception):
 
 
 def run_alone(work, error_title, reference_doctype=None, reference_name=None, savepoint="crm_automation_one"):
-	"""(True, what work() returned), or (False, None) once its writes are rolled back and logged."""
+	"""(True, what work() returned), or (False, None) once its writes are rolled back and logged.
+	Each caller names its own savepoint: a nested one of the same name would replace the outer."""
 	messages_before = len(frappe.local.message_log)
 	after_commit_before = len(frappe.db.after_commit._functions)
 	frappe.db.savepoint(savepoint)

@@ -304,6 +304,7 @@ def recompute_all(rule_name, announce=False, now=None):
 						f"Band change of {doctype} {row['name']} could not be announced",
 						doctype,
 						row["name"],
+						savepoint="crm_automation_band_change",
 					)
 		if updates:
 			frappe.db.bulk_update(doctype, updates, chunk_size=500, update_modified=False)

@@ -152,6 +152,7 @@ def fire_due_documents(rule_name, due):
 				"retried on the next sweep",
 				rule.document_type,
 				name,
+				savepoint="crm_automation_time_document",
 			)
 			fired += bool(done and log_name)
 	except TransactionLost:
