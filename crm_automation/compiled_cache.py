@@ -4,6 +4,12 @@ Compiled closures cannot go to redis, so each process keeps its own index; a ver
 says when it is stale. Within a request the token comes from frappe.local's cache, so a lookup costs
 a dict access. Dropping the token now, after commit and after rollback means no process keeps an
 index built from a state that did not last.
+
+One gap remains: an index is built in the caller's transaction, and under REPEATABLE READ that
+transaction's snapshot can be older than the commit that last dropped the token (its first read came
+before that commit, its first lookup after). Such an index lacks the newest change yet carries the
+current token. Callers that know a rule exists (the time and escalation sweeps) call
+forget_local_indexes() and rebuild once when the rule is missing.
 """
 
 import frappe
