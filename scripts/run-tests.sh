@@ -21,7 +21,8 @@ failed=0
 # declared in pyproject.toml ([project.optional-dependencies] test). Re-installed only when
 # pyproject.toml changed.
 VENV="${CRM_AUTOMATION_VENV:-$CHECKOUT/.venv}"
-BASE_say "Test environment: $VENV (pip install -e '.[test]')"
+BASE_PYTHON="${PYTHON:-python3}"
+say "Test environment: $VENV (pip install -e '.[test]')"
 if [ ! -x "$VENV/bin/python" ]; then
 	"$BASE_PYTHON" -m venv "$VENV" || { shout "could not create a virtualenv at $VENV with $BASE_PYTHON"; echo "$APP: 0 passed, 1 failed"; exit 1; }
 fi
