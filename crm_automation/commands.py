@@ -71,7 +71,7 @@ def import_pack(context, path, dry_run=False, enable=False, secrets=()):
 			click.echo(f"{len(report['problems'])} problem(s), nothing imported:", err=True)
 			for problem in report["problems"]:
 				click.echo(f"  {problem}", err=True)
-			sys.exit(1)
+			sys.exit(2)  # bad input, as the offline CLI: one line per problem, exit code 2
 		if not dry_run:
 			frappe.db.commit()
 		for key in ("created", "updated", "unchanged"):

@@ -140,7 +140,7 @@ class TestPackImportIsOneTransaction(FrappeTestCase):
 		self.addCleanup(os.unlink, path)
 		before = database_state()
 		code, output = bench("import-pack", path, "--enable")
-		self.assertEqual(code, 1, output)
+		self.assertEqual(code, 2, output)
 		self.assertIn(f"Workflow Rule {PREFIX} Broken", output)
 		self.assertIn("Actions, row 1", output)
 		self.assertNotIn("Traceback", output)
@@ -245,7 +245,7 @@ class TestPackImportIsOneTransaction(FrappeTestCase):
 		path = write_pack(pack(webhook_rule(f"{PREFIX} Hook", secret=SECRET_PLACEHOLDER)))
 		self.addCleanup(os.unlink, path)
 		code, output = bench("import-pack", path, "--enable", "--dry-run")
-		self.assertEqual(code, 1, output)
+		self.assertEqual(code, 2, output)
 		self.assertIn(f"{PREFIX} Hook:1:secret", output)
 		self.assertIn("to be filled in", output)
 		code, output = bench(
@@ -257,7 +257,7 @@ class TestPackImportIsOneTransaction(FrappeTestCase):
 		self.assertTrue(rule.enabled)
 		self.assertEqual(rule.actions[0].get_password("secret"), "s3cret=with=equals")
 		code, output = bench("import-pack", path, "--secret", "No Such:1:secret=x")
-		self.assertEqual(code, 1, output)
+		self.assertEqual(code, 2, output)
 		self.assertIn("No Such:1:secret", output)
 
 

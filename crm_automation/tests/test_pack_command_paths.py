@@ -56,7 +56,7 @@ class TestPackCommandPaths(FrappeTestCase):
 		code, out, err = bench(self.user_folder, "import-pack", "packs/x.json", "--dry-run")
 		self.assertNotIn("Traceback", err)
 		self.assertIn("'Spaceship' is not a document type here", err)
-		self.assertEqual(code, 1, out + err)
+		self.assertEqual(code, 2, out + err)
 
 	def test_missing_file_is_one_line_and_exit_code_2(self):
 		code, out, err = bench(self.user_folder, "import-pack", "packs/nope.json", "--dry-run")
