@@ -286,6 +286,9 @@ class TestConcurrentEscalationSweeps(FrappeTestCase):
 		later = get_datetime(leads[-1].creation) + datetime.timedelta(hours=2)
 		try:
 			run_in_processes(frappe.local.site, [("crm_automation.escalation.sweep", (str(later),))] * 2)
+			# Read what the two processes committed in a fresh transaction: a snapshot this process
+			# opened before they committed would show none of it (REPEATABLE READ).
+			frappe.db.rollback()
 			for lead in leads:
 				self.assertEqual(
 					frappe.db.count("Comment", {"reference_name": lead.name, "content": ("like", "%escalated once%")}), 1
