@@ -312,9 +312,9 @@ def test_timeline_text_reads_as_the_issue_says():
 	)
 	text = timeline_text(entries)
 	assert text.startswith(
-		"now (2026-12-02 09:00): send an email; +24 h (2026-12-03 09:00) if status is Open: create a ToDo"
+		"now (2026-12-02 09:00): e-mail 'Welcome'; +24 h (2026-12-03 09:00) if status is Open: create a ToDo"
 	)
-	assert "+48 h (2026-12-04 09:00): notify: Still open" in text
+	assert "+48 h (2026-12-04 09:00): notify boss@example.com: Still open" in text
 
 
 def test_format_duration():

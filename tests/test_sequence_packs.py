@@ -39,8 +39,10 @@ def test_new_lead_nurture_reads_as_the_story(meta):
 	rule = compiled_rule(meta, "lead_management", "New lead nurture")
 	text = timeline_text(timeline(immediate(rule), rule.sequence, meta["Lead"]))
 	assert text == (
-		"now: create a ToDo; +24 h: notify: {{ doc.lead_name }} has not been contacted for 24 hours; "
-		"+48 h: notify: {{ doc.lead_name }} has waited 48 hours for a first contact; +7 d: tag Cold"
+		"now: create a ToDo for the Lead Owner, due in 1 day; "
+		"+24 h: notify the Lead Owner: {{ doc.lead_name }} has not been contacted for 24 hours; "
+		"+48 h: notify everyone with role Sales Manager: {{ doc.lead_name }} has waited 48 hours for a first contact; "
+		"+7 d: tag Cold"
 	)
 
 
