@@ -1,25 +1,44 @@
-"""The desk as an administrator sees it, in headless Chromium against the bench's web server.
+"""The desk as its users see it, in headless Chromium against the bench's web server.
 
 scripts/run-tests.sh runs this in tier 2 with CRM_AUTOMATION_DESK_URL (a `bench serve` of the test
-site) and CRM_AUTOMATION_DESK_PASSWORD (a user it made with crm_automation.tests.desk); without
-them it is skipped. Screenshots go to artifacts/."""
+site) and CRM_AUTOMATION_DESK_PASSWORD (the users crm_automation.tests.desk made); without them it is
+skipped. Screenshots go to artifacts/. Every check waits for content (a sentence, a number), never
+for a container alone: containers appear before what they hold ("Loading...")."""
 
 import os
 import pathlib
+import re
 
 import pytest
 
 URL = os.environ.get("CRM_AUTOMATION_DESK_URL")
 PASSWORD = os.environ.get("CRM_AUTOMATION_DESK_PASSWORD")
 USER = "crm-automation-desk@example.com"
+MANAGER = "crm-automation-desk-manager@example.com"
 RULE = "_Desk Check Welcome Exhibition Leads"
+BRANCH_RULE = "_Desk Check Route Leads by Source"
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent.parent / "artifacts"
+TIMEOUT = 60
+
+# The sentences the form reads out, per language of the desk user. zh and ru join this table with
+# the translations (and a desk user in that language); the tests take the language as a parameter.
+SENTENCES = {
+	"en": {
+		RULE: "When a Lead is created and Source is Exhibition → assign round robin to Desk Check, add a comment",
+		BRANCH_RULE: (
+			"When a Lead is saved and Unsubscribed is not checked → "
+			"if Source is Exhibition → e-mail '_Desk Check Welcome (Exhibition)' to the Lead's Email, "
+			"assign round robin to Li Zhou, Desk Check; otherwise → add a comment; "
+			"in 24 hours, if Status is Open: create a ToDo for the owner"
+		),
+	},
+}
+LANGUAGES = sorted(SENTENCES)
 
 pytestmark = pytest.mark.skipif(not (URL and PASSWORD), reason="needs a served site (tier 2)")
 
 
-@pytest.fixture(scope="module")
-def browser():
+def start_browser(user):
 	from selenium import webdriver
 	from selenium.webdriver.chrome.service import Service
 	from selenium.webdriver.common.by import By
@@ -40,18 +59,29 @@ def browser():
 		options.add_argument(argument)
 	driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 	driver.get(f"{URL}/login")
-	wait_for(driver, "#login_email").send_keys(USER)
+	wait_for(driver, "#login_email").send_keys(user)
 	driver.find_element(By.ID, "login_password").send_keys(PASSWORD)
 	driver.find_element(By.CSS_SELECTOR, ".btn-login").click()
-	from selenium.webdriver.support.ui import WebDriverWait
-
-	WebDriverWait(driver, 60).until(lambda d: "/app" in d.current_url)
+	wait_until(driver, lambda d: "/app" in d.current_url, "the desk after login")
 	ARTIFACTS.mkdir(exist_ok=True)
+	return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+	driver = start_browser(USER)
 	yield driver
 	driver.quit()
 
 
-def wait_for(driver, selector, timeout=60):
+@pytest.fixture(scope="module")
+def manager_browser():
+	driver = start_browser(MANAGER)
+	yield driver
+	driver.quit()
+
+
+def wait_for(driver, selector, timeout=TIMEOUT):
 	from selenium.webdriver.common.by import By
 	from selenium.webdriver.support import expected_conditions
 	from selenium.webdriver.support.ui import WebDriverWait
@@ -61,17 +91,184 @@ def wait_for(driver, selector, timeout=60):
 	)
 
 
-def test_rule_form_reads_like_a_sentence(browser):
-	"""The top of the Workflow Rule form says what the rule does in one sentence."""
-	browser.get(f"{URL}/app/workflow-rule/{RULE}")
-	summary = wait_for(browser, ".crm-automation-summary")
-	wait_for(browser, ".crm-automation-condition")
-	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule.png"))
-	assert summary.text == (
-		"When a Lead is created and Source is Exhibition → "
-		f"assign by round robin to {USER}, add a comment"
+def wait_until(driver, condition, what, timeout=TIMEOUT):
+	from selenium.webdriver.support.ui import WebDriverWait
+
+	return WebDriverWait(driver, timeout).until(condition, message=f"waited {timeout}s for {what}")
+
+
+def js(driver, script, *args):
+	return driver.execute_script(script, *args)
+
+
+def open_rule(driver, name):
+	"""The rule's form with its sentence written (not the "Choose ..." placeholder, not empty)."""
+	driver.get(f"{URL}/app/workflow-rule/{name}")
+	wait_until(
+		driver,
+		lambda d: (
+			js(d, "return window.cur_frm && cur_frm.docname") == name
+			and js(d, "return $('.crm-automation-summary:visible').text().trim()")
+		),
+		f"the sentence of {name}",
 	)
-	assert browser.execute_script("return cur_frm.is_dirty()") is False, "opening a rule must not change it"
+	wait_for(driver, ".crm-automation-condition")
+	return js(driver, "return $('.crm-automation-summary:visible').text().trim()")
+
+
+def visible_fields(driver):
+	return js(
+		driver,
+		"""return cur_frm.layout.wrapper.find('.frappe-control:visible').toArray()
+			.map((el) => el.getAttribute('data-fieldname')).filter(Boolean)""",
+	)
+
+
+VISIBLE_EDITORS = """return cur_frm.layout.wrapper.find(
+	'.frappe-control[data-fieldtype="JSON"]:visible, .frappe-control[data-fieldtype="Code"]:visible, .ace_editor:visible'
+).toArray().map((el) => el.getAttribute('data-fieldname') || el.className)"""
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_rule_form_reads_like_a_sentence(browser, language):
+	"""The top of the Workflow Rule form says what the rule does in one sentence."""
+	summary = open_rule(browser, RULE)
+	browser.save_screenshot(str(ARTIFACTS / f"desk-workflow-rule-{language}.png"))
+	assert summary == SENTENCES[language][RULE]
+	assert js(browser, "return cur_frm.is_dirty()") is False, "opening a rule must not change it"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_rule_with_branches_and_a_step_reads_like_a_sentence(browser, language):
+	"""Branches read "if ... → ...; otherwise → ...", a Check reads "is not checked", the e-mail names
+	its template and recipient, the round robin its users by name, the step its wait and condition."""
+	summary = open_rule(browser, BRANCH_RULE)
+	browser.save_screenshot(str(ARTIFACTS / f"desk-workflow-rule-branches-{language}.png"))
+	assert summary == SENTENCES[language][BRANCH_RULE]
+	rows = js(browser, "return cur_frm.doc.actions.map((a) => a.action_summary)")
+	assert rows[0] == "e-mail '_Desk Check Welcome (Exhibition)' to the Lead's Email", rows
+	assert js(browser, "return cur_frm.is_dirty()") is False
+
+
+def test_plain_rule_shows_no_json_or_python_editor(browser):
+	"""A user who is not a System Manager sees the builder and the sentence: no JSON, no Python."""
+	open_rule(browser, RULE)
+	assert js(browser, VISIBLE_EDITORS) == []
+	shown = visible_fields(browser)
+	for hidden in ("conditions", "condition_expression", "stop_conditions", "section_advanced"):
+		assert hidden not in shown, hidden
+	assert "conditions_html" in shown and "actions" in shown, shown
+	# branch and step columns mean nothing on a rule without branches or steps
+	assert js(browser, "return cur_frm.fields_dict.actions.grid.get_docfield('branch').hidden") == 1
+
+
+def test_branch_conditions_are_edited_with_the_builder_not_json(browser):
+	open_rule(browser, BRANCH_RULE)
+	js(browser, "cur_frm.fields_dict.branches.grid.grid_rows[0].show_form()")
+	wait_until(
+		browser,
+		lambda d: js(d, "return $('.grid-row-open .crm-automation-condition:visible').length") > 0,
+		"the branch row's condition builder",
+	)
+	editors = js(
+		browser,
+		"return $('.grid-row-open .frappe-control[data-fieldtype=\"JSON\"]:visible, .grid-row-open .ace_editor:visible').length",
+	)
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-branch-row.png"))
+	assert editors == 0
+	js(browser, "cur_frm.fields_dict.branches.grid.grid_rows[0].hide_form()")
+
+
+def test_system_manager_finds_the_stored_rule_under_advanced(manager_browser):
+	"""For a System Manager the stored JSON and the Python condition sit in a collapsed "Advanced"
+	section; the JSON is read-only (the builder writes it)."""
+	open_rule(manager_browser, RULE)
+	section = js(manager_browser, "return cur_frm.fields_dict.section_advanced.wrapper.is(':visible')")
+	assert section is True
+	assert js(manager_browser, VISIBLE_EDITORS) == [], "collapsed until opened"
+	js(manager_browser, "cur_frm.scroll_to_field('conditions')")
+	wait_until(
+		manager_browser,
+		lambda d: js(d, "return cur_frm.fields_dict.conditions.$wrapper.is(':visible')"),
+		"the Advanced section to open",
+	)
+	manager_browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-advanced.png"))
+	assert js(manager_browser, "return cur_frm.get_docfield('conditions').read_only") == 1
+	assert (
+		js(manager_browser, "return cur_frm.fields_dict.condition_expression.$wrapper.is(':visible')") is True
+	)
+
+
+def test_new_rule_asks_for_document_type_and_trigger_first(browser):
+	"""A new rule shows what to choose first; conditions and actions come once a document type is
+	chosen, and only the fields that apply to the trigger and the action type."""
+	browser.get(f"{URL}/app/workflow-rule/new")
+	wait_until(
+		browser,
+		lambda d: js(d, "return window.cur_frm && cur_frm.is_new() && cur_frm.doctype") == "Workflow Rule",
+		"a new rule",
+	)
+	wait_for(browser, '.frappe-control[data-fieldname="document_type"] input')
+	wait_until(
+		browser,
+		lambda d: (
+			"Choose a document type" in js(d, "return cur_frm.fields_dict.rule_summary.$wrapper.text()")
+		),
+		"the first step in words",
+	)
+	shown = visible_fields(browser)
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new.png"))
+	assert shown.index("document_type") < shown.index("rule_name"), shown
+	assert "trigger" in shown
+	for later in (
+		"conditions_html",
+		"actions",
+		"branches",
+		"steps",
+		"time_field",
+		"trigger_field",
+		"priority",
+	):
+		assert later not in shown, later
+
+	js(browser, "cur_frm.set_value({document_type: 'Lead', trigger: 'Time'})")
+	wait_until(
+		browser, lambda d: "actions" in visible_fields(d), "the actions once a document type is chosen"
+	)
+	wait_until(browser, lambda d: "time_field" in visible_fields(d), "the date field of a Time trigger")
+	assert "trigger_field" not in visible_fields(browser)
+	js(browser, "cur_frm.set_value('trigger', 'Value Change')")
+	wait_until(browser, lambda d: "trigger_field" in visible_fields(d), "the field of a Value Change trigger")
+	assert "time_field" not in visible_fields(browser)
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-chosen.png"))
+
+	# An Assign row asks for users, a role or a field, depending on whom it assigns to.
+	js(
+		browser,
+		"const row = cur_frm.add_child('actions', {action_type: 'Assign'}); cur_frm.refresh_field('actions');",
+	)
+	js(browser, "cur_frm.fields_dict.actions.grid.grid_rows[0].show_form()")
+	row_fields = """return $('.grid-row-open .frappe-control:visible').toArray()
+		.map((el) => el.getAttribute('data-fieldname')).filter(Boolean)"""
+	wait_until(browser, lambda d: "assign_to_type" in js(d, row_fields), "the action row form")
+	shown = js(browser, row_fields)
+	assert (
+		"to_users" in shown
+		and "to_role" not in shown
+		and "url" not in shown
+		and "email_template" not in shown
+	), shown
+	js(
+		browser,
+		"frappe.model.set_value(cur_frm.doc.actions[0].doctype, cur_frm.doc.actions[0].name, 'assign_to_type', 'Role')",
+	)
+	wait_until(browser, lambda d: "to_role" in js(d, row_fields), "the role picker of Assign to Role")
+	assert "to_users" not in js(browser, row_fields)
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-action.png"))
+	js(
+		browser,
+		"cur_frm.fields_dict.actions.grid.grid_rows[0].hide_form(); cur_frm.dirty(); frappe.ui.form.discard && 0",
+	)
 
 
 def test_condition_builder_offers_pickers_by_fieldtype(browser):
@@ -79,7 +276,7 @@ def test_condition_builder_offers_pickers_by_fieldtype(browser):
 	from selenium.webdriver.common.by import By
 	from selenium.webdriver.support.ui import Select
 
-	browser.get(f"{URL}/app/workflow-rule/{RULE}")
+	open_rule(browser, RULE)
 	row = wait_for(browser, ".crm-automation-condition")
 	field = Select(row.find_element(By.CSS_SELECTOR, "select.condition-field"))
 	operator = Select(row.find_element(By.CSS_SELECTOR, "select.condition-op"))
@@ -99,22 +296,50 @@ def test_condition_builder_offers_pickers_by_fieldtype(browser):
 	browser.save_screenshot(str(ARTIFACTS / "desk-condition-builder.png"))
 
 
+NUMBERS_SHOWN = """const cards = $('.widget.number-widget-box');
+	return cards.length >= 2 && cards.toArray().every((card) => /\\d/.test($(card).find('.number').text()))"""
+
+
 def test_workspace_shows_cards_and_links(browser):
-	"""The CRM Automation workspace: the two number cards, the chart and links to every doctype."""
+	"""The CRM Automation workspace: the two number cards with their numbers, the chart and links to
+	every doctype."""
 	browser.get(f"{URL}/app/crm-automation")
-	wait_for(browser, ".widget.number-widget-box")
-	wait_for(browser, ".widget.dashboard-widget-box")
-	text = browser.find_element("css selector", ".layout-main-section").text.upper()  # cards show labels in capitals
-	for expected in ("Hours Saved This Week", "Failing Rules", "Hours Saved per Week", "Lead Score Rule", "Escalation Policy", "Automation Efficacy"):
-		assert expected.upper() in text, expected
+	wait_until(browser, lambda d: js(d, NUMBERS_SHOWN), "numbers in the number cards")
+	expected = (
+		"Hours Saved This Week",
+		"Failing Rules",
+		"Hours Saved per Week",
+		"Lead Score Rule",
+		"Escalation Policy",
+		"Automation Efficacy",
+	)
+
+	def page_text(d):
+		return d.find_element(
+			"css selector", ".layout-main-section"
+		).text.upper()  # cards show labels in capitals
+
+	wait_until(
+		browser, lambda d: all(label.upper() in page_text(d) for label in expected), f"the texts {expected}"
+	)
+	text = page_text(browser)
+	assert "LOADING..." not in text
+	for number in js(
+		browser, "return $('.widget.number-widget-box .number').toArray().map((el) => el.textContent.trim())"
+	):
+		assert re.search(r"\d", number), number
 	browser.save_screenshot(str(ARTIFACTS / "desk-workspace.png"))
 
 
 def test_efficacy_report_renders(browser):
 	"""The Automation Efficacy report opens with its summary and table."""
 	browser.get(f"{URL}/app/query-report/Automation Efficacy")
-	wait_for(browser, ".report-summary")
-	summary = browser.find_element("css selector", ".report-summary").text
-	for label in ("Runs", "Success Rate", "Hours Saved", "Failing Rules"):
-		assert label.upper() in summary.upper(), summary
+	labels = ("Runs", "Success Rate", "Hours Saved", "Failing Rules")
+	wait_until(
+		browser,
+		lambda d: all(
+			label.upper() in js(d, "return $('.report-summary').text()").upper() for label in labels
+		),
+		f"the report summary with {labels}",
+	)
 	browser.save_screenshot(str(ARTIFACTS / "desk-efficacy-report.png"))

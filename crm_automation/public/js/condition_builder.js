@@ -1,6 +1,6 @@
 // Condition builder: field picker → only the operators that fit → a value widget by fieldtype.
 // Reads and writes the engine's tree: {"all"|"any": [{field, op, value}, ...]}. Deeper nesting is
-// kept intact and edited in the JSON field below the builder.
+// kept intact (System Managers see the stored JSON under Advanced).
 // On Workflow Rules the field list also offers fields of linked documents ("customer.territory")
 // and child-table aggregates ({field: "items.qty", agg: "any"|"all"|"sum"}, {field: "items",
 // agg: "count"}), grouped under the link or table they come from.
@@ -129,7 +129,7 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			});
 		this.rows.forEach((row, index) => this.render_row(row, index));
 		if (this.nested.length) {
-			$(`<p class="text-muted small">${__("{0} nested group(s), edited in Conditions (JSON).", [
+			$(`<p class="text-muted small">${__("{0} nested group(s) are kept as they are (the sentence above says what they check).", [
 				this.nested.length,
 			])}</p>`).appendTo(this.wrapper);
 		}

@@ -9,6 +9,13 @@ frappe.ui.form.on("Workflow Rule", {
 	refresh(frm) {
 		// Only a System Manager may choose whom a rule runs as; for anyone else it is who saves it.
 		frm.set_df_property("run_as", "read_only", !frappe.user.has_role("System Manager"));
+		// The stored JSON and the Python condition are for System Managers; everyone else reads the
+		// builder and the sentence (which says when an advanced condition applies).
+		frm.toggle_display("section_advanced", frappe.user.has_role("System Manager"));
+		if (frm.is_new() && !frm.doc.document_type) {
+			frm.scroll_to_field("document_type");
+		}
+		frm.trigger("toggle_action_columns");
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
 		frm.trigger("render_summary");
@@ -42,6 +49,10 @@ frappe.ui.form.on("Workflow Rule", {
 		frm.trigger("render_summary");
 	},
 
+	stop_conditions: (frm) => frm.trigger("schedule_summary"),
+	stop_when_unmatched: (frm) => frm.trigger("schedule_summary"),
+	condition_expression: (frm) => frm.trigger("schedule_summary"),
+
 	conditions(frm) {
 		if (frm.condition_builder && !frm.__setting_conditions) {
 			frm.condition_builder.set_value(frm.doc.conditions);
@@ -74,6 +85,23 @@ frappe.ui.form.on("Workflow Rule", {
 	update_branch_options(frm) {
 		const names = [""].concat((frm.doc.branches || []).map((b) => b.branch_name).filter(Boolean));
 		frm.fields_dict.actions.grid.update_docfield_property("branch", "options", names);
+		frm.trigger("toggle_action_columns");
+	},
+
+	// An action's Branch and Step pickers only mean something once the rule has branches or steps.
+	toggle_action_columns(frm) {
+		const grid = frm.fields_dict.actions.grid;
+		const show = { branch: !!(frm.doc.branches || []).length, step: !!(frm.doc.steps || []).length };
+		Object.entries(show).forEach(([fieldname, visible]) => {
+			if (!grid.get_docfield(fieldname).hidden === visible) return;
+			grid.set_column_disp([fieldname], visible);
+		});
+	},
+
+	schedule_summary(frm) {
+		// Child rows change field by field: describe the rule once typing settles.
+		clearTimeout(frm.__summary_timer);
+		frm.__summary_timer = setTimeout(() => frm.trigger("render_summary"), 400);
 	},
 
 	render_condition_builder(frm) {
@@ -100,6 +128,9 @@ frappe.ui.form.on("Workflow Rule", {
 		}
 		frm.call({ method: "get_summary", doc: frm.doc }).then((r) => {
 			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(r.message || "")}</div>`);
+		}, () => {
+			// Half-filled rows (a field not chosen yet) describe nothing; the save says what is missing.
+			wrapper.find(".crm-automation-summary").addClass("text-muted");
 		});
 	},
 });
@@ -107,14 +138,36 @@ frappe.ui.form.on("Workflow Rule", {
 frappe.ui.form.on("Workflow Rule Branch", {
 	branch_name(frm) {
 		frm.trigger("update_branch_options");
+		frm.trigger("schedule_summary");
+	},
+	is_else(frm) {
+		frm.trigger("schedule_summary");
+	},
+	conditions(frm) {
+		frm.trigger("schedule_summary");
+	},
+	branches_add(frm) {
+		frm.trigger("update_branch_options");
 	},
 	branches_remove(frm) {
 		frm.trigger("update_branch_options");
+		frm.trigger("schedule_summary");
 	},
 	form_render(frm, cdt, cdn) {
 		crm_automation.attach_row_builder(frm, "branches", cdt, cdn);
 	},
 });
+
+const SUMMARY_ACTION_FIELDS = [
+	"action_type", "branch", "step", "on_timeout", "assign_to_type", "assign_strategy", "only_if_unassigned",
+	"to_users", "to_role", "user_group", "to_field", "to_owner", "to_assignees", "email_template", "subject",
+	"due_in", "due_unit", "target_field", "value", "tag", "target_doctype", "url", "target_link_field",
+	"sms_phone_field", "sms_contact_of", "sms_to_users", "sms_to_role", "actions_add", "actions_remove",
+];
+frappe.ui.form.on(
+	"Workflow Rule Action",
+	Object.fromEntries(SUMMARY_ACTION_FIELDS.map((fieldname) => [fieldname, (frm) => frm.trigger("schedule_summary")]))
+);
 
 // Follow-up steps: the Stop When builder, the step and date-field pickers, condition builders in
 // each step and the timeline in words ("now: ...; +24 h if ...: ...").
@@ -133,18 +186,30 @@ frappe.ui.form.on("Workflow Rule", {
 frappe.ui.form.on("Workflow Rule Step", {
 	step_name(frm) {
 		crm_automation.update_step_options(frm);
+		frm.trigger("schedule_summary");
+	},
+	steps_add(frm) {
+		crm_automation.update_step_options(frm);
 	},
 	steps_remove(frm) {
 		crm_automation.update_step_options(frm);
+		frm.trigger("schedule_summary");
 	},
+	wait_type: (frm) => frm.trigger("schedule_summary"),
+	wait_amount: (frm) => frm.trigger("schedule_summary"),
+	wait_unit: (frm) => frm.trigger("schedule_summary"),
+	until_conditions: (frm) => frm.trigger("schedule_summary"),
+	step_conditions: (frm) => frm.trigger("schedule_summary"),
 	form_render(frm, cdt, cdn) {
 		const grid_row = frm.fields_dict.steps.grid.grid_rows_by_docname[cdn];
+		const titles = { until_conditions: __("Wait until"), step_conditions: __("Only if") };
 		["until_conditions", "step_conditions"].forEach((fieldname) => {
-			const field = grid_row.grid_form.fields_dict[fieldname];
-			field.$wrapper.prev(".crm-automation-step-builder").remove(); // the row form is reused
-			const holder = $('<div class="mb-3 crm-automation-step-builder"></div>').insertBefore(field.$wrapper);
+			// The builder lives in the row's HTML field; the JSON field itself stays hidden.
+			const holder = grid_row.grid_form.fields_dict[`${fieldname}_html`].$wrapper;
+			holder.empty().addClass("mb-3 crm-automation-step-builder"); // the row form is reused
+			$('<div class="control-label mb-1"></div>').text(titles[fieldname]).appendTo(holder);
 			new crm_automation.ConditionBuilder({
-				wrapper: holder,
+				wrapper: $("<div></div>").appendTo(holder),
 				doctype: frm.doc.document_type,
 				value: locals[cdt][cdn][fieldname],
 				on_change(tree) {
@@ -179,6 +244,7 @@ crm_automation.refresh_sequence_form = async function (frm) {
 crm_automation.update_step_options = function (frm) {
 	const names = [""].concat((frm.doc.steps || []).map((s) => s.step_name).filter(Boolean));
 	frm.fields_dict.actions.grid.update_docfield_property("step", "options", names);
+	frm.trigger("toggle_action_columns");
 };
 
 crm_automation.render_sequence_timeline = function (frm) {

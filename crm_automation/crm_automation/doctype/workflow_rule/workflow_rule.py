@@ -9,10 +9,10 @@ from frappe import _
 from frappe.model.document import Document
 
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
-from crm_automation.engine.describe import describe_action, describe_condition, describe_rule
 from crm_automation.engine.expressions import ExpressionError, check_expression
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
 from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
 from crm_automation.rules import (
 	EXCLUDED_DOCTYPES,
 	clear_rule_cache,
@@ -93,10 +93,11 @@ class WorkflowRule(Document):
 	def on_update(self):
 		self.warn_about_loops()
 		self.index_time_field()
-		clear_rule_cache()
+		# The save moved this rule's modified stamp: other processes recompile this rule only.
+		clear_rule_cache(only_changed_rules=True)
 
 	def on_trash(self):
-		clear_rule_cache()
+		clear_rule_cache(only_changed_rules=True)
 
 	def validate_document_type(self):
 		meta = frappe.get_meta(self.document_type)
@@ -220,9 +221,11 @@ class WorkflowRule(Document):
 	def set_summaries(self):
 		fields = get_fields(self.document_type)
 		for branch in self.branches:
-			branch.condition_summary = describe_condition(parse_conditions(branch.conditions), fields)
+			branch.condition_summary = condition_sentence(
+				parse_conditions(branch.conditions), fields, self.document_type
+			)
 		for action in self.actions:
-			action.action_summary = describe_action(action.as_dict(), fields)
+			action.action_summary = action_sentence(action.as_dict(), fields, self.document_type)
 
 	def reset_health_when_enabled(self):
 		if self.enabled and not self.is_new() and self.has_value_changed("enabled"):
@@ -230,16 +233,13 @@ class WorkflowRule(Document):
 			self.disabled_reason = None
 
 	def warn_about_loops(self):
-		from crm_automation.rules import compile_rule
+		from crm_automation.rules import enabled_compiled_rules
 
 		if not self.enabled:
 			return
-		rules = [self._compiled]
-		for name in frappe.get_all("Workflow Rule", filters={"enabled": 1, "name": ("!=", self.name)}, pluck="name"):
-			try:
-				rules.append(compile_rule(frappe.get_doc("Workflow Rule", name)))
-			except RuleError:
-				continue
+		# The other rules as this process last compiled them: a save among thousands compiles one.
+		others = enabled_compiled_rules(skip=self.name)
+		rules = [self._compiled, *(rule for name, rule in others.items() if name != self.name)]
 		cycles = find_cycles(rules, through=self.name)
 		if cycles:
 			frappe.msgprint(
@@ -271,4 +271,4 @@ class WorkflowRule(Document):
 
 	@frappe.whitelist()
 	def get_summary(self):
-		return describe_rule(rule_as_dict(self), get_fields(self.document_type))
+		return rule_sentence(rule_as_dict(self), get_fields(self.document_type))
