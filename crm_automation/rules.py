@@ -11,9 +11,12 @@ from frappe.model.base_document import BaseDocument
 from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
+from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
 
 VERSION_KEY = "crm_automation:workflow_rules_version"
+# Changes only on a full clear: compiled rules of an older generation are all compiled again.
+GENERATION_KEY = "crm_automation:workflow_rules_generation"
 RULE_FIELDS = (
 	"name",
 	"rule_name",
@@ -171,7 +174,8 @@ def compile_rule(rule):
 
 
 def get_rules(doctype, event):
-	"""Enabled, compiled Workflow Rules for (doctype, event), highest priority first."""
+	"""Enabled, compiled Workflow Rules for (doctype, event), highest priority first: a tuple that
+	also answers ``candidates(values, before_values)`` (engine/rule_index.py)."""
 	return _get_index().get((doctype, event), ())
 
 
@@ -184,22 +188,13 @@ def _get_index():
 
 
 def _build_index():
+	"""Assemble the index from each enabled rule's compiled form. A rule is compiled again only
+	when its ``modified`` stamp changed (or after a full clear), so one edit among thousands of
+	rules costs one query for the stamps and the loading and compiling of that one rule."""
+	compiled_rules = _compiled_rules()
 	index = {}
-	for name in frappe.get_all("Workflow Rule", filters={"enabled": 1}, pluck="name"):
-		rule = frappe.get_doc("Workflow Rule", name)
-		try:
-			compiled = compile_rule(rule)
-		except (RuleError, frappe.DoesNotExistError):
-			# A rule that compiled when saved can break later (a custom field deleted): it stays off
-			# until fixed, and the error says why.
-			frappe.log_error(title=f"Workflow Rule {name} no longer compiles")
-			continue
-		compiled.condition_expression = (rule.condition_expression or "").strip()
-		compiled.minutes_saved_override = rule.minutes_saved
+	for name, compiled in compiled_rules.items():
 		if compiled.sequence:
-			from crm_automation.sequences import definition_of
-
-			compiled.sequence_definition = definition_of(rule, compiled)
 			index.setdefault("sequence_doctypes", set()).add(compiled.document_type)
 		for event in EVENTS_BY_TRIGGER.get(compiled.trigger, ()):
 			index.setdefault((compiled.document_type, event), []).append(compiled)
@@ -208,15 +203,98 @@ def _build_index():
 	for key, rules in index.items():
 		if isinstance(key, tuple):
 			rules.sort(key=lambda r: (-r.priority, r.name))
-			index[key] = tuple(rules)
+			index[key] = index_rules(rules)
 	return index
+
+
+def enabled_compiled_rules(skip=None):
+	"""{name: compiled rule} of every enabled Workflow Rule that compiles, reusing what this
+	process compiled before (the static loop check reads this instead of compiling every rule).
+	``skip``: a rule being saved, which its caller has compiled already."""
+	return _compiled_rules(skip)
+
+
+# site → (generation, {name: (modified, compiled or None)}): compiled rules of this process.
+_compiled_by_site = {}
+
+
+def _compiled_rules(skip=None):
+	generation = frappe.cache.get_value(GENERATION_KEY)
+	if generation is None:
+		generation = frappe.generate_hash(length=12)
+		frappe.cache.set_value(GENERATION_KEY, generation)
+	cached = _compiled_by_site.get(frappe.local.site)
+	known = cached[1] if cached and cached[0] == generation else {}
+	stamps = dict(
+		frappe.get_all("Workflow Rule", filters={"enabled": 1}, fields=["name", "modified"], as_list=True)
+	)
+	stale = [
+		name for name, modified in stamps.items() if known.get(name, (None,))[0] != modified and name != skip
+	]
+	fresh = {name: known[name] for name in stamps if name in known and name not in stale}
+	for rule in _load_rules(stale):
+		fresh[rule.name] = (stamps[rule.name], _compile_for_index(rule))
+	_compiled_by_site[frappe.local.site] = (generation, fresh)
+	return {name: compiled for name, (_modified, compiled) in sorted(fresh.items()) if compiled is not None}
+
+
+def _load_rules(names):
+	"""Workflow Rule documents with their child rows, in one query per table (as get_doc loads them,
+	without one round trip per rule)."""
+	if not names:
+		return []
+	meta = frappe.get_meta("Workflow Rule")
+	parents = frappe.db.get_values("Workflow Rule", {"name": ("in", names)}, "*", as_dict=True, order_by=None)
+	children = {}
+	for df in meta.get_table_fields():
+		rows = frappe.db.get_values(
+			df.options,
+			{"parent": ("in", names), "parenttype": "Workflow Rule", "parentfield": df.fieldname},
+			"*",
+			as_dict=True,
+			order_by="idx asc",
+		)
+		for row in rows:
+			children.setdefault((row.parent, df.fieldname), []).append(row)
+	rules = []
+	for parent in parents:
+		rule = frappe.get_doc({**parent, "doctype": "Workflow Rule"})
+		for df in meta.get_table_fields():
+			rule.set(df.fieldname, children.get((parent.name, df.fieldname), []))
+		rules.append(rule)
+	return rules
+
+
+def _compile_for_index(rule):
+	name = rule.name
+	try:
+		compiled = compile_rule(rule)
+	except (RuleError, frappe.DoesNotExistError):
+		# A rule that compiled when saved can break later (a custom field deleted): it stays off
+		# until fixed, and the error says why.
+		frappe.log_error(title=f"Workflow Rule {name} no longer compiles")
+		return None
+	compiled.condition_expression = (rule.condition_expression or "").strip()
+	compiled.minutes_saved_override = rule.minutes_saved
+	if compiled.sequence:
+		from crm_automation.sequences import definition_of
+
+		compiled.sequence_definition = definition_of(rule, compiled)
+	return compiled
 
 
 def get_compiled_rule(name):
 	return _get_index().get("by_name", {}).get(name)
 
 
-def clear_rule_cache():
+def clear_rule_cache(only_changed_rules=False):
+	"""Every process rebuilds its index. With ``only_changed_rules`` (a Workflow Rule saved or
+	deleted through its controller, which moves its ``modified`` stamp) each process recompiles
+	only the rules whose stamp moved; otherwise (a custom field, a pack, a rule changed without its
+	stamp) every rule is compiled again."""
+	if not only_changed_rules:
+		frappe.cache.delete_value(GENERATION_KEY)
+		_compiled_by_site.pop(frappe.local.site, None)
 	_rules_cache.clear()
 
 

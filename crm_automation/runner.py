@@ -61,14 +61,29 @@ def get_settings():
 
 
 def run_rules(doc, event, rules):
-	"""The hot path of every save with rules: a rule whose conditions do not hold costs one compiled
-	test on the document's own dict, nothing more (unless skipped runs are being logged)."""
+	"""The hot path of every save with rules: only the rules the index names as candidates
+	(engine/rule_index.py) are tested, each with one compiled test on values built once per save.
+	While skipped runs are being logged every rule is evaluated, since each decision is logged."""
 	before = doc.get_doc_before_save()
-	values, before_values = evaluation_values(doc, before, rules)
-	log_skipped = get_settings().log_skipped_runs
-	for rule in rules:
-		if log_skipped or rule.condition_holds(values, before_values):
-			run_rule(rule, doc, before, event, values=(values, before_values))
+	own, own_before = field_values(doc), field_values(before)
+	if get_settings().log_skipped_runs or not hasattr(rules, "candidates"):
+		values = with_linked_values(own, own_before, linked_paths_of(rules))
+		log_skipped = get_settings().log_skipped_runs
+		for rule in rules:
+			if log_skipped or rule.condition_holds(*values):
+				run_rule(rule, doc, before, event, values=values)
+		return
+	candidates = rules.candidates(own, own_before)
+	while candidates:
+		values = with_linked_values(own, own_before, linked_paths_of(candidates))
+		for rule in candidates:
+			if rule.condition_holds(*values):
+				run_rule(rule, doc, before, event, values=values)
+				# What it did may have changed the document: the rules after it are looked up again.
+				candidates = rules.candidates(own, own_before, after=rule)
+				break
+		else:
+			return
 
 
 def run_rule(rule, doc, before, event, occurrence_key=None, values=None):

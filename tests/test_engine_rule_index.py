@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_fields import LEAD_FIELDS
 
-from crm_automation.engine import compile_workflow_rule
+from crm_automation.engine import compile_workflow_rule, find_cycles
+from crm_automation.engine.loops import triggers
 from crm_automation.engine.rule_index import index_rules, rule_requirement
 
 # fieldname → (rule values, document values): small pools so that rules match often, and document
@@ -292,3 +293,60 @@ class TestWhatTheIndexFilesARuleUnder:
 	def test_linked_and_range_leaves_are_not_keys(self):
 		rule = compile_lead_rule(conditions={"field": "annual_revenue", "op": ">", "value": 10})
 		assert index_rules([rule]).index.always_count == 1
+
+
+class StubRule:
+	"""What the loop check reads of a compiled rule."""
+
+	def __init__(self, name, trigger, document_type, trigger_field, set_fields, creates):
+		self.name = name
+		self.trigger = trigger
+		self.document_type = document_type
+		self.trigger_field = trigger_field
+		self.set_fields = frozenset(set_fields)
+		self.created_doctypes = frozenset(creates)
+		self.actions_by_branch = {}
+
+
+def cycles_by_testing_every_pair(rules, through=None):
+	"""The loop check as it was: every pair tested with ``triggers``."""
+	by_name = {rule.name: rule for rule in rules}
+	edges = {name: sorted(o.name for o in rules if triggers(rule, o)) for name, rule in by_name.items()}
+	cycles, seen = [], set()
+	for start in sorted(by_name):
+		stack = [(start, [start])]
+		while stack:
+			node, path = stack.pop()
+			for nxt in edges[node]:
+				if nxt == start:
+					key = frozenset(path)
+					if key not in seen:
+						seen.add(key)
+						cycles.append([*path, start])
+				elif nxt not in path and nxt > start:
+					stack.append((nxt, [*path, nxt]))
+	return [cycle for cycle in cycles if through in cycle] if through else cycles
+
+
+@st.composite
+def stub_rule_sets(draw):
+	count = draw(st.integers(1, 9))
+	return [
+		StubRule(
+			f"r{i}",
+			draw(st.sampled_from(["New", "Save", "Validate", "Value Change", "Submit"])),
+			draw(st.sampled_from(["Lead", "ToDo"])),
+			draw(st.sampled_from(["status", "source"])),
+			draw(st.sets(st.sampled_from(["status", "source"]))),
+			draw(st.sets(st.sampled_from(["Lead", "ToDo"]))),
+		)
+		for i in range(count)
+	]
+
+
+@settings(max_examples=300, deadline=None)
+@given(stub_rule_sets(), st.integers(0, 9))
+def test_the_loop_check_finds_what_testing_every_pair_finds(stubs, through):
+	name = f"r{through}"
+	assert find_cycles(stubs) == cycles_by_testing_every_pair(stubs)
+	assert find_cycles(stubs, through=name) == cycles_by_testing_every_pair(stubs, through=name)
