@@ -193,6 +193,7 @@ def test_system_manager_finds_the_stored_rule_under_advanced(manager_browser):
 		"the Advanced section to open",
 	)
 	manager_browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-advanced.png"))
+	assert "conditions" in js(manager_browser, VISIBLE_EDITORS), "the check finds an editor when one shows"
 	assert js(manager_browser, "return cur_frm.get_docfield('conditions').read_only") == 1
 	assert (
 		js(manager_browser, "return cur_frm.fields_dict.condition_expression.$wrapper.is(':visible')") is True
@@ -243,32 +244,35 @@ def test_new_rule_asks_for_document_type_and_trigger_first(browser):
 	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-chosen.png"))
 
 	# An Assign row asks for users, a role or a field, depending on whom it assigns to.
-	js(
+	index = js(
 		browser,
-		"const row = cur_frm.add_child('actions', {action_type: 'Assign'}); cur_frm.refresh_field('actions');",
+		"""const row = cur_frm.add_child('actions', {action_type: 'Assign'});
+		cur_frm.refresh_field('actions');
+		return row.idx - 1""",
 	)
-	js(browser, "cur_frm.fields_dict.actions.grid.grid_rows[0].show_form()")
+	js(browser, f"cur_frm.fields_dict.actions.grid.grid_rows[{index}].show_form()")
 	row_fields = """return $('.grid-row-open .frappe-control:visible').toArray()
 		.map((el) => el.getAttribute('data-fieldname')).filter(Boolean)"""
 	wait_until(browser, lambda d: "assign_to_type" in js(d, row_fields), "the action row form")
 	shown = js(browser, row_fields)
-	assert (
-		"to_users" in shown
-		and "to_role" not in shown
-		and "url" not in shown
-		and "email_template" not in shown
-	), shown
+	assert "to_users" in shown and "assign_strategy" in shown, shown
+	for other in ("to_role", "user_group", "url", "email_template", "sms_message", "branch", "step"):
+		assert other not in shown, (other, shown)
 	js(
 		browser,
-		"frappe.model.set_value(cur_frm.doc.actions[0].doctype, cur_frm.doc.actions[0].name, 'assign_to_type', 'Role')",
+		f"const row = cur_frm.doc.actions[{index}]; frappe.model.set_value(row.doctype, row.name, 'assign_to_type', 'Role')",
 	)
 	wait_until(browser, lambda d: "to_role" in js(d, row_fields), "the role picker of Assign to Role")
 	assert "to_users" not in js(browser, row_fields)
-	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-action.png"))
 	js(
 		browser,
-		"cur_frm.fields_dict.actions.grid.grid_rows[0].hide_form(); cur_frm.dirty(); frappe.ui.form.discard && 0",
+		f"const row = cur_frm.doc.actions[{index}]; frappe.model.set_value(row.doctype, row.name, 'action_type', 'Send Email')",
 	)
+	wait_until(browser, lambda d: "email_template" in js(d, row_fields), "the e-mail fields of Send Email")
+	shown = js(browser, row_fields)
+	assert "to_users" in shown and "assign_strategy" not in shown and "url" not in shown, shown
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-action.png"))
+	js(browser, f"cur_frm.fields_dict.actions.grid.grid_rows[{index}].hide_form()")
 
 
 def test_condition_builder_offers_pickers_by_fieldtype(browser):

@@ -152,9 +152,15 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			line.find(".field-area")
 		);
 		field_select.append(`<option value="">${__("Field")}</option>`);
+		// Labels as the document's form shows them; the fieldname only tells apart two equal labels.
+		const label_count = {};
+		this.fields.forEach((f) => (label_count[__(f.label)] = (label_count[__(f.label)] || 0) + 1));
 		this.fields.forEach((f) =>
 			field_select.append(
-				$("<option>").attr("value", f.fieldname).text(`${f.label} (${f.fieldname})`)
+				$("<option>")
+					.attr("value", f.fieldname)
+					.attr("title", f.fieldname)
+					.text(label_count[__(f.label)] > 1 ? `${__(f.label)} (${f.fieldname})` : __(f.label))
 			)
 		);
 		const groups = {};

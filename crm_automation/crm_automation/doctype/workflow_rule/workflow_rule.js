@@ -224,8 +224,10 @@ crm_automation.refresh_sequence_form = async function (frm) {
 	crm_automation.update_step_options(frm);
 	crm_automation.render_sequence_timeline(frm);
 	if (!frm.doc.document_type) return;
+	const stop_wrapper = frm.fields_dict.stop_conditions_html.$wrapper.empty();
+	$('<div class="control-label mb-1"></div>').text(__("Stop the follow-up steps when")).appendTo(stop_wrapper);
 	new crm_automation.ConditionBuilder({
-		wrapper: frm.fields_dict.stop_conditions_html.$wrapper,
+		wrapper: $("<div></div>").appendTo(stop_wrapper),
 		doctype: frm.doc.document_type,
 		value: frm.doc.stop_conditions,
 		on_change(tree) {
