@@ -354,7 +354,7 @@ def fire(policy, doc, due, now):
 		for intent in intents:
 			for key in ("subject", "description", "message"):
 				if intent.get(key):
-					intent[key] = _("Warning") + ": " + intent[key]
+					intent[key] = _("Warning: {0}").format(intent[key])
 	results = actions.carry_out(intents, doc, None, _PolicyAsRule(policy.name, getattr(policy, "run_as", None)))
 	late = now - due.at
 	reason = _("{0} due {1}").format(due.describe(), due.at)

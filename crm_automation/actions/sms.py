@@ -364,5 +364,5 @@ def preview_sms(intent, doc):
 	numbers = [r["number"] for r in recipients if r["number"]]
 	summary = _("SMS to {0}: {1}").format(", ".join(numbers) or _("nobody"), message)
 	if not gateway_configured():
-		summary += " · " + _("SMS Settings has no SMS Gateway URL")
+		summary = _("{0} · SMS Settings has no SMS Gateway URL").format(summary)
 	return {"message": message, "recipients": recipients, "summary": summary}
