@@ -63,12 +63,18 @@ def _paths(tree):
 
 def _path_label(doctype, path):
 	labels = []
-	for fieldname in path.split("."):
+	for hop in path.split("."):
+		# a party Dynamic Link names the doctype it goes through: party_name[Customer]
+		fieldname, _bracket, party_type = hop.rstrip("]").partition("[")
 		if not doctype or not frappe.db.exists("DocType", doctype):
 			return None
 		df = frappe.get_meta(doctype).get_field(fieldname)
 		if not df:
 			return None
-		labels.append(_(df.label or fieldname))
-		doctype = df.options if df.fieldtype in ("Link", "Table", "Table MultiSelect") else None
+		if party_type:
+			labels.append(_("{0} ({1})").format(_(df.label or fieldname), _(party_type)))
+			doctype = party_type
+		else:
+			labels.append(_(df.label or fieldname))
+			doctype = df.options if df.fieldtype in ("Link", "Table", "Table MultiSelect") else None
 	return " › ".join(labels)
