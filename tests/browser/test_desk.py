@@ -243,6 +243,15 @@ def test_new_rule_asks_for_document_type_and_trigger_first(browser):
 	assert "time_field" not in visible_fields(browser)
 	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-new-chosen.png"))
 
+	# Validate runs before the save: its actions can only set values or reject.
+	action_types = "return cur_frm.fields_dict.actions.grid.get_docfield('action_type').options.split('\\n')"
+	js(browser, "cur_frm.set_value('trigger', 'Validate')")
+	wait_until(browser, lambda d: "Webhook" not in js(d, action_types), "the actions Validate can run")
+	assert {"Set Value", "Reject"} <= set(js(browser, action_types))
+	js(browser, "cur_frm.set_value('trigger', 'Save')")
+	wait_until(browser, lambda d: "Webhook" in js(d, action_types), "the actions of a Save rule")
+	assert "Reject" not in js(browser, action_types)
+
 	# An Assign row asks for users, a role or a field, depending on whom it assigns to.
 	index = js(
 		browser,

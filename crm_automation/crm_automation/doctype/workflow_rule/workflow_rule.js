@@ -16,6 +16,7 @@ frappe.ui.form.on("Workflow Rule", {
 			frm.scroll_to_field("document_type");
 		}
 		frm.trigger("toggle_action_columns");
+		frm.trigger("filter_action_types");
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
 		frm.trigger("render_summary");
@@ -46,7 +47,19 @@ frappe.ui.form.on("Workflow Rule", {
 	},
 
 	trigger(frm) {
+		frm.trigger("filter_action_types");
 		frm.trigger("render_summary");
+	},
+
+	// Validate runs before the save: it can only set values or reject; Reject needs Validate.
+	// Action types already in rows stay listed, so a changed trigger never blanks a row (the save
+	// says what no longer fits).
+	filter_action_types(frm) {
+		const grid = frm.fields_dict.actions.grid;
+		const all = (frappe.meta.get_docfield("Workflow Rule Action", "action_type").options || "").split("\n");
+		const fits = (type) => (frm.doc.trigger === "Validate" ? ["Set Value", "Reject"].includes(type) : type !== "Reject");
+		const used = new Set((frm.doc.actions || []).map((a) => a.action_type));
+		grid.update_docfield_property("action_type", "options", all.filter((type) => fits(type) || used.has(type)).join("\n"));
 	},
 
 	stop_conditions: (frm) => frm.trigger("schedule_summary"),
