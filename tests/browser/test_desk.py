@@ -145,6 +145,8 @@ def test_rule_with_branches_and_a_step_reads_like_a_sentence(browser, language):
 	summary = open_rule(browser, BRANCH_RULE)
 	browser.save_screenshot(str(ARTIFACTS / f"desk-workflow-rule-branches-{language}.png"))
 	assert summary == SENTENCES[language][BRANCH_RULE]
+	columns = "return cur_frm.fields_dict.actions.grid.wrapper.find('.grid-heading-row').text()"
+	assert "Branch" in js(browser, columns)
 	rows = js(browser, "return cur_frm.doc.actions.map((a) => a.action_summary)")
 	assert rows[0] == "e-mail '_Desk Check Welcome (Exhibition)' to the Lead's Email", rows
 	assert js(browser, "return cur_frm.is_dirty()") is False
@@ -160,6 +162,8 @@ def test_plain_rule_shows_no_json_or_python_editor(browser):
 	assert "conditions_html" in shown and "actions" in shown, shown
 	# branch and step columns mean nothing on a rule without branches or steps
 	assert js(browser, "return cur_frm.fields_dict.actions.grid.get_docfield('branch').hidden") == 1
+	columns = "return cur_frm.fields_dict.actions.grid.wrapper.find('.grid-heading-row').text()"
+	assert "Branch" not in js(browser, columns) and "Action" in js(browser, columns)
 
 
 def test_branch_conditions_are_edited_with_the_builder_not_json(browser):

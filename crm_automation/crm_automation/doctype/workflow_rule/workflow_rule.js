@@ -105,10 +105,11 @@ frappe.ui.form.on("Workflow Rule", {
 	toggle_action_columns(frm) {
 		const grid = frm.fields_dict.actions.grid;
 		const show = { branch: !!(frm.doc.branches || []).length, step: !!(frm.doc.steps || []).length };
-		Object.entries(show).forEach(([fieldname, visible]) => {
-			if (!grid.get_docfield(fieldname).hidden === visible) return;
-			grid.set_column_disp([fieldname], visible);
-		});
+		const changed = Object.entries(show).filter(([fieldname, visible]) => !grid.get_docfield(fieldname).hidden !== visible);
+		if (!changed.length) return;
+		changed.forEach(([fieldname, visible]) => grid.update_docfield_property(fieldname, "hidden", visible ? 0 : 1));
+		grid.reset_grid(); // the list's columns are worked out once; start them over
+
 	},
 
 	schedule_summary(frm) {
