@@ -10,6 +10,7 @@ linked fields) comes in as ``labels``: ``{"users": {email: full name}, "fields":
 
 import contextlib
 import contextvars
+import functools
 
 from .conditions import is_empty_condition
 from .workflow import split_list
@@ -143,7 +144,9 @@ def describe_condition(tree, fields=None, labels=None):
 	mode = "all" if "all" in tree else "any"
 	parts = [describe_condition(child, fields, labels) for child in tree[mode]]
 	parts = [p for p in parts if p]
-	joined = (_(" and ") if mode == "all" else _(" or ")).join(parts)
+	# Pairwise templates, not a padded " and ": a translated separator loses its spaces (frappe._ strips).
+	template = _("{0} and {1}") if mode == "all" else _("{0} or {1}")
+	joined = functools.reduce(template.format, parts) if parts else ""
 	return f"({joined})" if len(parts) > 1 and mode == "any" else joined
 
 
