@@ -175,7 +175,9 @@ def preview(intent, doc, rule):
 		out["summary"] = _("POST the document to {0}").format(intent["url"])
 	elif kind in (wf.ADD_COMMENT, wf.REJECT):
 		out.update(message=actions.render(intent["message"], doc, None))
-		out["summary"] = (_("comment: {0}") if kind == wf.ADD_COMMENT else _("reject: {0}")).format(out["message"])
+		out["summary"] = (_("comment: {0}") if kind == wf.ADD_COMMENT else _("reject: {0}")).format(
+			out["message"]
+		)
 	elif kind == wf.ADD_TAG:
 		out["summary"] = _("tag {0}").format(intent["tag"])
 	else:
