@@ -72,7 +72,7 @@ crm_automation.show_history = function (frm) {
 					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>${open_log}
 						<span class="indicator-pill ${log.outcome === "Success" ? "green" : log.outcome === "Failed" ? "red" : "gray"}">${__(log.outcome)}</span>
 						<span class="text-muted small">${frappe.datetime.comment_when(log.creation)}</span>
-						${log.branch ? `<div>${__("Branch")}: ${frappe.utils.escape_html(log.branch)}</div>` : ""}
+						${log.branch ? `<div>${__("Branch", null, "Workflow Rule")}: ${frappe.utils.escape_html(log.branch)}</div>` : ""}
 						${log.reason ? `<div class="text-muted">${frappe.utils.escape_html(log.reason)}</div>` : ""}
 						${why ? `<div>${__("Because")}:<ul>${why}</ul></div>` : ""}
 						${actions ? `<div>${__("Did")}:<ul>${actions}</ul></div>` : ""}</div>`;
