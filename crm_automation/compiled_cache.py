@@ -22,10 +22,19 @@ class CompiledCache:
 		self.version_key = version_key
 		self.build = build
 		self._by_site = {}
+		self._keys = {}
 		_caches.append(self)
 
 	def get(self):
-		version = frappe.cache.get_value(self.version_key)
+		# The token as this request already read it, without building the redis key again: this
+		# runs on every save of every doctype.
+		site = frappe.local.site
+		key = self._keys.get(site)
+		if key is None:
+			key = self._keys[site] = frappe.cache.make_key(self.version_key)
+		version = frappe.local.cache.get(key)
+		if version is None:
+			version = frappe.cache.get_value(self.version_key)
 		if version is None:
 			version = frappe.generate_hash(length=12)
 			frappe.cache.set_value(self.version_key, version)
@@ -37,6 +46,7 @@ class CompiledCache:
 		return index
 
 	def clear(self):
+		forget_request_memos()
 		frappe.cache.delete_value(self.version_key)
 		self._by_site.pop(frappe.local.site, None)
 		frappe.db.after_commit.add(self._drop_token)
@@ -47,6 +57,7 @@ class CompiledCache:
 
 	def forget(self):
 		"""Drop this process's copy only; the next lookup rebuilds it from what this transaction sees."""
+		forget_request_memos()
 		self._by_site.pop(frappe.local.site, None)
 
 
@@ -56,3 +67,21 @@ def forget_local_indexes():
 	that knows a rule exists but does not find it rebuilds once with this."""
 	for cache in _caches:
 		cache.forget()
+
+
+_MEMO_KEY = "crm_automation:request_memos"
+
+
+def request_memo(name, build):
+	"""``build()``, once per request: kept in frappe.local.cache, which every request starts empty,
+	and dropped whenever any compiled index is cleared or forgotten here."""
+	memos = frappe.local.cache.get(_MEMO_KEY)
+	if memos is None:
+		memos = frappe.local.cache[_MEMO_KEY] = {}
+	if name not in memos:
+		memos[name] = build()
+	return memos[name]
+
+
+def forget_request_memos():
+	frappe.local.cache.pop(_MEMO_KEY, None)

@@ -8,12 +8,13 @@ nothing (and a loading failure is written to the Error Log once per process).
 
 import frappe
 
+from crm_automation.compiled_cache import request_memo
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if doc.doctype in SCORED_DOCTYPES and not skip_for_flags():
+	if doc.doctype in SCORED_DOCTYPES and not skip_for_flags() and doc.doctype in _other_work()["score"]:
 		from crm_automation.scoring import get_score_rule, score_on_save
 
 		if _loaded(get_score_rule, doc.doctype) and not skip_automation():
@@ -68,6 +69,8 @@ def _sync_escalations(doc):
 	"""on_change runs after every save and every db_set: the one place to keep clocks in step."""
 	if doc.doctype in EXCLUDED_DOCTYPES or doc.doctype == "Escalation State" or skip_for_flags():
 		return
+	if doc.doctype not in _other_work()["escalation"]:
+		return
 	from crm_automation.escalation import get_policies, sync_document
 
 	if _loaded(get_policies, doc.doctype) and not skip_automation():
@@ -77,7 +80,7 @@ def _sync_escalations(doc):
 def _follow_sequences(doc):
 	"""Exit conditions and Until Condition waits of follow-up sequences (crm_automation.sequences);
 	a doctype that never had a sequence costs one cached set lookup."""
-	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
+	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags() or doc.doctype not in _other_work()["sequence"]:
 		return
 	from crm_automation.sequences import on_document_change, sequence_doctypes
 
@@ -87,7 +90,7 @@ def _follow_sequences(doc):
 
 def _end_sequences(doc, why):
 	"""Deleting or cancelling a document ends its pending steps, even with automation switched off."""
-	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
+	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags() or doc.doctype not in _other_work()["sequence"]:
 		return
 	from crm_automation.sequences import on_document_gone, sequence_doctypes
 
@@ -98,10 +101,33 @@ def _end_sequences(doc, why):
 def skip_for_flags():
 	"""No automation while installing, patching, migrating, importing data or running the setup
 	wizard: those saves are not users' work, and the app's tables may not exist yet."""
-	flags = frappe.flags
+	flags = frappe.local.flags  # the object frappe.flags stands for, without the proxy on each read
 	return bool(
 		flags.in_install or flags.in_patch or flags.in_migrate or flags.in_import or flags.in_setup_wizard
 	)
+
+
+def _other_work():
+	"""Doctypes with an enabled Escalation Policy, Lead Score Rule or follow-up sequences, worked
+	out once per request (and again whenever an index is cleared): every other doctype's save
+	returns after a set lookup, without reading any index. Workflow Rules are looked up per
+	(doctype, event) in _run."""
+	return request_memo("doctypes_with_other_work", _doctypes_with_other_work)
+
+
+def _doctypes_with_other_work():
+	from crm_automation.escalation import _index as policy_index
+	from crm_automation.scoring import get_score_rule
+	from crm_automation.sequences import sequence_doctypes
+
+	policies = _loaded(policy_index)
+	return {
+		"escalation": frozenset(
+			doctype for doctype, found in (policies or {}).get("by_doctype", {}).items() if found
+		),
+		"score": frozenset(doctype for doctype in SCORED_DOCTYPES if _loaded(get_score_rule, doctype)),
+		"sequence": frozenset(_loaded(sequence_doctypes) or ()),
+	}
 
 
 def skip_automation():

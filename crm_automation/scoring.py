@@ -211,7 +211,10 @@ def score_on_save(doc):
 	if not rule:
 		return
 	now = now_datetime()
-	result = score_documents(rule, [doc.__dict__], now)[doc.name]
+	if doc.is_new():
+		result = _score_new_document(rule, doc.__dict__, now)
+	else:
+		result = score_documents(rule, [doc.__dict__], now)[doc.name]
 	before = doc.get_doc_before_save()
 	old_grade = before.get("crm_score_grade") if before else None
 	doc.update(score_values(result, now))
@@ -219,6 +222,15 @@ def score_on_save(doc):
 		doc.set(result.band.set_field, result.band.set_value)
 	if old_grade != result.grade:
 		doc.flags.crm_score_band_change = (old_grade, result)
+
+
+def _score_new_document(rule, row, now):
+	"""What score_documents gives a document being inserted, without its queries: nothing can
+	reference a name that did not exist, so every activity count is zero and the document has been
+	idle since its creation."""
+	creation = get_datetime(row.get("creation")) if row.get("creation") else now
+	days_idle = max((now - creation).total_seconds() / 86400, 0)
+	return rule.score(row, {activity.key: 0 for activity in rule.activities}, round(days_idle, 2))
 
 
 def after_save(doc):

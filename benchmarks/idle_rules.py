@@ -1,0 +1,181 @@
+"""Lead inserts with N enabled, non-matching Workflow Rules vs none, in alternating blocks.
+
+    ../env/bin/python idle_rules.py <site> [N] [inserts per arm]
+
+Goal (scale issue): N = 1,000 at most 1.05x, N = 10,000 at most 1.20x, wall and CPU time. The rules
+are realistic: equality and IN on Select and Link fields, ranges on numbers and dates, text
+contains, OR groups and branches, over the New, Save, Validate and Value Change triggers; about one
+in twenty has no equality at all (only ranges), so the index must evaluate it on every save.
+
+Method: the rules are written straight into the tables (one bulk insert per table, never
+committed) and compiled once; the two arms then swap this process's compiled index (the rules vs
+an empty one) between blocks, so both arms run against the same database. Leads carry no email
+address (no gravatar lookup). Everything is rolled back at the end.
+"""
+
+import json
+import sys
+import time
+
+from _site import connect
+
+BLOCK = 10
+
+
+def rule_rows(frappe, count):
+	"""(parents, actions, branches) rows for ``count`` rules none of which matches a new Lead of
+	status Lead without territory, source or industry."""
+	from frappe.utils import now_datetime
+
+	now = now_datetime()
+	triggers = ["New", "Save", "Validate", "Value Change"]
+	parents, actions, branches = [], [], []
+	for i in range(count):
+		name = f"_Bench Idle {i:05d}"
+		trigger = triggers[(i // 20 + i) % 4]
+		shape = i % 20
+		conditions, rule_branches = _conditions(i, shape)
+		parent = {
+			"name": name,
+			"rule_name": name,
+			"document_type": "Lead",
+			"trigger": trigger,
+			"enabled": 1,
+			"priority": i % 7,
+			"fire_mode": "Every Time",
+			"conditions": json.dumps(conditions),
+		}
+		if trigger == "Value Change":
+			parent["trigger_field"] = "status" if i % 8 == 3 else "territory"
+			parent["to_value"] = "Converted" if parent["trigger_field"] == "status" else ""
+		parents.append(parent)
+		action = (
+			{"action_type": "Set Value", "target_field": "company_name", "value": "x"}
+			if trigger == "Validate"
+			else {"action_type": "Add Tag", "tag": "never"}
+		)
+		if rule_branches:
+			for j, (branch_name, branch_conditions) in enumerate(rule_branches):
+				branches.append(
+					{"parent": name, "idx": j + 1, "branch_name": branch_name, "conditions": json.dumps(branch_conditions)}
+				)
+				actions.append({"parent": name, "idx": j + 1, **action, "branch": branch_name})
+		else:
+			actions.append({"parent": name, "idx": 1, **action})
+	for rows in (parents, actions, branches):
+		for row in rows:
+			row.update(creation=now, modified=now, owner="Administrator", modified_by="Administrator")
+	return parents, actions, branches
+
+
+def _conditions(i, shape):
+	leaf = lambda field, op, value=None: {"field": field, "op": op, **({} if value is None else {"value": value})}  # noqa: E731
+	revenue = leaf("annual_revenue", ">", 10**6 + i)
+	if shape < 6:  # a territory, and a range on revenue
+		return {"all": [leaf("territory", "=", f"Nowhere {i}"), revenue]}, None
+	if shape < 9:  # a status among a few, a date range
+		return {"all": [leaf("status", "in", ["Replied", "Interested"]), leaf("qualified_on", "between", ["2020-01-01", "2020-12-31"])]}, None
+	if shape < 11:  # a source and text that contains something
+		return {"all": [leaf("source", "=", f"Nowhere {i}"), leaf("company_name", "like", f"%zz{i}%")]}, None
+	if shape < 14:  # an OR group on one field, and another leaf
+		group = {"any": [leaf("industry", "=", f"Nowhere {i}"), leaf("industry", "=", f"Elsewhere {i}")]}
+		return {"all": [group, leaf("city", "like", f"%{i}%")]}, None
+	if shape < 17:  # branches: each on the market segment
+		return {"all": [revenue]}, [
+			(f"small {i}", leaf("market_segment", "=", f"Small {i}")),
+			(f"large {i}", leaf("market_segment", "in", [f"Large {i}", f"Huge {i}"])),
+		]
+	if shape < 19:  # a qualification status and an OR across fields
+		either = {"any": [leaf("city", "like", "%Atlantis%"), leaf("annual_revenue", "<", -1)]}
+		return {"all": [leaf("qualification_status", "=", "Qualified"), either]}, None
+	# no equality anywhere: ranges only, evaluated on every save
+	return {"all": [revenue, leaf("creation", "<", "2000-01-01 00:00:00")]}, None
+
+
+def insert_rules(frappe, count):
+	parents, actions, branches = rule_rows(frappe, count)
+	for doctype, rows, parentfield in (
+		("Workflow Rule", parents, None),
+		("Workflow Rule Action", actions, "actions"),
+		("Workflow Rule Branch", branches, "branches"),
+	):
+		if not rows:
+			continue
+		if parentfield:
+			for n, row in enumerate(rows):
+				row.update(name=f"bench-{parentfield}-{n}", parenttype="Workflow Rule", parentfield=parentfield)
+		fields = sorted({key for row in rows for key in row})
+		frappe.db.bulk_insert(doctype, fields, [[row.get(f) for f in fields] for row in rows], chunk_size=2000)
+
+
+def insert_leads(frappe, tag):
+	for i in range(BLOCK):
+		frappe.get_doc({"doctype": "Lead", "first_name": f"Idle {tag} {i}", "company_name": "Bench Co"}).insert()
+
+
+def measure(frappe, count, per_arm):
+	"""{"wall": ratio, "cpu": ratio, ...} for ``count`` rules vs none."""
+	from crm_automation.rules import _get_index, _rules_cache, clear_rule_cache
+
+	insert_rules(frappe, count)
+	clear_rule_cache()
+	started = time.perf_counter()
+	with_rules = _get_index()
+	build_seconds = time.perf_counter() - started
+	site = frappe.local.site
+	version = _rules_cache._by_site[site][0]
+	arms = {"rules": (version, with_rules), "none": (version, {})}
+	enabled = sum(1 for key, value in with_rules.items() if isinstance(key, tuple) for _ in value)
+	always = sum(value.index.always_count for key, value in with_rules.items() if isinstance(key, tuple))
+	wall = {"rules": 0.0, "none": 0.0}
+	cpu = {"rules": 0.0, "none": 0.0}
+	_rules_cache._by_site[site] = arms["rules"]
+	insert_leads(frappe, "warm-up")
+	for block in range(max(1, per_arm // BLOCK)):
+		order = ("rules", "none") if block % 2 == 0 else ("none", "rules")
+		for arm in order:
+			_rules_cache._by_site[site] = arms[arm]
+			wall_start, cpu_start = time.perf_counter(), time.process_time()
+			insert_leads(frappe, f"{arm}-{block}")
+			wall[arm] += time.perf_counter() - wall_start
+			cpu[arm] += time.process_time() - cpu_start
+	inserts = max(1, per_arm // BLOCK) * BLOCK
+	return {
+		"rules": count,
+		"indexed (rule, event) entries": enabled,
+		"always evaluated": always,
+		"build_seconds": build_seconds,
+		"inserts per arm": inserts,
+		"ms per insert (rules)": wall["rules"] / inserts * 1000,
+		"ms per insert (none)": wall["none"] / inserts * 1000,
+		"wall": wall["rules"] / wall["none"],
+		"cpu": cpu["rules"] / cpu["none"],
+	}
+
+
+def run(frappe, count, per_arm):
+	try:
+		return measure(frappe, count, per_arm)
+	finally:
+		frappe.db.rollback()
+		from crm_automation.rules import clear_rule_cache
+
+		clear_rule_cache()
+
+
+def main():
+	frappe = connect()
+	count = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+	per_arm = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+	try:
+		result = run(frappe, count, per_arm)
+		for key, value in result.items():
+			print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+		goal = 1.05 if count <= 1000 else 1.20
+		print(f"goal: at most {goal:.2f}x wall and CPU")
+	finally:
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()

@@ -1,0 +1,128 @@
+"""Lead inserts with a Lead Score Rule of 12 criteria (10 on fields, 2 on activities) vs none, in
+alternating blocks.
+
+    ../env/bin/python score_on_save_cost.py <site> [inserts per arm]
+
+Goal (scale issue): at most +5%. Method: the rule is inserted (not committed) and compiled once;
+the two arms swap this process's compiled score index (the rule vs none) between blocks. Leads
+carry no email address. Everything is rolled back.
+"""
+
+import json
+import sys
+import time
+from unittest.mock import patch
+
+from _site import connect
+
+BLOCK = 10
+
+
+def make_rule(frappe):
+	from crm_automation.scoring import clear_score_cache
+
+	for kind in ("_Bench Page View", "_Bench Inquiry"):
+		if not frappe.db.exists("CRM Activity Type", kind):
+			frappe.get_doc({"doctype": "CRM Activity Type", "activity_type_name": kind}).insert()
+	leaf = lambda f, op, v=None: {"field": f, "op": op, **({"value": v} if v is not None else {})}  # noqa: E731
+	criteria = [
+		("website", 2, leaf("source", "=", "Website")),
+		("exhibition", 3, leaf("source", "=", "Exhibition")),
+		("India", 1, leaf("territory", "=", "India")),
+		("IT", 2, leaf("industry", "=", "IT")),
+		("retail", -1, leaf("industry", "=", "Retail")),
+		("big revenue", 3, leaf("annual_revenue", ">", 1_000_000)),
+		("small revenue", -2, leaf("annual_revenue", "<", 50_000)),
+		("replied", 2, leaf("status", "in", ["Replied", "Interested"])),
+		("city", 1, leaf("city", "is set")),
+		("mid-size", 1, leaf("no_of_employees", "in", ["51-200", "201-500"])),
+	]
+	frappe.db.sql("update `tabLead Score Rule` set enabled = 0 where document_type = 'Lead'")
+	rule = frappe.get_doc(
+		{
+			"doctype": "Lead Score Rule",
+			"rule_name": "_Bench Save Score Rule",
+			"document_type": "Lead",
+			"enabled": 1,
+			"criteria": [
+				{"label": label, "points": points, "conditions": json.dumps({"all": [condition]})}
+				for label, points, condition in criteria
+			],
+			"activity_criteria": [
+				{"activity_source": "CRM Activity", "activity_type": "_Bench Page View", "days": 30, "points": 2, "cap": 10},
+				{"activity_source": "CRM Activity", "activity_type": "_Bench Inquiry", "days": 30, "points": 3, "cap": 9},
+			],
+			"decay_mode": "Half-life",
+			"half_life_days": 14,
+			"bands": [{"min_score": -100, "grade": "Cold"}, {"min_score": 5, "grade": "Warm"}, {"min_score": 10, "grade": "Hot"}],
+		}
+	)
+	with (
+		patch("crm_automation.scoring.enqueue_recompute"),
+		patch("crm_automation.crm_automation.doctype.lead_score_rule.lead_score_rule.enqueue_recompute"),
+	):
+		rule.insert()
+	clear_score_cache()
+
+
+def insert_leads(frappe, tag):
+	for i in range(BLOCK):
+		frappe.get_doc(
+			{"doctype": "Lead", "first_name": f"Score {tag} {i}", "company_name": "Bench Co", "city": "Pune"}
+		).insert()
+
+
+def measure(frappe, per_arm):
+	from crm_automation.compiled_cache import forget_request_memos
+	from crm_automation.scoring import _score_cache
+
+	make_rule(frappe)
+	site = frappe.local.site
+	scored = _score_cache.get()
+	version = _score_cache._by_site[site][0]
+	arms = {"rule": (version, scored), "none": (version, {})}
+	wall = {"rule": 0.0, "none": 0.0}
+	cpu = {"rule": 0.0, "none": 0.0}
+	blocks = max(1, per_arm // BLOCK)
+	for block in range(blocks + 1):
+		for arm in ("rule", "none") if block % 2 == 0 else ("none", "rule"):
+			_score_cache._by_site[site] = arms[arm]
+			forget_request_memos()
+			wall_start, cpu_start = time.perf_counter(), time.process_time()
+			insert_leads(frappe, f"{arm}-{block}")
+			if block:
+				wall[arm] += time.perf_counter() - wall_start
+				cpu[arm] += time.process_time() - cpu_start
+	inserts = blocks * BLOCK
+	return {
+		"inserts per arm": inserts,
+		"ms per insert (rule)": wall["rule"] / inserts * 1000,
+		"ms per insert (none)": wall["none"] / inserts * 1000,
+		"wall": wall["rule"] / wall["none"],
+		"cpu": cpu["rule"] / cpu["none"],
+	}
+
+
+def run(frappe, per_arm=200):
+	try:
+		return measure(frappe, per_arm)
+	finally:
+		frappe.db.rollback()
+		from crm_automation.scoring import clear_score_cache
+
+		clear_score_cache()
+
+
+def main():
+	frappe = connect()
+	per_arm = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+	try:
+		for key, value in run(frappe, per_arm).items():
+			print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+		print("goal: at most 1.05x")
+	finally:
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()
