@@ -49,6 +49,9 @@ class TestChecks:
 			describe_condition(tree, FIELDS) == "(Source is Exhibition or Annual Revenue is between 1 and 5)"
 		)
 
+	def test_a_row_still_being_filled_in_reads_as_unfinished(self):
+		assert describe_condition({"all": [{"field": "source", "op": "!="}]}, FIELDS) == "Source is not …"
+
 	def test_linked_field_labels_come_in_from_the_site(self):
 		labels = {"fields": {"customer.territory": "Customer → Territory"}}
 		tree = {"all": [leaf("customer.territory", "=", "North")]}

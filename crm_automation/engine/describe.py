@@ -112,6 +112,8 @@ def _label(fields, fieldname, labels=None):
 
 
 def _value(value):
+	if value is None or value == "":
+		return "…"  # a row still being filled in
 	if isinstance(value, list | tuple):
 		return _list(str(v) for v in value)
 	return str(value)

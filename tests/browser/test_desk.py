@@ -302,6 +302,15 @@ def test_condition_builder_offers_pickers_by_fieldtype(browser):
 	offered = [option.get_attribute("value") for option in operator.options if option.get_attribute("value")]
 	assert "like" in offered and ">" not in offered, offered
 
+	# the sentence follows the builder before anything is saved
+	operator.select_by_value("is set")
+	wait_until(
+		browser,
+		lambda d: "Source is set →" in js(d, "return $('.crm-automation-summary:visible').text()"),
+		"the sentence to follow the changed operator",
+	)
+	row = wait_for(browser, ".crm-automation-condition")
+	field = Select(row.find_element(By.CSS_SELECTOR, "select.condition-field"))
 	field.select_by_value("annual_revenue")
 	row = wait_for(browser, ".crm-automation-condition")
 	offered = [
