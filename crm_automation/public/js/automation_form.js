@@ -19,7 +19,7 @@ $(document).on("form-refresh", function (event, frm) {
 					frappe.msgprint({
 						title: __("Automations for {0}", [frm.doc.name]),
 						message: (rows || []).length
-							? `<ul>${rows.map((r) => `<li><b>${frappe.utils.escape_html(r.rule)}</b> (${__(r.trigger)}): ${__(r.would)}${r.branch ? `, ${frappe.utils.escape_html(r.branch)}` : ""}${r.reason ? ` — ${frappe.utils.escape_html(r.reason)}` : ""}</li>`).join("")}</ul>`
+							? `<ul>${rows.map((r) => `<li><b>${frappe.utils.escape_html(r.rule)}</b> (${__(r.trigger, null, "Workflow Rule")}): ${__(r.would)}${r.branch ? `, ${frappe.utils.escape_html(r.branch)}` : ""}${r.reason ? ` — ${frappe.utils.escape_html(r.reason)}` : ""}</li>`).join("")}</ul>`
 							: __("No enabled Workflow Rule watches {0}.", [__(frm.doctype)]),
 					})
 				),
