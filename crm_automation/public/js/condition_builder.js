@@ -230,8 +230,8 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 		};
 		if (operator.value === "pair") {
 			const pair = Array.isArray(row.value) ? row.value : [null, null];
-			make(pair[0], (v) => ((pair[0] = v), (row.value = pair), this.changed()), __("From"));
-			make(pair[1], (v) => ((pair[1] = v), (row.value = pair), this.changed()), __("To"));
+			make(pair[0], (v) => ((pair[0] = v), (row.value = pair), this.changed()), __("From", null, "Workflow Rule"));
+			make(pair[1], (v) => ((pair[1] = v), (row.value = pair), this.changed()), __("To", null, "Workflow Rule"));
 		} else if (operator.value === "list") {
 			const text = Array.isArray(row.value) ? row.value.join(", ") : row.value || "";
 			make(text, (v) => {
