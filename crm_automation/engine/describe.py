@@ -11,6 +11,7 @@ linked fields) comes in as ``labels``: ``{"users": {email: full name}, "fields":
 import contextlib
 import contextvars
 import functools
+import inspect
 
 from .conditions import is_empty_condition
 from .workflow import split_list
@@ -18,15 +19,24 @@ from .workflow import split_list
 _translator = contextvars.ContextVar("crm_automation_describe_translator", default=None)
 
 
-def _(message):
-	translate = _translator.get()
-	return translate(message) if translate else message
+def _(message, context=None):
+	"""``context`` for the templates Frappe also uses in another sense ("{0} and {1}" joins a list
+	there); a translator without a ``context`` parameter gets the plain message."""
+	translator = _translator.get()
+	if not translator:
+		return message
+	translate, takes_context = translator
+	return translate(message, context=context) if context and takes_context else translate(message)
 
 
 @contextlib.contextmanager
 def translating(translate):
 	"""Describe in the reader's language: ``with translating(frappe._): describe_rule(...)``."""
-	token = _translator.set(translate)
+	try:
+		takes_context = "context" in inspect.signature(translate).parameters
+	except (TypeError, ValueError):
+		takes_context = False
+	token = _translator.set((translate, takes_context))
 	try:
 		yield
 	finally:
@@ -147,7 +157,11 @@ def describe_condition(tree, fields=None, labels=None):
 	parts = [describe_condition(child, fields, labels) for child in tree[mode]]
 	parts = [p for p in parts if p]
 	# Pairwise templates, not a padded " and ": a translated separator loses its spaces (frappe._ strips).
-	template = _("{0} and {1}") if mode == "all" else _("{0} or {1}")
+	template = (
+		_("{0} and {1}", context="Workflow Rule")
+		if mode == "all"
+		else _("{0} or {1}", context="Workflow Rule")
+	)
 	joined = functools.reduce(template.format, parts) if parts else ""
 	return f"({joined})" if len(parts) > 1 and mode == "any" else joined
 
@@ -201,11 +215,13 @@ def describe_trigger(rule, fields=None, labels=None):
 
 def _with_from_to(text, rule):
 	if rule.get("from_value") and rule.get("to_value"):
-		return _("{0} from {1} to {2}").format(text, rule["from_value"], rule["to_value"])
+		return _("{0} from {1} to {2}", context="Workflow Rule").format(
+			text, rule["from_value"], rule["to_value"]
+		)
 	if rule.get("from_value"):
-		return _("{0} from {1}").format(text, rule["from_value"])
+		return _("{0} from {1}", context="Workflow Rule").format(text, rule["from_value"])
 	if rule.get("to_value"):
-		return _("{0} to {1}").format(text, rule["to_value"])
+		return _("{0} to {1}", context="Workflow Rule").format(text, rule["to_value"])
 	return text
 
 
@@ -412,7 +428,7 @@ def describe_rule(rule, fields=None, labels=None):
 	head = describe_trigger(rule, fields, labels)
 	condition = describe_condition(rule.get("conditions"), fields, labels)
 	if condition:
-		head = _("{0} and {1}").format(head, condition)
+		head = _("{0} and {1}", context="Workflow Rule").format(head, condition)
 	if (rule.get("condition_expression") or "").strip():
 		head = _("{0} (and an advanced condition holds)").format(head)
 	actions = rule.get("actions") or []
