@@ -17,6 +17,7 @@ import json
 import sys
 import time
 
+from _pairs import paired_median
 from _site import connect
 
 BLOCK = 10
@@ -57,7 +58,12 @@ def rule_rows(frappe, count):
 		if rule_branches:
 			for j, (branch_name, branch_conditions) in enumerate(rule_branches):
 				branches.append(
-					{"parent": name, "idx": j + 1, "branch_name": branch_name, "conditions": json.dumps(branch_conditions)}
+					{
+						"parent": name,
+						"idx": j + 1,
+						"branch_name": branch_name,
+						"conditions": json.dumps(branch_conditions),
+					}
 				)
 				actions.append({"parent": name, "idx": j + 1, **action, "branch": branch_name})
 		else:
@@ -69,12 +75,19 @@ def rule_rows(frappe, count):
 
 
 def _conditions(i, shape):
-	leaf = lambda field, op, value=None: {"field": field, "op": op, **({} if value is None else {"value": value})}  # noqa: E731
+	def leaf(field, op, value=None):
+		return {"field": field, "op": op, **({} if value is None else {"value": value})}
+
 	revenue = leaf("annual_revenue", ">", 10**6 + i)
 	if shape < 6:  # a territory, and a range on revenue
 		return {"all": [leaf("territory", "=", f"Nowhere {i}"), revenue]}, None
 	if shape < 9:  # a status among a few, a date range
-		return {"all": [leaf("status", "in", ["Replied", "Interested"]), leaf("qualified_on", "between", ["2020-01-01", "2020-12-31"])]}, None
+		return {
+			"all": [
+				leaf("status", "in", ["Replied", "Interested"]),
+				leaf("qualified_on", "between", ["2020-01-01", "2020-12-31"]),
+			]
+		}, None
 	if shape < 11:  # a source and text that contains something
 		return {"all": [leaf("source", "=", f"Nowhere {i}"), leaf("company_name", "like", f"%zz{i}%")]}, None
 	if shape < 14:  # an OR group on one field, and another leaf
@@ -103,14 +116,39 @@ def insert_rules(frappe, count):
 			continue
 		if parentfield:
 			for n, row in enumerate(rows):
-				row.update(name=f"bench-{parentfield}-{n}", parenttype="Workflow Rule", parentfield=parentfield)
+				row.update(
+					name=f"bench-{parentfield}-{n}", parenttype="Workflow Rule", parentfield=parentfield
+				)
 		fields = sorted({key for row in rows for key in row})
-		frappe.db.bulk_insert(doctype, fields, [[row.get(f) for f in fields] for row in rows], chunk_size=2000)
+		frappe.db.bulk_insert(
+			doctype, fields, [[row.get(f) for f in fields] for row in rows], chunk_size=2000
+		)
+
+
+def time_handlers():
+	"""Accumulate the time spent inside crm_automation's rule handler (events._run)."""
+	import crm_automation.events as events
+
+	spent = {"seconds": 0.0}
+	original = getattr(events._run, "untimed", events._run)
+
+	def timed_run(doc, event):
+		started = time.perf_counter()
+		try:
+			return original(doc, event)
+		finally:
+			spent["seconds"] += time.perf_counter() - started
+
+	timed_run.untimed = original
+	events._run = timed_run
+	return spent
 
 
 def insert_leads(frappe, tag):
 	for i in range(BLOCK):
-		frappe.get_doc({"doctype": "Lead", "first_name": f"Idle {tag} {i}", "company_name": "Bench Co"}).insert()
+		frappe.get_doc(
+			{"doctype": "Lead", "first_name": f"Idle {tag} {i}", "company_name": "Bench Co"}
+		).insert()
 
 
 def measure(frappe, count, per_arm):
@@ -129,16 +167,22 @@ def measure(frappe, count, per_arm):
 	always = sum(value.index.always_count for key, value in with_rules.items() if isinstance(key, tuple))
 	wall = {"rules": 0.0, "none": 0.0}
 	cpu = {"rules": 0.0, "none": 0.0}
+	wall_blocks, cpu_blocks = {"rules": [], "none": []}, {"rules": [], "none": []}
+	handlers = {"rules": 0.0, "none": 0.0}
+	spent = time_handlers()
 	_rules_cache._by_site[site] = arms["rules"]
 	insert_leads(frappe, "warm-up")
 	for block in range(max(1, per_arm // BLOCK)):
 		order = ("rules", "none") if block % 2 == 0 else ("none", "rules")
 		for arm in order:
 			_rules_cache._by_site[site] = arms[arm]
-			wall_start, cpu_start = time.perf_counter(), time.process_time()
+			wall_start, cpu_start, in_handlers = time.perf_counter(), time.process_time(), spent["seconds"]
 			insert_leads(frappe, f"{arm}-{block}")
 			wall[arm] += time.perf_counter() - wall_start
 			cpu[arm] += time.process_time() - cpu_start
+			wall_blocks[arm].append(time.perf_counter() - wall_start)
+			cpu_blocks[arm].append(time.process_time() - cpu_start)
+			handlers[arm] += spent["seconds"] - in_handlers
 	inserts = max(1, per_arm // BLOCK) * BLOCK
 	return {
 		"rules": count,
@@ -150,13 +194,22 @@ def measure(frappe, count, per_arm):
 		"ms per insert (none)": wall["none"] / inserts * 1000,
 		"wall": wall["rules"] / wall["none"],
 		"cpu": cpu["rules"] / cpu["none"],
+		"wall median": paired_median(wall_blocks["rules"], wall_blocks["none"]),
+		"cpu median": paired_median(cpu_blocks["rules"], cpu_blocks["none"]),
+		# The rules' own cost, free of the noise of a shared machine: time inside the app's rule
+		# handlers with the rules minus without, over the insert without them.
+		"handlers": 1 + (handlers["rules"] - handlers["none"]) / wall["none"],
+		"handler ms per insert (rules)": handlers["rules"] / inserts * 1000,
 	}
 
 
 def run(frappe, count, per_arm):
+	import crm_automation.events as events
+
 	try:
 		return measure(frappe, count, per_arm)
 	finally:
+		events._run = getattr(events._run, "untimed", events._run)
 		frappe.db.rollback()
 		from crm_automation.rules import clear_rule_cache
 

@@ -16,6 +16,7 @@ Leads carry no email address. Everything is rolled back.
 import sys
 import time
 
+from _pairs import paired_median
 from _site import connect
 
 BLOCK = 10
@@ -26,7 +27,8 @@ def hooks_without_app(frappe):
 	stripped = {}
 	for doctype, events in hooks.items():
 		stripped[doctype] = {
-			event: [h for h in handlers if not h.startswith("crm_automation.")] for event, handlers in events.items()
+			event: [h for h in handlers if not h.startswith("crm_automation.")]
+			for event, handlers in events.items()
 		}
 	return hooks, stripped
 
@@ -61,6 +63,7 @@ def measure(frappe, doctype, per_arm, new_request=True):
 	with_app, without_app = hooks_without_app(frappe)
 	wall = {"app": 0.0, "none": 0.0}
 	cpu = {"app": 0.0, "none": 0.0}
+	wall_blocks, cpu_blocks = {"app": [], "none": []}, {"app": [], "none": []}
 	blocks = max(1, per_arm // BLOCK)
 	for block in range(blocks + 1):
 		order = ("app", "none") if block % 2 == 0 else ("none", "app")
@@ -75,6 +78,8 @@ def measure(frappe, doctype, per_arm, new_request=True):
 			if block:  # the first round warms both arms up
 				wall[arm] += time.perf_counter() - wall_start
 				cpu[arm] += time.process_time() - cpu_start
+				wall_blocks[arm].append(time.perf_counter() - wall_start)
+				cpu_blocks[arm].append(time.process_time() - cpu_start)
 	frappe.local.doc_events_hooks = with_app
 	inserts = blocks * BLOCK
 	return {
@@ -85,6 +90,8 @@ def measure(frappe, doctype, per_arm, new_request=True):
 		"ms per insert (none)": wall["none"] / inserts * 1000,
 		"wall": wall["app"] / wall["none"],
 		"cpu": cpu["app"] / cpu["none"],
+		"wall median": paired_median(wall_blocks["app"], wall_blocks["none"]),
+		"cpu median": paired_median(cpu_blocks["app"], cpu_blocks["none"]),
 	}
 
 
@@ -108,7 +115,9 @@ def main():
 	per_arm = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 	try:
 		for result in run(frappe, per_arm):
-			print(", ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result.items()))
+			print(
+				", ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result.items())
+			)
 		print("goal: at most 1.02x wall and CPU")
 	finally:
 		frappe.destroy()

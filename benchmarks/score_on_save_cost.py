@@ -13,6 +13,7 @@ import sys
 import time
 from unittest.mock import patch
 
+from _pairs import paired_median
 from _site import connect
 
 BLOCK = 10
@@ -49,12 +50,28 @@ def make_rule(frappe):
 				for label, points, condition in criteria
 			],
 			"activity_criteria": [
-				{"activity_source": "CRM Activity", "activity_type": "_Bench Page View", "days": 30, "points": 2, "cap": 10},
-				{"activity_source": "CRM Activity", "activity_type": "_Bench Inquiry", "days": 30, "points": 3, "cap": 9},
+				{
+					"activity_source": "CRM Activity",
+					"activity_type": "_Bench Page View",
+					"days": 30,
+					"points": 2,
+					"cap": 10,
+				},
+				{
+					"activity_source": "CRM Activity",
+					"activity_type": "_Bench Inquiry",
+					"days": 30,
+					"points": 3,
+					"cap": 9,
+				},
 			],
 			"decay_mode": "Half-life",
 			"half_life_days": 14,
-			"bands": [{"min_score": -100, "grade": "Cold"}, {"min_score": 5, "grade": "Warm"}, {"min_score": 10, "grade": "Hot"}],
+			"bands": [
+				{"min_score": -100, "grade": "Cold"},
+				{"min_score": 5, "grade": "Warm"},
+				{"min_score": 10, "grade": "Hot"},
+			],
 		}
 	)
 	with (
@@ -83,6 +100,7 @@ def measure(frappe, per_arm):
 	arms = {"rule": (version, scored), "none": (version, {})}
 	wall = {"rule": 0.0, "none": 0.0}
 	cpu = {"rule": 0.0, "none": 0.0}
+	wall_blocks, cpu_blocks = {"rule": [], "none": []}, {"rule": [], "none": []}
 	blocks = max(1, per_arm // BLOCK)
 	for block in range(blocks + 1):
 		for arm in ("rule", "none") if block % 2 == 0 else ("none", "rule"):
@@ -93,6 +111,8 @@ def measure(frappe, per_arm):
 			if block:
 				wall[arm] += time.perf_counter() - wall_start
 				cpu[arm] += time.process_time() - cpu_start
+				wall_blocks[arm].append(time.perf_counter() - wall_start)
+				cpu_blocks[arm].append(time.process_time() - cpu_start)
 	inserts = blocks * BLOCK
 	return {
 		"inserts per arm": inserts,
@@ -100,6 +120,8 @@ def measure(frappe, per_arm):
 		"ms per insert (none)": wall["none"] / inserts * 1000,
 		"wall": wall["rule"] / wall["none"],
 		"cpu": cpu["rule"] / cpu["none"],
+		"wall median": paired_median(wall_blocks["rule"], wall_blocks["none"]),
+		"cpu median": paired_median(cpu_blocks["rule"], cpu_blocks["none"]),
 	}
 
 

@@ -38,11 +38,11 @@ class CompiledCache:
 		if version is None:
 			version = frappe.generate_hash(length=12)
 			frappe.cache.set_value(self.version_key, version)
-		cached = self._by_site.get(frappe.local.site)
+		cached = self._by_site.get(site)
 		if cached and cached[0] == version:
 			return cached[1]
 		index = self.build()
-		self._by_site[frappe.local.site] = (version, index)
+		self._by_site[site] = (version, index)
 		return index
 
 	def clear(self):
