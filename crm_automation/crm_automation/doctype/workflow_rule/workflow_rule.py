@@ -109,7 +109,7 @@ class WorkflowRule(Document):
 		if self.trigger in ("Submit", "Cancel") and not meta.is_submittable:
 			frappe.throw(
 				_("{0} is not submittable, so the trigger {1} never happens").format(
-					frappe.bold(self.document_type), frappe.bold(self.trigger)
+					frappe.bold(_(self.document_type)), frappe.bold(_(self.trigger, context="Workflow Rule"))
 				)
 			)
 
