@@ -1,0 +1,117 @@
+"""The Workflow Rule form for users whose language is zh or ru: labels, the rule sentence and a
+validation error in their language, in headless Chromium against the bench's web server.
+
+Needs the records of crm_automation.tests.desk (setup_desk_check) and the zh/ru users of
+crm_automation.tests.desk_languages (setup_desk_languages), with the same password. Screenshots go
+to artifacts/. Each check waits for content (the sentence, the error text), not for containers."""
+
+import pytest
+from test_desk import ARTIFACTS, BRANCH_RULE, PASSWORD, RULE, URL, js, open_rule, start_browser, wait_until
+
+USERS = {"zh": "crm-automation-desk-zh@example.com", "ru": "crm-automation-desk-ru@example.com"}
+INVALID_RULE_NAME = "_Desk Check Submit a Lead"
+
+EXPECTED = {
+	"zh": {
+		"title": "工作流规则",
+		"document_type_label": "文档类型",
+		"trigger_label": "触发器",
+		RULE: "当线索被创建时，且源为Exhibition → 轮流分配给Desk Check, 添加评论",
+		BRANCH_RULE: (
+			"当线索被保存时，且已退订未勾选 → 如果源为Exhibition → "
+			"将邮件“_Desk Check Welcome (Exhibition)”发送给线索的电子邮件, 轮流分配给Li Zhou, Desk Check；"
+			"否则 → 添加评论；24小时后，如果状态为Open：为所有者创建待办事项"
+		),
+		"error": "线索不可提交，因此触发器提交永远不会发生",
+	},
+	"ru": {
+		"title": "Правило рабочего процесса",
+		"document_type_label": "Тип документа",
+		"trigger_label": "Триггер",
+		RULE: "Когда создан документ Лид и Источник равно Exhibition → назначить по очереди: Desk Check, добавить комментарий",
+		BRANCH_RULE: (
+			"Когда сохранён документ Лид и Отписался не отмечено → если Источник равно Exhibition → "
+			"письмо «_Desk Check Welcome (Exhibition)»: Эл. адрес (Лид), назначить по очереди: Li Zhou, Desk Check; "
+			"иначе → добавить комментарий; через 24 ч., если Статус равно Open: создать задачу (для: владелец)"
+		),
+		"error": "Лид нельзя утвердить, поэтому триггер Утвердить никогда не сработает",
+	},
+}
+LANGUAGES = sorted(EXPECTED)
+
+pytestmark = pytest.mark.skipif(not (URL and PASSWORD), reason="needs a served site (tier 2)")
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def language_browser(request):
+	driver = start_browser(USERS[request.param])
+	yield request.param, driver
+	driver.quit()
+
+
+def label_of(driver, fieldname):
+	return js(
+		driver,
+		"return cur_frm.fields_dict[arguments[0]].$wrapper.find('.control-label').first().text().trim()",
+		fieldname,
+	)
+
+
+def test_desk_boots_in_the_users_language(language_browser):
+	language, driver = language_browser
+	assert js(driver, "return frappe.boot.lang") == language
+	assert js(driver, "return __('Workflow Rule')") == EXPECTED[language]["title"]
+
+
+def test_rule_form_labels_and_sentence(language_browser):
+	language, driver = language_browser
+	summary = open_rule(driver, RULE)
+	driver.save_screenshot(str(ARTIFACTS / f"desk-language-{language}-workflow-rule.png"))
+	assert summary == EXPECTED[language][RULE]
+	assert label_of(driver, "document_type") == EXPECTED[language]["document_type_label"]
+	assert label_of(driver, "trigger") == EXPECTED[language]["trigger_label"]
+	assert EXPECTED[language]["title"] in js(driver, "return $('#navbar-breadcrumbs').text()")
+	assert js(driver, "return cur_frm.is_dirty()") is False
+
+
+def test_rule_with_branches_and_a_step_reads_in_the_users_language(language_browser):
+	language, driver = language_browser
+	summary = open_rule(driver, BRANCH_RULE)
+	driver.save_screenshot(str(ARTIFACTS / f"desk-language-{language}-branches.png"))
+	assert summary == EXPECTED[language][BRANCH_RULE]
+
+
+def test_validation_error_in_the_users_language(language_browser):
+	"""A Submit trigger on a Lead (not submittable) is refused at save, in the user's language, and
+	nothing is saved."""
+	language, driver = language_browser
+	driver.get(f"{URL}/app/workflow-rule/new")
+	wait_until(
+		driver, lambda d: js(d, "return window.cur_frm && cur_frm.is_new() && cur_frm.doctype"), "a new rule"
+	)
+	js(
+		driver,
+		"""
+		cur_frm.set_value('rule_name', arguments[0]);
+		cur_frm.set_value('document_type', 'Lead');
+		cur_frm.set_value('trigger', 'Submit');
+		cur_frm.add_child('actions', {action_type: 'Add Comment', message: 'x'});
+		cur_frm.refresh_field('actions');
+		""",
+		INVALID_RULE_NAME,
+	)
+	wait_until(driver, lambda d: js(d, "return cur_frm.doc.trigger") == "Submit", "the trigger to be set")
+	js(driver, "cur_frm.save()")
+	error = wait_until(
+		driver,
+		lambda d: js(d, "return $('.msgprint:visible').text().trim()"),
+		"the validation error",
+	)
+	driver.save_screenshot(str(ARTIFACTS / f"desk-language-{language}-error.png"))
+	assert EXPECTED[language]["error"] in error, error
+	exists = driver.execute_async_script(
+		"""const done = arguments[arguments.length - 1];
+		frappe.db.exists('Workflow Rule', arguments[0]).then((r) => done(!!r));""",
+		INVALID_RULE_NAME,
+	)
+	assert not exists
