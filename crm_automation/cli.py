@@ -56,8 +56,16 @@ def main(argv=None):
 		"--meta", action="append", default=[], help="field lists exported from a site (JSON)"
 	)
 	simulate.add_argument("--doctype", help="the doctype of CSV records without a doctype column")
+	simulate.add_argument(
+		"--linked",
+		help='linked documents rules read (customer.territory): {"Customer": {"CUST-0001": {"territory": "North"}}}',
+	)
 	simulate.add_argument("--format", choices=("text", "json"), default="text")
 	simulate.add_argument("--now", help="the moment to simulate at (YYYY-MM-DD HH:MM:SS)")
+	simulate.add_argument(
+		"--until",
+		help="play follow-up sequences on a virtual clock this long after --now (90m, 36h, 14d, 2w)",
+	)
 	simulate.add_argument(
 		"--show",
 		default="20",
@@ -114,6 +122,20 @@ def _parse_now(text):
 	return now.replace(tzinfo=None)
 
 
+def _parse_until(text):
+	if text is None:
+		return None
+	from crm_automation.engine.sequence_story import parse_span
+
+	try:
+		span = parse_span(text)
+	except ValueError as error:
+		raise InputError("--until", str(error))
+	if not span:
+		raise InputError("--until", f"{text!r} is no time at all; give a span such as 14d")
+	return span
+
+
 def _parse_show(text):
 	if not text.strip().isdigit():
 		raise InputError("--show", f"{text!r} is not a number of records (0, 1, 2, ...)")
@@ -121,19 +143,31 @@ def _parse_show(text):
 
 
 def _simulate(args):
+	from crm_automation.linked_records import read_linked_records
 	from crm_automation.simulator import format_text, load_meta, resolve, run_simulation
 
 	now = _parse_now(args.now)
+	until = _parse_until(args.until)
 	show = _parse_show(args.show)
 	meta = load_meta(args.meta)
 	if args.doctype is not None and args.doctype not in meta:
 		raise InputError("--doctype", f"no field list for {args.doctype!r} (add one with --meta)")
 	pack = _load_pack(args.pack)
 	records = resolve(args.records, "records")
+	linked = read_linked_records(args.linked) if args.linked else None
 	progress = None if args.no_progress or not sys.stderr.isatty() else ProgressBar(sys.stderr)
 	with DetailsFile(args.details) as details:
 		result = run_simulation(
-			pack, records, meta, args.doctype, now, show, details.write if details else None, progress
+			pack,
+			records,
+			meta,
+			args.doctype,
+			now,
+			show,
+			details.write if details else None,
+			progress,
+			linked,
+			until=until,
 		)
 		if result.problems:
 			return _report_problems(result.problems)

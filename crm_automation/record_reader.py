@@ -19,6 +19,7 @@ from crm_automation.engine.fieldtypes import (
 	parse_rule_value,
 	select_options,
 )
+from crm_automation.engine.sequence_story import parse_span
 from crm_automation.record_files import Unreadable
 
 _INT_FIELD = {"fieldtype": "Int"}
@@ -31,6 +32,8 @@ _BEFORE = "before"
 _ACTIVITY = "activity"
 _DAYS_IDLE = "days_idle"
 _BEFORE_OBJECT = "before object"
+_CHANGES = "changes"
+_ROWS = "child rows"
 
 
 def _value_parser(field):
@@ -115,6 +118,7 @@ class RecordReader:
 			self.report(where, f"unknown doctype {shown} (give a doctype column or --doctype)")
 			return None
 		values, before, activities = {}, {}, {}
+		changes = []
 		days_idle = 0.0
 		ok = True
 		for key, value in row.items():
@@ -124,6 +128,14 @@ class RecordReader:
 				continue
 			if kind is _BEFORE_OBJECT:
 				ok = self._read_before_object(where, doctype, value, before) and ok
+				continue
+			if kind is _CHANGES:
+				ok = self._read_changes(where, doctype, value, changes) and ok
+				continue
+			if kind is _ROWS:
+				rows = self._rows(where, key, value)
+				ok = rows is not None and ok
+				values[plan[1]] = rows or []
 				continue
 			if kind is _ACTIVITY:
 				count = self._count(where, key, value)
@@ -153,6 +165,7 @@ class RecordReader:
 			"before": {**values, **before} if before else None,
 			"activities": activities,
 			"days_idle": days_idle,
+			"changes": changes,
 		}
 
 	def _plan(self, doctype, key, where):
@@ -165,6 +178,8 @@ class RecordReader:
 			plan = (_DAYS_IDLE,)
 		elif key == "before":
 			plan = (_BEFORE_OBJECT,)
+		elif key == "changes":
+			plan = (_CHANGES,)
 		elif key.startswith("activity:") and key[len("activity:") :].strip():
 			plan = (_ACTIVITY, key[len("activity:") :].strip())
 		else:
@@ -172,7 +187,10 @@ class RecordReader:
 			if key.startswith("before:"):
 				target, fieldname = _BEFORE, key[len("before:") :]
 			field = fields.get(fieldname)
-			if field is None or kind_of(field.get("fieldtype")) == "unsupported":
+			if field is not None and field.get("fieldtype") == "Table" and target is _VALUE:
+				# Child rows (JSON records only) for aggregate conditions: items.qty, count of items.
+				plan = (_ROWS, fieldname)
+			elif field is None or kind_of(field.get("fieldtype")) == "unsupported":
 				shown = key if len(key) <= 80 else key[:80] + "…"
 				self.report(f"{where}.{shown}", f"{doctype} has no field {fieldname[:80]!r}")
 				plan = (_UNKNOWN,)
@@ -180,6 +198,15 @@ class RecordReader:
 				plan = (target, fieldname, field, _value_parser(field))
 		self._plans[(doctype, key)] = plan
 		return plan
+
+	def _rows(self, where, key, value):
+		"""Child rows as given: a list of objects (their values are read leniently by the engine)."""
+		if value in (None, ""):
+			return []
+		if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+			self.report(f"{where}.{key[:80]}", "child rows must be a list of objects, one per row")
+			return None
+		return value
 
 	def _parse(self, where, key, plan, value):
 		if value is None or value == "":
@@ -207,6 +234,41 @@ class RecordReader:
 				ok = False
 			else:
 				before[plan[1]] = parsed
+		return ok
+
+	def _read_changes(self, where, doctype, value, changes):
+		"""Saves on the virtual clock of `simulate --until`: [{"after": "30h", "values": {...}}]."""
+		if not isinstance(value, list):
+			self.report(f"{where}.changes", f"must be a list of {{after, values}}, not {describe_value(value)[:80]}")
+			return False
+		ok = True
+		for i, item in enumerate(value):
+			path = f"{where}.changes[{i}]"
+			if not isinstance(item, dict) or not isinstance(item.get("values"), dict):
+				self.report(path, "must be an object with after (such as 30h or 2d) and values")
+				ok = False
+				continue
+			try:
+				parse_span(item.get("after"))
+			except ValueError as error:
+				self.report(f"{path}.after", str(error))
+				ok = False
+				continue
+			values = {}
+			fields = self._fields.get(doctype) or with_standard_fields(self.meta[doctype])
+			for key, raw in item["values"].items():
+				field = fields.get(key)
+				if field is None or field.get("fieldtype") == "Table" or kind_of(field.get("fieldtype")) == "unsupported":
+					self.report(f"{path}.values.{str(key)[:80]}", f"{doctype} has no field {str(key)[:80]!r} to change")
+					ok = False
+					continue
+				plan = self._plans.get((doctype, key)) or self._plan(doctype, key, where)
+				parsed = self._parse(f"{path}.values", key, plan, raw)
+				if parsed is _INVALID:
+					ok = False
+				else:
+					values[plan[1]] = parsed
+			changes.append({"after": item["after"], "values": values})
 		return ok
 
 	def _count(self, where, key, value):

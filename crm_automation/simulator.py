@@ -18,7 +18,9 @@ import functools
 import os
 
 from crm_automation.engine.fieldtypes import kind_of
+from crm_automation.engine.linked import linked_paths_of
 from crm_automation.engine.packs import check_pack
+from crm_automation.engine.sequence_story import SequencePlayer
 from crm_automation.engine.templates import TemplateError, render_template
 from crm_automation.engine.workflow import (
 	TRIGGER_MANUAL,
@@ -29,6 +31,7 @@ from crm_automation.engine.workflow import (
 	TRIGGER_VALIDATE,
 )
 from crm_automation.input_files import InputError, read_json_file
+from crm_automation.linked_records import with_linked
 from crm_automation.record_files import RowSource
 from crm_automation.record_reader import RecordReader
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
@@ -148,14 +151,27 @@ class SimulationResult:
 
 
 def run_simulation(
-	pack, records_path, meta=None, default_doctype=None, now=None, show=20, details=None, progress=None
+	pack,
+	records_path,
+	meta=None,
+	default_doctype=None,
+	now=None,
+	show=20,
+	details=None,
+	progress=None,
+	linked=None,
+	until=None,
 ):
 	"""Stream the records of ``records_path`` through ``pack``.
 
 	Returns a SimulationResult: the summary (counts only), the first ``show`` records explained in
 	full, and the problems (none if all went well). ``details(entry)`` is called with every
 	record's full explanation when given (slower: traces and templates for every record);
-	``progress(rows, source)`` is called every few thousand rows read.
+	``progress(rows, source)`` is called every few thousand rows read. ``linked`` holds the linked
+	documents rules read (``customer.territory``): document type → name → values
+	(crm_automation.linked_records). With ``until`` (a timedelta) the follow-up steps of every rule
+	that fires are played from ``now`` to ``now + until`` on a virtual clock, with the record's
+	``changes`` as saves, and tallied per step.
 	"""
 	meta = load_meta() if meta is None else meta
 	problems = Problems()
@@ -164,7 +180,9 @@ def run_simulation(
 		problems.add(problem.path, problem.message)
 	summary, sample = Summary(), []
 	now = now or datetime.datetime.now().replace(microsecond=0)
-	simulation = Simulation(check.compiled, now, summary) if check.ok else None
+	if until is not None:
+		summary.sequences = SequencePlayer(now, now + until)
+	simulation = Simulation(check.compiled, now, summary, linked) if check.ok else None
 	source = RowSource(records_path)
 	reader = RecordReader(meta, problems.add, default_doctype)
 	rows = 0
@@ -195,7 +213,7 @@ def run_simulation(
 	return SimulationResult(summary, sample, problems)
 
 
-def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
+def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None, linked=None):
 	"""Returns (report, problems): every record explained in full, for small files and tests. An
 	invalid pack or record file yields problems and no report."""
 	try:
@@ -203,7 +221,9 @@ def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
 	except InputError as error:
 		return None, [Problem(error.where, error.message)]
 	entries = []
-	result = run_simulation(pack, records_path, meta, default_doctype, now, show=0, details=entries.append)
+	result = run_simulation(
+		pack, records_path, meta, default_doctype, now, show=0, details=entries.append, linked=linked
+	)
 	if result.problems:
 		return None, list(result.problems)
 	return entries, []
@@ -212,9 +232,10 @@ def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None):
 class Simulation:
 	"""The compiled pack, by doctype; ``run`` decides one record."""
 
-	def __init__(self, compiled, now, summary):
+	def __init__(self, compiled, now, summary, linked=None):
 		self.now = now
 		self.summary = summary
+		self.linked = linked or {}
 		self.score_rules, self.workflow_rules, self.policies = {}, {}, {}
 		for _source, rule in compiled["lead_score_rules"]:
 			self.score_rules.setdefault(rule.document_type, []).append(rule)
@@ -226,6 +247,15 @@ class Simulation:
 				summary.know_rule(rule)
 		for _source, policy in compiled["escalation_policies"]:
 			self.policies.setdefault(policy.document_type, []).append(policy)
+		# The linked values each doctype's rules read, fetched once per record (engine/linked.py).
+		self.linked_paths = {
+			doctype: linked_paths_of(rule for rule, _as_is in rules)
+			for doctype, rules in self.workflow_rules.items()
+		}
+
+	def _with_linked(self, doctype, values):
+		paths = self.linked_paths.get(doctype)
+		return with_linked(values, paths, self.linked) if paths else values
 
 	def run(self, record, explain):
 		"""Count the record in the summary; with ``explain``, also return its full explanation."""
@@ -240,6 +270,7 @@ class Simulation:
 			values["crm_score"], values["crm_score_grade"] = result.score, result.grade
 			summary.count_score(rule, result)
 		counts = summary.rule_counts
+		values = self._with_linked(doctype, values)
 		for rule, as_is in self.workflow_rules.get(doctype, ()):
 			if as_is and before is None:
 				evaluation = rule.evaluate(values, None)
@@ -249,6 +280,8 @@ class Simulation:
 				key = (rule.name, None, None, None)
 			else:
 				key = (rule.name, evaluation.outcome, evaluation.branch, evaluation.reason)
+				if summary.sequences is not None and rule.sequence is not None and evaluation.fired:
+					summary.sequences.play(rule, values, record["changes"])
 			counts[key] = counts.get(key, 0) + 1
 		for policy in self.policies.get(doctype, ()):
 			summary.count_policy(policy, _policy_outcome(policy, values, self.now)[0])
@@ -271,15 +304,30 @@ class Simulation:
 			values["crm_score"], values["crm_score_grade"] = result.score, result.grade
 			summary.count_score(rule, result)
 			entry["scores"].append({"rule": rule.name, **result.as_dict(), "explained": result.explain()})
+		linked_values = self._with_linked(doctype, values)
 		for rule, _as_is in self.workflow_rules.get(doctype, ()):
-			evaluation, extra = _evaluate(rule, values, record["before"], True)
+			evaluation, extra = _evaluate(rule, linked_values, record["before"], True)
 			summary.count_rule(rule, evaluation)
-			entry["rules"].append(_describe_outcome(rule, evaluation, extra, values))
+			outcome = _describe_outcome(rule, evaluation, extra, values)
+			if summary.sequences is not None and rule.sequence is not None and evaluation and evaluation.fired:
+				outcome["follow_up"] = _follow_up(summary.sequences.play(rule, linked_values, record["changes"]))
+			entry["rules"].append(outcome)
 		for policy in self.policies.get(doctype, ()):
 			outcome = _policy_outcome(policy, values, self.now)
 			summary.count_policy(policy, outcome[0])
 			entry["escalations"].append(_describe_policy(policy, outcome, values))
 		return entry
+
+
+def _follow_up(run):
+	"""One record's way through a rule's follow-up steps on the virtual clock, in words."""
+	lines = [
+		f"{moment:%Y-%m-%d %H:%M} step {index}: {status}" + (f" ({detail})" if detail else "")
+		for moment, index, status, detail in run.events
+	]
+	if run.pending_step:
+		lines.append(f"{run.pending_due:%Y-%m-%d %H:%M} step {run.pending_step}: still waiting")
+	return lines
 
 
 def _activity_counts(rule, activities):
