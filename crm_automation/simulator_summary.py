@@ -40,6 +40,7 @@ class Summary:
 		self.scores = {}
 		self.score_totals = {}
 		self.policies = {}
+		self.sequences = None  # a SequencePlayer when simulating with --until
 
 	def count_record(self, doctype):
 		self.records += 1
@@ -126,6 +127,7 @@ class Summary:
 				{"policy": t.rule, "doctype": t.doctype, "outcomes": t.outcomes}
 				for t in self.policies.values()
 			],
+			**({"sequences": self.sequences.as_dict()} if self.sequences is not None else {}),
 		}
 
 	def format_lines(self):
@@ -171,6 +173,8 @@ def format_entry(entry):
 		for action in rule.get("actions") or []:
 			details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
 			lines.append(f"      → {action['type']}: {details}")
+		for line in rule.get("follow_up") or []:
+			lines.append(f"      then {line}")
 	for escalation in entry["escalations"]:
 		lines.append(
 			f"  {escalation['outcome']:<13} {escalation['policy']}"
@@ -197,5 +201,8 @@ def format_text(result):
 			)
 		lines.append("")
 		lines.extend(summary.format_lines())
+	if summary.sequences is not None and summary.sequences.tallies:
+		lines.append("")
+		lines.extend(summary.sequences.format_lines())
 	lines.append(f"\n{summary.records} records, {summary.firings} rule firings")
 	return "\n".join(lines)
