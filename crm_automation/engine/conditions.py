@@ -20,6 +20,7 @@ from .fieldtypes import (
 	kind_of,
 	parse_rule_value,
 )
+from .i18n import _
 from .linked import AggregateLeaf, LinkedPathError, compile_aggregate_leaf, is_linked_path, resolve_linked_path
 from .operators import (
 	LIST_OF_VALUES,
@@ -152,20 +153,20 @@ def compile_condition(tree, fields, path="conditions", get_fields=None):
 
 def _compile_node(node, fields, path, problems, depth=1, get_fields=None):
 	if depth > MAX_CONDITION_DEPTH:
-		problems.add(path, f"conditions are nested deeper than {MAX_CONDITION_DEPTH} levels")
+		problems.add(path, _("conditions are nested deeper than {0} levels").format(MAX_CONDITION_DEPTH))
 		return None
 	if not isinstance(node, dict):
-		problems.add(path, f"{describe_value(node)} is not a condition (expected an object)", value=node)
+		problems.add(path, _("{0} is not a condition (expected an object)").format(describe_value(node)), value=node)
 		return None
 	group_keys = [key for key in GROUP_KEYS if key in node]
 	if group_keys:
 		if len(node) != 1:
-			problems.add(path, "a group holds exactly one of 'all' or 'any' and nothing else")
+			problems.add(path, _("a group holds exactly one of 'all' or 'any' and nothing else"))
 			return None
 		mode = group_keys[0]
 		children_source = node[mode]
 		if not isinstance(children_source, list):
-			problems.add(f"{path}.{mode}", "must be a list of conditions", value=children_source)
+			problems.add(f"{path}.{mode}", _("must be a list of conditions"), value=children_source)
 			return None
 		children = [
 			_compile_node(child, fields, f"{path}.{mode}[{i}]", problems, depth + 1, get_fields)
@@ -211,13 +212,13 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 	value = node.get("value")
 	unknown_keys = set(node) - {"field", "op", "value"}
 	if unknown_keys:
-		problems.add(path, f"unknown key(s) {', '.join(sorted(unknown_keys))} in a condition")
+		problems.add(path, _("unknown key(s) {0} in a condition").format(", ".join(sorted(unknown_keys))))
 		return None
 	if not fieldname:
-		problems.add(path, "the condition has no field", value=node)
+		problems.add(path, _("the condition has no field"), value=node)
 		return None
 	if not isinstance(fieldname, str) or not isinstance(op_name, str | None):
-		problems.add(path, "the field and the operator of a condition are text", value=node)
+		problems.add(path, _("the field and the operator of a condition are text"), value=node)
 		return None
 	field = fields.get(fieldname)
 	linked = None
@@ -229,13 +230,13 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 			return None
 		field = linked.field
 	if field is None:
-		problems.add(path, f"unknown field {describe_value(fieldname)}", field=fieldname, value=fieldname)
+		problems.add(path, _("unknown field {0}").format(describe_value(fieldname)), field=fieldname, value=fieldname)
 		return None
 	kind = kind_of(field["fieldtype"])
 	if kind == UNSUPPORTED:
 		problems.add(
 			path,
-			f"{field_label(field, fieldname)} cannot be used in a condition",
+			_("{0} cannot be used in a condition").format(field_label(field, fieldname)),
 			field=fieldname,
 		)
 		return None
@@ -243,8 +244,9 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 	if operator is None:
 		problems.add(
 			path,
-			f"unknown operator {describe_value(op_name)} for {fieldname} "
-			f"(use one of: {', '.join(OPERATOR_NAMES)})",
+			_("unknown operator {0} for {1} (use one of: {2})").format(
+				describe_value(op_name), fieldname, ", ".join(OPERATOR_NAMES)
+			),
 			field=fieldname,
 			value=op_name,
 		)
@@ -253,8 +255,9 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 		allowed = ", ".join(o["operator"] for o in describe_operators(field["fieldtype"]))
 		problems.add(
 			path,
-			f"operator {describe_value(op_name)} does not fit {field_label(field, fieldname)} "
-			f"(use one of: {allowed})",
+			_("operator {0} does not fit {1} (use one of: {2})").format(
+				describe_value(op_name), field_label(field, fieldname), allowed
+			),
 			field=fieldname,
 			value=op_name,
 		)
@@ -263,8 +266,9 @@ def _compile_leaf(node, fields, path, problems, get_fields=None):
 	if linked and operator.needs_before:
 		problems.add(
 			path,
-			f"operator {describe_value(op_name)} does not apply to {describe_value(fieldname)}: "
-			"the linked document's earlier value is not known",
+			_(
+				"operator {0} does not apply to {1}: the linked document's earlier value is not known"
+			).format(describe_value(op_name), describe_value(fieldname)),
 			field=fieldname,
 			value=op_name,
 		)
@@ -302,7 +306,7 @@ def _parse_expected(operator, value, field, fieldname, path, problems):
 		if operator.values == LIST_OF_VALUES:
 			items = _as_list(value)
 			if not items:
-				problems.add(path, f"operator {operator.name} needs at least one value for {fieldname}", fieldname)
+				problems.add(path, _("operator {0} needs at least one value for {1}").format(operator.name, fieldname), fieldname)
 				return _INVALID
 			return frozenset(parse_one(item) for item in items)
 		if operator.values == PAIR_OF_VALUES:
@@ -310,29 +314,30 @@ def _parse_expected(operator, value, field, fieldname, path, problems):
 			if len(items) != 2:
 				problems.add(
 					path,
-					f"{describe_value(value)} is not a pair of values (from, to) for "
-					f"{field_label(field, fieldname)}",
+					_("{0} is not a pair of values (from, to) for {1}").format(
+						describe_value(value), field_label(field, fieldname)
+					),
 					fieldname,
 					value,
 				)
 				return _INVALID
 			low, high = parse_one(items[0]), parse_one(items[1])
 			if low > high:
-				problems.add(path, f"between {items[0]} and {items[1]}: the first is after the second", fieldname, value)
+				problems.add(path, _("between {0} and {1}: the first is after the second").format(items[0], items[1]), fieldname, value)
 				return _INVALID
 			return (low, high)
 		if value is None:
 			if kind_of(field["fieldtype"]) == TEXT:
 				value = ""
 			else:
-				problems.add(path, f"operator {operator.name} needs a value for {field_label(field, fieldname)}", fieldname)
+				problems.add(path, _("operator {0} needs a value for {1}").format(operator.name, field_label(field, fieldname)), fieldname)
 				return _INVALID
 		parsed = parse_one(value)
 		if operator.name in ("like", "not like"):
 			return like_matcher(parsed)
 		return parsed
 	except ValueTypeError as error:
-		problems.add(path, f"{error} for {field_label(field, fieldname)}", fieldname, value)
+		problems.add(path, _("{0} for {1}").format(error, field_label(field, fieldname)), fieldname, value)
 		return _INVALID
 
 

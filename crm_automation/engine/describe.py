@@ -8,40 +8,11 @@ extractor finds it; the site passes its translator in with :func:`translating` (
 no frappe). What the engine cannot know (users' full names, e-mail template subjects, labels of
 linked fields) comes in as ``labels``: ``{"users": {email: full name}, "fields": {path: label}}``."""
 
-import contextlib
-import contextvars
 import functools
-import inspect
 
 from .conditions import is_empty_condition
+from .i18n import _, translating
 from .workflow import split_list
-
-_translator = contextvars.ContextVar("crm_automation_describe_translator", default=None)
-
-
-def _(message, context=None):
-	"""``context`` for the templates Frappe also uses in another sense ("{0} and {1}" joins a list
-	there); a translator without a ``context`` parameter gets the plain message."""
-	translator = _translator.get()
-	if not translator:
-		return message
-	translate, takes_context = translator
-	return translate(message, context=context) if context and takes_context else translate(message)
-
-
-@contextlib.contextmanager
-def translating(translate):
-	"""Describe in the reader's language: ``with translating(frappe._): describe_rule(...)``."""
-	try:
-		takes_context = "context" in inspect.signature(translate).parameters
-	except (TypeError, ValueError):
-		takes_context = False
-	token = _translator.set((translate, takes_context))
-	try:
-		yield
-	finally:
-		_translator.reset(token)
-
 
 # Each trigger as (after "a", after "an"): English needs the article, other languages ignore it.
 _TRIGGER_PHRASES = {

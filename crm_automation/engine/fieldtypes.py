@@ -15,6 +15,8 @@ import datetime
 import math
 import re
 
+from .i18n import _
+
 NUMBER = "number"
 INTEGER = "integer"
 BOOLEAN = "boolean"
@@ -230,14 +232,14 @@ def parse_rule_value(value, field):
 		if isinstance(value, bool) or not (
 			isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_RE.match(value))
 		):
-			raise ValueTypeError(f"{describe_value(value)} is not a number")
+			raise ValueTypeError(_("{0} is not a number").format(describe_value(value)))
 		number = float(value)
 		if not math.isfinite(number):
 			# 1e400 parses to infinity (and JSON allows NaN): no field holds either
-			raise ValueTypeError(f"{describe_value(value)} is not a finite number")
+			raise ValueTypeError(_("{0} is not a finite number").format(describe_value(value)))
 		if kind == INTEGER:
 			if number != int(number):
-				raise ValueTypeError(f"{describe_value(value)} is not a whole number")
+				raise ValueTypeError(_("{0} is not a whole number").format(describe_value(value)))
 			return int(number)
 		return number
 	if kind == BOOLEAN:
@@ -245,33 +247,37 @@ def parse_rule_value(value, field):
 			return int(bool(value))
 		if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false", "yes", "no"):
 			return 1 if value.strip().lower() in ("1", "true", "yes") else 0
-		raise ValueTypeError(f"{describe_value(value)} is not 0 or 1")
+		raise ValueTypeError(_("{0} is not 0 or 1").format(describe_value(value)))
 	if kind == DATE:
 		parsed = _parse_iso(value, datetime.date.fromisoformat, datetime.date)
 		if parsed is None:
-			raise ValueTypeError(f"{describe_value(value)} is not a date (YYYY-MM-DD)")
+			raise ValueTypeError(_("{0} is not a date (YYYY-MM-DD)").format(describe_value(value)))
 		return parsed
 	if kind == DATETIME:
 		parsed = _parse_iso(value, datetime.datetime.fromisoformat, datetime.datetime)
 		if parsed is None:
-			raise ValueTypeError(f"{describe_value(value)} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+			raise ValueTypeError(
+				_("{0} is not a date and time (YYYY-MM-DD HH:MM:SS)").format(describe_value(value))
+			)
 		return parsed
 	if kind == TIME:
 		parsed = _parse_iso(value, datetime.time.fromisoformat, datetime.time)
 		if parsed is None:
-			raise ValueTypeError(f"{describe_value(value)} is not a time (HH:MM:SS)")
+			raise ValueTypeError(_("{0} is not a time (HH:MM:SS)").format(describe_value(value)))
 		return parsed
 	if kind == TEXT:
 		if isinstance(value, dict | list | tuple | set):
-			raise ValueTypeError(f"{describe_value(value)} is not text")
+			raise ValueTypeError(_("{0} is not text").format(describe_value(value)))
 		text = _to_text(value)
 		if fieldtype == "Select":
 			options = select_options(field.get("options"))
 			if options and text not in options:
 				choices = ", ".join(o for o in options if o)
-				raise ValueTypeError(f"{describe_value(value)} is not one of the options ({choices})")
+				raise ValueTypeError(
+					_("{0} is not one of the options ({1})").format(describe_value(value), choices)
+				)
 		return text
-	raise ValueTypeError(f"fields of type {fieldtype} cannot be compared")
+	raise ValueTypeError(_("fields of type {0} cannot be compared").format(fieldtype))
 
 
 def _parse_iso(value, parser, expected_type):

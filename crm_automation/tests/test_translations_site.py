@@ -58,6 +58,27 @@ class TestTranslationsServed(FrappeTestCase):
 				self.assertIn(expected, str(caught.exception))
 				self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Translations Submit Lead"))
 
+	def test_rule_problem_from_the_engine_in_the_users_language(self):
+		"""A condition value of the wrong type is refused by the engine, in the reader's language."""
+		for lang, expected in (("zh", "不是数字"), ("ru", "не число"), ("en", "is not a number")):
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				rule = frappe.get_doc(
+					{
+						"doctype": "Workflow Rule",
+						"rule_name": "_Test Translations Bad Value",
+						"document_type": "Lead",
+						"trigger": "New",
+						"conditions": frappe.as_json(
+							{"all": [{"field": "annual_revenue", "op": ">", "value": "abc"}]}
+						),
+						"actions": [{"action_type": "Add Comment", "message": "x"}],
+					}
+				)
+				with self.assertRaises(frappe.ValidationError) as caught:
+					rule.insert()
+				self.assertIn(expected, str(caught.exception))
+
 	def test_rule_sentence_in_chinese_and_russian(self):
 		rule = frappe.get_doc(
 			{

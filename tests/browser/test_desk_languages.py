@@ -5,8 +5,18 @@ Needs the records of crm_automation.tests.desk (setup_desk_check) and the zh/ru 
 crm_automation.tests.desk_languages (setup_desk_languages), with the same password. Screenshots go
 to artifacts/. Each check waits for content (the sentence, the error text), not for containers."""
 
+import os
+import pathlib
+
 import pytest
-from test_desk import ARTIFACTS, BRANCH_RULE, PASSWORD, RULE, URL, js, open_rule, start_browser, wait_until
+
+URL = os.environ.get("CRM_AUTOMATION_DESK_URL")
+PASSWORD = os.environ.get("CRM_AUTOMATION_DESK_PASSWORD")
+# The rules crm_automation.tests.desk makes (the English desk check reads the same two).
+RULE = "_Desk Check Welcome Exhibition Leads"
+BRANCH_RULE = "_Desk Check Route Leads by Source"
+ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent.parent / "artifacts"
+TIMEOUT = 60
 
 USERS = {"zh": "crm-automation-desk-zh@example.com", "ru": "crm-automation-desk-ru@example.com"}
 INVALID_RULE_NAME = "_Desk Check Submit a Lead"
@@ -47,6 +57,56 @@ def language_browser(request):
 	driver = start_browser(USERS[request.param])
 	yield request.param, driver
 	driver.quit()
+
+
+def start_browser(user):
+	from selenium import webdriver
+	from selenium.webdriver.chrome.service import Service
+	from selenium.webdriver.common.by import By
+
+	options = webdriver.ChromeOptions()
+	options.binary_location = "/usr/bin/chromium"
+	for argument in (
+		"--headless=new",
+		"--no-sandbox",
+		"--disable-gpu",
+		"--disable-dev-shm-usage",
+		"--no-first-run",
+		"--window-size=1400,1800",
+	):
+		options.add_argument(argument)
+	driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+	driver.get(f"{URL}/login")
+	wait_until(driver, lambda d: d.find_elements(By.ID, "login_email"), "the login form")
+	driver.find_element(By.ID, "login_email").send_keys(user)
+	driver.find_element(By.ID, "login_password").send_keys(PASSWORD)
+	driver.find_element(By.CSS_SELECTOR, ".btn-login").click()
+	wait_until(driver, lambda d: "/app" in d.current_url, "the desk after login")
+	ARTIFACTS.mkdir(exist_ok=True)
+	return driver
+
+
+def wait_until(driver, condition, what, timeout=TIMEOUT):
+	from selenium.webdriver.support.ui import WebDriverWait
+
+	return WebDriverWait(driver, timeout).until(condition, message=f"waited {timeout}s for {what}")
+
+
+def js(driver, script, *args):
+	return driver.execute_script(script, *args)
+
+
+def open_rule(driver, name):
+	"""The rule's form once its sentence is written (not empty, not the "Choose ..." placeholder)."""
+	driver.get(f"{URL}/app/workflow-rule/{name}")
+	return wait_until(
+		driver,
+		lambda d: (
+			js(d, "return window.cur_frm && cur_frm.docname") == name
+			and js(d, "return $('.crm-automation-summary:visible').text().trim()")
+		),
+		f"the sentence of {name}",
+	)
 
 
 def label_of(driver, fieldname):

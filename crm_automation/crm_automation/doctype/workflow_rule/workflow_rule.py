@@ -10,6 +10,7 @@ from frappe.model.document import Document
 
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
 from crm_automation.engine.expressions import ExpressionError, check_expression
+from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
 from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
@@ -131,9 +132,10 @@ class WorkflowRule(Document):
 
 	def validate_rule(self):
 		try:
-			self._compiled = compile_workflow_rule(
-				rule_as_dict(self), get_fields(self.document_type), get_fields_if_doctype
-			)
+			with translating(_):  # the engine's problems in the reader's language
+				self._compiled = compile_workflow_rule(
+					rule_as_dict(self), get_fields(self.document_type), get_fields_if_doctype
+				)
 		except RuleError as error:
 			frappe.throw(
 				[self.describe_problem(problem) for problem in error.problems],
