@@ -99,7 +99,7 @@ def test_a_bad_span_is_refused_in_one_line(records, span, capsys):
 def test_explained_records_show_their_follow_up(records, capsys):
 	main(["simulate", "--pack", "lead_management", "--records", records, "--now", NOW, "--until", "14d"])
 	out = capsys.readouterr().out
-	assert "then 2026-12-02 09:00 step 1: Done (met)" in out
+	assert "then 2026-12-02 09:00 step 1: Done\n" in out
 	assert "then 2026-12-02 15:00 step 2: Exited (stop when status is one of Replied" in out
 
 

@@ -126,9 +126,10 @@ class CompiledStep:
 		return self.wait_type == WAIT_CONDITION and self.until.matches(doc, before)
 
 	def decide(self, doc, condition_met=False):
-		"""What this step does now that it is due: ``(RAN, path, intents)`` or ``(SKIPPED, reason, ())``.
+		"""What this step does now that it is due: ``(RAN, path, intents)`` (path: "met" or "timeout"
+		for an Until Condition step, "" for others) or ``(SKIPPED, reason, ())``.
 		``condition_met`` says a save already satisfied an Until Condition wait."""
-		path = PATH_MET
+		path = PATH_MET if self.wait_type == WAIT_CONDITION else ""
 		intents = self.intents
 		if self.wait_type == WAIT_CONDITION and not (condition_met or self.until.matches(doc, None)):
 			path, intents = PATH_TIMEOUT, self.timeout_intents
