@@ -335,22 +335,33 @@ class TestLinkedDocuments(ReachCase):
 		self.assertEqual(json.loads(trace)[0]["label"], "Customer › Territory")
 
 	def test_linked_values_are_fetched_once_for_all_rules(self):
-		for i, field in enumerate(("territory", "customer_group")):
+		"""Three rules, four leaves on the customer: one query for the customer while none fires;
+		after a rule fires (it may have changed the document or its links) the rest read afresh."""
+		leaves = {
+			"territory": [{"field": "customer.territory", "op": "=", "value": "Nowhere"}],
+			"group": [{"field": "customer.customer_group", "op": "=", "value": "Nothing"}],
+			"both": [
+				{"field": "customer.territory", "op": "is not set"},
+				{"field": "customer.account_manager", "op": "=", "value": "nobody@example.com"},
+			],
+		}
+		for name, conditions in leaves.items():
 			make_rule(
-				f"_Test Reach Fetch {i}",
+				f"_Test Reach Fetch {name}",
 				"Issue",
 				"New",
-				conditions={"field": f"customer.{field}", "op": "is set"},
+				conditions={"any": conditions},
 				actions=[{"action_type": "Add Tag", "tag": "reach"}],
 			)
 		from crm_automation import linked_values
 
 		with patch.object(linked_values, "load_linked", wraps=linked_values.load_linked) as load:
-			frappe.get_doc({"doctype": "Issue", "subject": "Twice", "customer": CUSTOMER}).insert(
-				ignore_permissions=True
-			)
+			issue = frappe.get_doc({"doctype": "Issue", "subject": "Once", "customer": CUSTOMER})
+			issue.insert(ignore_permissions=True)
 		self.assertEqual(load.call_count, 1)
-		self.assertEqual(sorted(load.call_args.args[2]), ["customer_group", "territory"])
+		self.assertEqual(load.call_args.args[:2], ("Customer", CUSTOMER))
+		self.assertEqual(sorted(load.call_args.args[2]), ["account_manager", "customer_group", "territory"])
+		self.assertFalse(log_of(issue, "_Test Reach Fetch both"))
 
 	def test_big_order_assigns_the_customers_account_manager(self):
 		make_rule(
