@@ -493,3 +493,28 @@ def test_until_condition_can_wait_for_a_change():
 		[(DT(2026, 12, 2), {"status": "Replied"})],
 	)
 	assert run.events == [(DT(2026, 12, 2), 1, RAN, "met")]
+
+
+def test_timeline_of_an_until_condition_step_does_not_promise_fixed_offsets():
+	rule = nurture(
+		steps=[
+			{
+				"step_name": "Wait",
+				"wait_type": "Until Condition",
+				"wait_amount": 3,
+				"wait_unit": "Days",
+				"until_conditions": {"all": [{"field": "status", "op": "=", "value": "Replied"}]},
+			},
+			step(step_name="After", wait_amount=24),
+		],
+	)
+	rule["actions"] = [
+		{"action_type": "Add Tag", "tag": "thanks", "step": "Wait"},
+		{"action_type": "Add Tag", "tag": "nudge", "step": "Wait", "on_timeout": 1},
+		{"action_type": "Add Tag", "tag": "later", "step": "After"},
+	]
+	text = timeline_text(timeline([], compiled(rule).sequence, LEAD_FIELDS))
+	assert text == (
+		"when status is Replied (at the latest +3 d): tag thanks; on timeout: tag nudge; "
+		"24 hours later: tag later"
+	)

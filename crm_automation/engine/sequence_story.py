@@ -5,7 +5,16 @@ Pure Python, no Frappe."""
 import datetime
 
 from .describe import describe_action, describe_condition
-from .sequences import EXITED, PENDING, RAN, SKIPPED, WAIT_CONDITION, WAIT_DATE_FIELD, WAIT_DURATION
+from .sequences import (
+	EXITED,
+	PENDING,
+	RAN,
+	SKIPPED,
+	WAIT_BUSINESS_TIME,
+	WAIT_CONDITION,
+	WAIT_DATE_FIELD,
+	WAIT_DURATION,
+)
 
 
 def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
@@ -26,12 +35,23 @@ def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
 	fixed = True
 	anchor = start
 	for step in sequence.steps if sequence else ():
-		if step.wait_type in (WAIT_DURATION, WAIT_CONDITION) and fixed:
+		if step.wait_type == WAIT_DURATION and fixed:
 			offset += step.duration
 			when = f"+{format_duration(offset)}"
+		elif step.wait_type == WAIT_CONDITION:
+			# Met early, it moves every later step forward: later offsets would promise too much.
+			limit = (
+				f"+{format_duration(offset + step.duration)}"
+				if fixed
+				else format_duration(step.duration) + " later"
+			)
+			when = f"when {describe_condition(step.until_tree, fields)} (at the latest {limit})"
+			fixed = False
 		else:
 			fixed = False
 			when = step.describe_wait(fields).removeprefix("wait ")
+			if step.wait_type in (WAIT_DURATION, WAIT_BUSINESS_TIME):
+				when += " later"
 		entry = {
 			"when": when,
 			"step": step.label,
