@@ -1,6 +1,8 @@
 """The Workflow Rule sentence on the site: engine/describe.py's words, in the reader's language, with
 what only the site knows (users' full names, labels of fields on linked documents)."""
 
+import json
+
 import frappe
 from frappe import _
 
@@ -8,6 +10,25 @@ from crm_automation.engine.describe import describe_action, describe_condition, 
 from crm_automation.engine.workflow import split_list
 
 _USER_LIST_FIELDS = ("to_users", "sms_to_users")
+
+
+@frappe.whitelist()
+def get_rule_sentence(doc: str | dict):
+	"""The sentence of a Workflow Rule as its form holds it now, unsaved edits included. Unlike a
+	document method call it sends nothing back to sync, so rows added while it runs stay."""
+	from crm_automation.rules import get_fields_if_doctype, rule_as_dict
+
+	frappe.has_permission("Workflow Rule", "read", throw=True)
+	values = json.loads(doc) if isinstance(doc, str) else doc
+	rule = frappe.get_doc({**values, "doctype": "Workflow Rule"})
+	fields = get_fields_if_doctype(rule.document_type)
+	if fields is None or not rule.trigger:
+		return ""
+	try:
+		rule_dict = rule_as_dict(rule)
+	except ValueError:  # conditions that are not JSON: the save names them
+		return ""
+	return rule_sentence(rule_dict, fields)
 
 
 def rule_sentence(rule_dict, fields):

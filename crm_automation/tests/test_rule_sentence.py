@@ -124,3 +124,45 @@ class TestRuleSentence(FrappeTestCase):
 		):
 			self.assertEqual(rule.get_summary(), "Когда создан Лид → назначить по очереди: Zhou, Li")
 		self.assertEqual(rule.get_summary(), "When a Lead is created → assign round robin to Zhou, Li")
+
+
+class TestRuleSentenceForTheForm(FrappeTestCase):
+	"""What the form calls while the rule is edited (unsaved, half filled)."""
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_unsaved_rule_is_described_from_what_the_form_sends(self):
+		from crm_automation.rule_words import get_rule_sentence
+
+		values = {
+			"rule_name": "_Test Unsaved",
+			"document_type": "Lead",
+			"trigger": "New",
+			"conditions": json.dumps({"all": [{"field": "unsubscribed", "op": "=", "value": 1}]}),
+			"actions": [{"action_type": "Add Tag", "tag": "vip"}],
+		}
+		self.assertEqual(
+			get_rule_sentence(json.dumps(values)),
+			"When a Lead is created and Unsubscribed is checked → tag vip",
+		)
+		self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Unsaved"))
+
+	def test_half_filled_and_broken_forms_read_as_nothing_yet(self):
+		from crm_automation.rule_words import get_rule_sentence
+
+		self.assertEqual(
+			get_rule_sentence(json.dumps({"document_type": "No Such Doctype", "trigger": "New"})), ""
+		)
+		self.assertEqual(get_rule_sentence(json.dumps({"document_type": "Lead"})), "")
+		broken = {"document_type": "Lead", "trigger": "New", "conditions": "{not json"}
+		self.assertEqual(get_rule_sentence(json.dumps(broken)), "")
+		row_without_type = {"document_type": "Lead", "trigger": "New", "actions": [{"branch": "x"}]}
+		self.assertEqual(get_rule_sentence(json.dumps(row_without_type)), "When a Lead is created → nothing")
+
+	def test_guest_may_not_read_rules(self):
+		from crm_automation.rule_words import get_rule_sentence
+
+		frappe.set_user("Guest")
+		with self.assertRaises(frappe.PermissionError):
+			get_rule_sentence(json.dumps({"document_type": "Lead", "trigger": "New"}))

@@ -183,6 +183,43 @@ def test_branch_conditions_are_edited_with_the_builder_not_json(browser):
 	js(browser, "cur_frm.fields_dict.branches.grid.grid_rows[0].hide_form()")
 
 
+def test_step_conditions_are_edited_with_labelled_builders(browser):
+	"""A follow-up step's "Only if" is a builder with its title; "Wait until" shows only for an
+	Until Condition wait; no JSON in the row."""
+	open_rule(browser, BRANCH_RULE)
+	js(browser, "cur_frm.scroll_to_field('steps'); cur_frm.fields_dict.steps.grid.grid_rows[0].show_form()")
+	wait_until(
+		browser,
+		lambda d: (
+			js(
+				d,
+				"return $('.grid-row-open .crm-automation-step-builder:visible .crm-automation-condition').length",
+			)
+			> 0
+		),
+		"the step's Only if builder",
+	)
+	browser.save_screenshot(str(ARTIFACTS / "desk-workflow-rule-step-row.png"))
+	builders = js(
+		browser,
+		"return $('.grid-row-open .crm-automation-step-builder:visible').toArray().map((el) => el.innerText)",
+	)
+	assert len(builders) == 1 and builders[0].startswith("Only if"), builders
+	editors = "return $('.grid-row-open .frappe-control[data-fieldtype=\"JSON\"]:visible, .grid-row-open .ace_editor:visible').length"
+	assert js(browser, editors) == 0
+	js(
+		browser,
+		"const row = cur_frm.doc.steps[0]; frappe.model.set_value(row.doctype, row.name, 'wait_type', 'Until Condition')",
+	)
+	wait_until(
+		browser,
+		lambda d: js(d, "return $('.grid-row-open .crm-automation-step-builder:visible').length") == 2,
+		"the Wait until builder of an Until Condition step",
+	)
+	assert js(browser, editors) == 0
+	js(browser, "cur_frm.fields_dict.steps.grid.grid_rows[0].hide_form()")
+
+
 def test_system_manager_finds_the_stored_rule_under_advanced(manager_browser):
 	"""For a System Manager the stored JSON and the Python condition sit in a collapsed "Advanced"
 	section; the JSON is read-only (the builder writes it)."""
@@ -262,6 +299,11 @@ def test_new_rule_asks_for_document_type_and_trigger_first(browser):
 		"""const row = cur_frm.add_child('actions', {action_type: 'Assign'});
 		cur_frm.refresh_field('actions');
 		return row.idx - 1""",
+	)
+	wait_until(
+		browser,
+		lambda d: js(d, f"return !!cur_frm.fields_dict.actions.grid.grid_rows[{index}]"),
+		"the new action row",
 	)
 	js(browser, f"cur_frm.fields_dict.actions.grid.grid_rows[{index}].show_form()")
 	row_fields = """return $('.grid-row-open .frappe-control:visible').toArray()

@@ -134,14 +134,16 @@ frappe.ui.form.on("Workflow Rule", {
 	},
 
 	render_summary(frm) {
-		// Describes the form as it is now (frm.call sends the unsaved values too).
+		// Describes the form as it is now, unsaved values included.
 		const wrapper = frm.fields_dict.rule_summary.$wrapper;
 		if (!frm.doc.document_type || !frm.doc.trigger) {
 			wrapper.html(`<p class="text-muted">${__("Choose a document type and a trigger.")}</p>`);
 			return;
 		}
-		frm.call({ method: "get_summary", doc: frm.doc }).then((r) => {
-			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(r.message || "")}</div>`);
+		// Not frm.call: a document method's reply is synced back into the form and would drop rows
+		// added while it ran.
+		frappe.xcall("crm_automation.rule_words.get_rule_sentence", { doc: frm.doc }).then((text) => {
+			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(text || "")}</div>`);
 		}, () => {
 			// Half-filled rows (a field not chosen yet) describe nothing; the save says what is missing.
 			wrapper.find(".crm-automation-summary").addClass("text-muted");
