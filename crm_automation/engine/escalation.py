@@ -8,12 +8,13 @@ set value, ToDo, comment), compiled by the same checks and carried out by the sa
 
 import datetime
 
+from . import workflow as wf
 from .business_hours import compile_calendar
 from .conditions import compile_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import describe_value
+from .i18n import _
 from .workflow import split_list
-from . import workflow as wf
 
 CLOCK_CREATION = "Creation"
 CLOCK_FIELD = "Date Field"
@@ -143,20 +144,19 @@ def _condition(tree, fields, path, problems):
 
 def _check_clock(compiled, policy, fields, problems):
 	if compiled.clock_start not in CLOCK_STARTS:
-		problems.add("clock_start", f"unknown clock start {describe_value(compiled.clock_start)}")
+		problems.add("clock_start", _("unknown clock start {0}").format(describe_value(compiled.clock_start)))
 		return
 	field = SLA_FIELDS.get(compiled.clock_start) or (compiled.start_field if compiled.clock_start == CLOCK_FIELD else None)
 	if field and (field not in fields or fields[field]["fieldtype"] not in ("Date", "Datetime")):
 		problems.add(
 			"start_field",
-			f"the clock needs a Date or Datetime field; {describe_value(field)} is not one of "
-			f"{describe_value(policy.get('document_type'))}",
+			_("the clock needs a Date or Datetime field; {0} is not one of {1}").format(describe_value(field), describe_value(policy.get('document_type'))),
 			field,
 		)
 	if compiled.on_reopen not in REOPEN_MODES:
-		problems.add("on_reopen", f"unknown choice {describe_value(compiled.on_reopen)}")
+		problems.add("on_reopen", _("unknown choice {0}").format(describe_value(compiled.on_reopen)))
 	if compiled.pause_field and compiled.pause_field not in fields:
-		problems.add("pause_field", f"{describe_value(compiled.pause_field)} is not a field of the document", compiled.pause_field)
+		problems.add("pause_field", _("{0} is not a field of the document").format(describe_value(compiled.pause_field)), compiled.pause_field)
 
 
 def _compile_calendar(compiled, policy, holidays, problems):
@@ -164,7 +164,7 @@ def _compile_calendar(compiled, policy, holidays, problems):
 		compiled.calendar = compile_calendar({"mode": "24x7"})
 		return
 	if policy.get("holiday_list") and holidays is None:
-		problems.add("holiday_list", f"Holiday List {describe_value(policy['holiday_list'])} does not exist")
+		problems.add("holiday_list", _("Holiday List {0} does not exist").format(describe_value(policy['holiday_list'])))
 	spec = {
 		"mode": "Working Hours",
 		"hours": [
@@ -187,10 +187,10 @@ def _duration(row, fieldname, path, problems, required):
 		return None
 	unit = row.get("unit") or "Hours"
 	if unit not in UNITS:
-		problems.add(f"{path}.unit", f"unknown unit {describe_value(unit)} (use Minutes, Hours or Days)")
+		problems.add(f"{path}.unit", _("unknown unit {0} (use Minutes, Hours or Days)").format(describe_value(unit)))
 		return None
 	if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-		problems.add(f"{path}.{fieldname}", f"{describe_value(value)} is not a duration above zero", value=value)
+		problems.add(f"{path}.{fieldname}", _("{0} is not a duration above zero").format(describe_value(value)), value=value)
 		return None
 	return datetime.timedelta(seconds=value * UNITS[unit])
 
@@ -198,7 +198,7 @@ def _duration(row, fieldname, path, problems, required):
 def _level_intents(row, path, fields, problems):
 	kind = row.get("action_type")
 	if kind not in LEVEL_ACTIONS:
-		problems.add(f"{path}.action_type", f"unknown action {describe_value(kind)} (use one of: {', '.join(LEVEL_ACTIONS)})")
+		problems.add(f"{path}.action_type", _("unknown action {0} (use one of: {1})").format(describe_value(kind), ', '.join(LEVEL_ACTIONS)))
 		return []
 	if kind == REASSIGN:
 		target = row.get("reassign_to") or "User"
@@ -210,7 +210,7 @@ def _level_intents(row, path, fields, problems):
 		elif target == "User Group (Round Robin)":
 			action.update(assign_to_type=wf.ASSIGN_TO_GROUP, user_group=row.get("user_group"))
 		else:
-			problems.add(f"{path}.reassign_to", f"unknown choice {describe_value(target)}")
+			problems.add(f"{path}.reassign_to", _("unknown choice {0}").format(describe_value(target)))
 			return []
 		actions = [{"action_type": wf.UNASSIGN}, action]
 	elif kind == SMS:
@@ -241,27 +241,27 @@ def _level_intents(row, path, fields, problems):
 def _compile_levels(compiled, policy, fields, problems):
 	rows = policy.get("levels") or []
 	if not rows:
-		problems.add("levels", "the policy has no levels")
+		problems.add("levels", _("the policy has no levels"))
 		return
 	by_number = {}
 	for i, row in enumerate(rows):
 		path = f"levels[{i}]"
 		number = row.get("level")
 		if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-			problems.add(f"{path}.level", f"{describe_value(number)} is not a level number (1, 2, 3...)")
+			problems.add(f"{path}.level", _("{0} is not a level number (1, 2, 3...)").format(describe_value(number)))
 			continue
 		after = _duration(row, "after", path, problems, required=True)
 		warn = _duration(row, "warn_before", path, problems, required=False)
 		repeat = _duration(row, "repeat_every", path, problems, required=False)
 		if after and warn and warn >= after:
-			problems.add(f"{path}.warn_before", "the warning must come before the level, after the clock starts")
+			problems.add(f"{path}.warn_before", _("the warning must come before the level, after the clock starts"))
 		level = by_number.get(number)
 		if level is None:
 			level = by_number[number] = Level()
 			level.number, level.after, level.warn_before, level.repeat_every = number, after, warn, repeat
 			level.intents = []
 		elif after and level.after and after != level.after:
-			problems.add(f"{path}.after", f"level {number} is given two different times")
+			problems.add(f"{path}.after", _("level {0} is given two different times").format(number))
 		level.intents.extend(_level_intents(row, path, fields, problems))
 	previous = None
 	for number in sorted(by_number):
@@ -269,10 +269,9 @@ def _compile_levels(compiled, policy, fields, problems):
 		if previous and level.after and previous.after and level.after <= previous.after:
 			problems.add(
 				"levels",
-				f"levels out of order: level {level.number} comes after {level.after} but level "
-				f"{previous.number} after {previous.after}",
+				_("levels out of order: level {0} comes after {1} but level {2} after {3}").format(level.number, level.after, previous.number, previous.after),
 			)
 		previous = level
 	if sorted(by_number) != list(range(1, len(by_number) + 1)):
-		problems.add("levels", f"levels must be numbered 1, 2, 3... without gaps, not {sorted(by_number)}")
+		problems.add("levels", _("levels must be numbered 1, 2, 3... without gaps, not {0}").format(sorted(by_number)))
 	compiled.levels = [by_number[number] for number in sorted(by_number)]

@@ -14,6 +14,7 @@ import operator
 from collections.abc import Mapping
 
 from crm_automation.engine.errors import RuleError, RuleProblem
+from crm_automation.engine.i18n import _
 from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, _as_read_only
 
 MAX_EXPRESSION_LENGTH = 2_000
@@ -124,24 +125,25 @@ def check_expression(text):
 @functools.lru_cache(maxsize=1024)
 def _parse(text):
 	if len(text) > MAX_EXPRESSION_LENGTH:
-		raise ExpressionError(f"the condition is longer than {MAX_EXPRESSION_LENGTH} characters")
+		raise ExpressionError(_("the condition is longer than {0} characters").format(MAX_EXPRESSION_LENGTH))
 	try:
 		tree = ast.parse(text.strip(), mode="eval")
 	except SyntaxError as error:
-		raise ExpressionError(f"does not run: {error.msg}")
+		raise ExpressionError(_("does not run: {0}").format(error.msg))
 	unknown = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - EXPRESSION_NAMES
 	if unknown:
 		raise ExpressionError(
-			f"uses {', '.join(sorted(unknown))}, which is not available"
-			f" (use doc, old_doc, {', '.join(sorted(EXPRESSION_HELPERS))})"
+			_("uses {0}, which is not available (use doc, old_doc, {1})").format(
+				", ".join(sorted(unknown)), ", ".join(sorted(EXPRESSION_HELPERS))
+			)
 		)
 	for node in ast.walk(tree):
 		if not isinstance(node, _ALLOWED_NODES):
-			raise ExpressionError(f"{_describe(node)} is not allowed in a condition")
+			raise ExpressionError(_("{0} is not allowed in a condition").format(_describe(node)))
 		if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-			raise ExpressionError(f"{node.attr} is private and not allowed in a condition")
+			raise ExpressionError(_("{0} is private and not allowed in a condition").format(node.attr))
 		if isinstance(node, ast.Dict) and None in node.keys:
-			raise ExpressionError("** unpacking is not allowed in a condition")
+			raise ExpressionError(_("** unpacking is not allowed in a condition"))
 		if isinstance(node, ast.Call):
 			_check_call(node)
 	return tree
@@ -149,9 +151,9 @@ def _parse(text):
 
 def _check_call(node):
 	if node.keywords:
-		raise ExpressionError("calls with keyword arguments are not allowed in a condition")
+		raise ExpressionError(_("calls with keyword arguments are not allowed in a condition"))
 	if any(isinstance(arg, ast.Starred) for arg in node.args):
-		raise ExpressionError("*arguments are not allowed in a condition")
+		raise ExpressionError(_("*arguments are not allowed in a condition"))
 	func = node.func
 	if isinstance(func, ast.Name) and func.id in EXPRESSION_HELPERS:
 		return
@@ -159,8 +161,9 @@ def _check_call(node):
 		return
 	called = func.attr if isinstance(func, ast.Attribute) else ast.unparse(func)
 	raise ExpressionError(
-		f"calls {called}(), which is not allowed in a condition (only the helpers"
-		f" {', '.join(sorted(EXPRESSION_HELPERS))}, get() and text methods such as lower())"
+		_(
+			"calls {0}(), which is not allowed in a condition (only the helpers {1}, get() and text methods such as lower())"
+		).format(called, ", ".join(sorted(EXPRESSION_HELPERS)))
 	)
 
 
@@ -195,9 +198,9 @@ def evaluate_expression(text, doc, old_doc=None):
 	except ExpressionError:
 		raise
 	except RecursionError:
-		raise ExpressionError("the condition is nested too deeply")
+		raise ExpressionError(_("the condition is nested too deeply"))
 	except Exception as error:
-		raise ExpressionError(f"failed on this document: {error.__class__.__name__}: {error}")
+		raise ExpressionError(_("failed on this document: {0}: {1}").format(error.__class__.__name__, error))
 
 
 class _Interpreter:
@@ -253,14 +256,14 @@ class _Interpreter:
 			return value[node.attr]
 		if node.attr in PURE_ATTRIBUTES and isinstance(value, datetime.date | datetime.time):
 			return getattr(value, node.attr)
-		raise ExpressionError(f"{type(value).__name__} has no readable attribute {node.attr}")
+		raise ExpressionError(_("{0} has no readable attribute {1}").format(type(value).__name__, node.attr))
 
 	def _Subscript(self, node):
 		value = self.run(node.value)
 		key = self.run(node.slice)
 		if isinstance(value, ReadOnlyDoc | str | tuple | list | Mapping):
 			return value[key]
-		raise ExpressionError(f"{type(value).__name__} cannot be indexed")
+		raise ExpressionError(_("{0} cannot be indexed").format(type(value).__name__))
 
 	def _Slice(self, node):
 		parts = (node.lower, node.upper, node.step)
@@ -272,10 +275,14 @@ class _Interpreter:
 			return self.context[node.func.id](*args)
 		receiver = self.run(node.func.value)
 		if isinstance(receiver, ReadOnlyDoc) and node.func.attr != "get":
-			raise ExpressionError(f"calls {node.func.attr}(), which is not allowed in a condition")
+			raise ExpressionError(
+				_("calls {0}(), which is not allowed in a condition").format(node.func.attr)
+			)
 		allowed = next((methods for kind, methods in PURE_METHODS.items() if type(receiver) is kind), ())
 		if node.func.attr not in allowed:
-			raise ExpressionError(f"{type(receiver).__name__} has no allowed method {node.func.attr}()")
+			raise ExpressionError(
+				_("{0} has no allowed method {1}()").format(type(receiver).__name__, node.func.attr)
+			)
 		if isinstance(receiver, ReadOnlyDoc):
 			return receiver._get(*args)
 		if node.func.attr == "replace" and len(args) > 1 and isinstance(args[1], str):
@@ -297,7 +304,9 @@ class _Interpreter:
 def _check_repeat(sequence, count):
 	if isinstance(sequence, str | tuple) and isinstance(count, int):
 		if count > MAX_SEQUENCE_REPEAT:
-			raise ExpressionError(f"repeating a value more than {MAX_SEQUENCE_REPEAT} times is not allowed")
+			raise ExpressionError(
+				_("repeating a value more than {0} times is not allowed").format(MAX_SEQUENCE_REPEAT)
+			)
 		_check_size(len(sequence) * count)
 
 
@@ -305,5 +314,5 @@ def _check_size(length):
 	"""A condition computes a yes or no: a value of millions of characters is an attack, not data."""
 	if length > MAX_VALUE_LENGTH:
 		raise ExpressionError(
-			f"a value longer than {MAX_VALUE_LENGTH} characters is not allowed in a condition"
+			_("a value longer than {0} characters is not allowed in a condition").format(MAX_VALUE_LENGTH)
 		)

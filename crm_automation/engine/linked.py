@@ -19,6 +19,7 @@ save (changed, changed from/to) do not apply: the linked document's earlier stat
 import re
 
 from .fieldtypes import UNSUPPORTED, describe_value, is_numeric, kind_of
+from .i18n import _
 
 MAX_LINK_HOPS = 2
 AGGREGATES = ("any", "all", "count", "sum")
@@ -82,7 +83,9 @@ def _split(path):
 		match = _SEGMENT_RE.match(segment.strip())
 		if not match:
 			raise LinkedPathError(
-				f"{describe_value(path)} is not a field path (use link_field.field, e.g. customer.territory)"
+				_("{0} is not a field path (use link_field.field, e.g. customer.territory)").format(
+					describe_value(path)
+				)
 			)
 		parsed.append((match.group(1), match.group(2)))
 	return parsed
@@ -96,31 +99,42 @@ def follow_link(fieldname, declared_type, fields, get_fields, path):
 	"""The Hop for one Link or Dynamic Link field of ``fields`` and the linked doctype's fields."""
 	field = fields.get(fieldname)
 	if field is None:
-		raise LinkedPathError(f"{describe_value(path)}: {describe_value(fieldname)} is not a field")
+		raise LinkedPathError(
+			_("{0}: {1} is not a field").format(describe_value(path), describe_value(fieldname))
+		)
 	fieldtype = field.get("fieldtype")
 	if fieldtype not in LINK_TYPES:
 		raise LinkedPathError(
-			f"{describe_value(path)}: {fieldname} ({fieldtype}) is not a Link field, so no document can be followed"
+			_("{0}: {1} ({2}) is not a Link field, so no document can be followed").format(
+				describe_value(path), fieldname, fieldtype
+			)
 		)
 	if fieldtype == "Link":
 		doctype = field.get("options")
 		if declared_type and declared_type != doctype:
 			raise LinkedPathError(
-				f"{describe_value(path)}: {fieldname} links to {doctype}, not {declared_type}"
+				_("{0}: {1} links to {2}, not {3}").format(
+					describe_value(path), fieldname, doctype, declared_type
+				)
 			)
 		hop = Hop(fieldname, doctype)
 	else:
 		if not declared_type:
 			raise LinkedPathError(
-				f"{describe_value(path)}: {fieldname} is a Dynamic Link; name the document type it "
-				f"follows, e.g. {fieldname}[Customer]"
+				_("{0}: {1} is a Dynamic Link; name the document type it follows, e.g. {2}[Customer]").format(
+					describe_value(path), fieldname, fieldname
+				)
 			)
 		hop = Hop(fieldname, declared_type, field.get("options"))
 	if get_fields is None:
-		raise LinkedPathError(f"{describe_value(path)}: fields of linked documents cannot be used here")
+		raise LinkedPathError(
+			_("{0}: fields of linked documents cannot be used here").format(describe_value(path))
+		)
 	linked_fields = get_fields(hop.doctype)
 	if linked_fields is None:
-		raise LinkedPathError(f"{describe_value(path)}: {describe_value(hop.doctype)} is not a document type")
+		raise LinkedPathError(
+			_("{0}: {1} is not a document type").format(describe_value(path), describe_value(hop.doctype))
+		)
 	return hop, linked_fields
 
 
@@ -130,10 +144,14 @@ def resolve_linked_path(path, fields, get_fields):
 	segments = _split(path)
 	if len(segments) < 2:
 		raise LinkedPathError(
-			f"{describe_value(path)}: a linked path needs a link field and a field (customer.territory)"
+			_("{0}: a linked path needs a link field and a field (customer.territory)").format(
+				describe_value(path)
+			)
 		)
 	if len(segments) - 1 > MAX_LINK_HOPS:
-		raise LinkedPathError(f"{describe_value(path)}: at most {MAX_LINK_HOPS} links can be followed")
+		raise LinkedPathError(
+			_("{0}: at most {1} links can be followed").format(describe_value(path), MAX_LINK_HOPS)
+		)
 	hops, labels, current = [], [], fields
 	for fieldname, declared_type in segments[:-1]:
 		hop, linked_fields = follow_link(fieldname, declared_type, current, get_fields, path)
@@ -143,16 +161,22 @@ def resolve_linked_path(path, fields, get_fields):
 	fieldname, declared = segments[-1]
 	if declared:
 		raise LinkedPathError(
-			f"{describe_value(path)}: {fieldname}[{declared}] is not followed; end on a field"
+			_("{0}: {1}[{2}] is not followed; end on a field").format(
+				describe_value(path), fieldname, declared
+			)
 		)
 	field = current.get(fieldname) or _STANDARD_LINKED.get(fieldname)
 	if field is None:
 		raise LinkedPathError(
-			f"{describe_value(path)}: {hops[-1].doctype} has no field {describe_value(fieldname)}"
+			_("{0}: {1} has no field {2}").format(
+				describe_value(path), hops[-1].doctype, describe_value(fieldname)
+			)
 		)
 	if kind_of(field.get("fieldtype")) == UNSUPPORTED:
 		raise LinkedPathError(
-			f"{describe_value(path)}: {fieldname} ({field.get('fieldtype')}) cannot be used in a condition"
+			_("{0}: {1} ({2}) cannot be used in a condition").format(
+				describe_value(path), fieldname, field.get("fieldtype")
+			)
 		)
 	label = " › ".join([*labels, _label(field, fieldname)])
 	descriptor = {"fieldtype": field["fieldtype"], "options": field.get("options"), "label": label}
@@ -170,47 +194,63 @@ def resolve_table_field(fieldname, agg, fields, get_fields):
 	"""For an aggregate: (table fieldname, row fieldname or None, row field, row fields, label)."""
 	if agg not in AGGREGATES:
 		raise LinkedPathError(
-			f"unknown aggregate {describe_value(agg)} (use one of: {', '.join(AGGREGATES)})"
+			_("unknown aggregate {0} (use one of: {1})").format(describe_value(agg), ", ".join(AGGREGATES))
 		)
 	parts = fieldname.split(".") if isinstance(fieldname, str) else []
 	if not parts or len(parts) > 2 or not all(_SEGMENT_RE.match(p) and "[" not in p for p in parts):
-		raise LinkedPathError(f"{describe_value(fieldname)} is not a child table field path (use items.qty)")
+		raise LinkedPathError(
+			_("{0} is not a child table field path (use items.qty)").format(describe_value(fieldname))
+		)
 	table = fields.get(parts[0])
 	if table is None or table.get("fieldtype") not in TABLE_TYPES:
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: {describe_value(parts[0])} is not a child table of the document"
+			_("{0}: {1} is not a child table of the document").format(
+				describe_value(fieldname), describe_value(parts[0])
+			)
 		)
 	table_label = _label(table, parts[0])
 	if len(parts) == 1:
 		if agg != "count":
 			raise LinkedPathError(
-				f"{describe_value(fieldname)}: {agg} needs a field of the rows, e.g. {parts[0]}.qty"
+				_("{0}: {1} needs a field of the rows, e.g. {2}.qty").format(
+					describe_value(fieldname), agg, parts[0]
+				)
 			)
 		return parts[0], None, None, None, table_label
 	if get_fields is None:
-		raise LinkedPathError(f"{describe_value(fieldname)}: child table fields cannot be used here")
+		raise LinkedPathError(
+			_("{0}: child table fields cannot be used here").format(describe_value(fieldname))
+		)
 	row_fields = get_fields(table.get("options"))
 	if row_fields is None:
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: {describe_value(table.get('options'))} is not a document type"
+			_("{0}: {1} is not a document type").format(
+				describe_value(fieldname), describe_value(table.get("options"))
+			)
 		)
 	row_field = row_fields.get(parts[1])
 	if row_field is None:
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: {table.get('options')} has no field {describe_value(parts[1])}"
+			_("{0}: {1} has no field {2}").format(
+				describe_value(fieldname), table.get("options"), describe_value(parts[1])
+			)
 		)
 	if agg == "count":
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: count counts rows; use the table alone ({parts[0]})"
+			_("{0}: count counts rows; use the table alone ({1})").format(describe_value(fieldname), parts[0])
 		)
 	kind = kind_of(row_field.get("fieldtype"))
 	if kind == UNSUPPORTED:
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: {parts[1]} ({row_field.get('fieldtype')}) cannot be used in a condition"
+			_("{0}: {1} ({2}) cannot be used in a condition").format(
+				describe_value(fieldname), parts[1], row_field.get("fieldtype")
+			)
 		)
 	if agg == "sum" and not is_numeric(kind):
 		raise LinkedPathError(
-			f"{describe_value(fieldname)}: sum needs a number field, {parts[1]} is {row_field.get('fieldtype')}"
+			_("{0}: sum needs a number field, {1} is {2}").format(
+				describe_value(fieldname), parts[1], row_field.get("fieldtype")
+			)
 		)
 	return parts[0], parts[1], row_field, row_fields, f"{table_label} › {_label(row_field, parts[1])}"
 
@@ -361,7 +401,7 @@ def compile_aggregate_leaf(node, fields, path, problems, get_fields, compile_lea
 	the ordinary leaf compiler, used for the test on each row or on the computed count or sum."""
 	unknown_keys = set(node) - {"field", "op", "value", "agg"}
 	if unknown_keys:
-		problems.add(path, f"unknown key(s) {', '.join(sorted(unknown_keys))} in a condition")
+		problems.add(path, _("unknown key(s) {0} in a condition").format(", ".join(sorted(unknown_keys))))
 		return None
 	fieldname, agg = node.get("field"), node.get("agg")
 	try:
@@ -377,7 +417,9 @@ def compile_aggregate_leaf(node, fields, path, problems, get_fields, compile_lea
 	if operator is not None and operator.needs_before:
 		problems.add(
 			path,
-			f"operator {describe_value(node.get('op'))} does not apply to {agg} of {describe_value(fieldname)}",
+			_("operator {0} does not apply to {1} of {2}").format(
+				describe_value(node.get("op")), agg, describe_value(fieldname)
+			),
 			field=fieldname,
 			value=node.get("op"),
 		)

@@ -10,6 +10,7 @@ import re
 
 from .conditions import with_standard_fields
 from .fieldtypes import describe_value
+from .i18n import _
 from .linked import LinkedPathError, follow_link
 
 LINKED_TARGET_FIELD = "target_link_field"
@@ -28,23 +29,28 @@ def check_action_target(action, fields, get_fields, rule, path, problems):
 	where = f"{path}.{LINKED_TARGET_FIELD}"
 	action_type = action.get("action_type")
 	if action_type not in LINKED_TARGET_ACTIONS:
-		problems.add(where, f"{action_type} acts on the document itself, not on a linked document", value=raw)
+		problems.add(
+			where,
+			_("{0} acts on the document itself, not on a linked document").format(action_type),
+			value=raw,
+		)
 		return None, None
 	if rule.get("trigger") in _BEFORE_SAVE_TRIGGERS:
 		problems.add(
-			where, "a linked document is changed only after the save (use Save, New or Submit, not Validate)"
+			where,
+			_("a linked document is changed only after the save (use Save, New or Submit, not Validate)"),
 		)
 		return None, None
 	match = _TARGET_RE.match(raw)
 	if not match:
 		problems.add(
 			where,
-			f"{describe_value(raw)} is not a Link field (e.g. customer or party_name[Customer])",
+			_("{0} is not a Link field (e.g. customer or party_name[Customer])").format(describe_value(raw)),
 			value=raw,
 		)
 		return None, None
 	if get_fields is None:
-		problems.add(where, "actions on linked documents are not available here", value=raw)
+		problems.add(where, _("actions on linked documents are not available here"), value=raw)
 		return None, None
 	try:
 		hop, linked_fields = follow_link(match.group(1), match.group(2), fields, get_fields, raw)
@@ -68,7 +74,10 @@ def check_linked_user_field(fieldname, fields, get_fields, where, problems):
 	field = linked.field
 	if not (field["fieldtype"] == "Link" and field.get("options") == "User") and field["fieldtype"] != "Data":
 		problems.add(
-			where, f"{describe_value(fieldname)} is not a field that holds a user", fieldname, fieldname
+			where,
+			_("{0} is not a field that holds a user").format(describe_value(fieldname)),
+			fieldname,
+			fieldname,
 		)
 		return None
 	return linked.as_dict()

@@ -10,6 +10,7 @@ import math
 from .conditions import compile_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import describe_value
+from .i18n import _
 
 ACTIVITY_SOURCES = ("Communication", "ToDo", "Event", "Opportunity", "Comment", "CRM Activity")
 DECAY_NONE = "None"
@@ -20,15 +21,15 @@ DECAY_MODES = (DECAY_NONE, DECAY_HALF_LIFE, DECAY_PER_WEEK)
 
 def _number(value, path, what, problems, minimum=None):
 	if isinstance(value, bool) or value in (None, ""):
-		problems.add(path, f"{what} must be a number, not {describe_value(value)}", value=value)
+		problems.add(path, _("{0} must be a number, not {1}").format(what, describe_value(value)), value=value)
 		return None
 	try:
 		number = float(value)
 	except (TypeError, ValueError):
-		problems.add(path, f"{what} must be a number, not {describe_value(value)}", value=value)
+		problems.add(path, _("{0} must be a number, not {1}").format(what, describe_value(value)), value=value)
 		return None
 	if math.isnan(number) or math.isinf(number):
-		problems.add(path, f"{what} must be a finite number, not {describe_value(value)}", value=value)
+		problems.add(path, _("{0} must be a finite number, not {1}").format(what, describe_value(value)), value=value)
 		return None
 	if minimum is not None and number < minimum:
 		problems.add(path, f"{what} must be at least {minimum:g}, not {describe_value(value)}", value=value)
@@ -156,7 +157,7 @@ def compile_score_rule(rule, fields):
 	_compile_decay(compiled, rule, problems)
 	_compile_bands(compiled, rule, fields, problems)
 	if not compiled.criteria and not compiled.activities and not problems:
-		problems.add("criteria", "the rule has no criteria and no activity criteria")
+		problems.add("criteria", _("the rule has no criteria and no activity criteria"))
 	problems.raise_if_any()
 	return compiled
 
@@ -186,17 +187,17 @@ def _compile_activities(compiled, rule, problems):
 		if activity.source not in ACTIVITY_SOURCES:
 			problems.add(
 				f"{path}.activity_source",
-				f"unknown activity {describe_value(activity.source)} (use one of: {', '.join(ACTIVITY_SOURCES)})",
+				_("unknown activity {0} (use one of: {1})").format(describe_value(activity.source), ', '.join(ACTIVITY_SOURCES)),
 				value=activity.source,
 			)
 			continue
 		if activity.activity_type and activity.source != "CRM Activity":
-			problems.add(f"{path}.activity_type", "an activity type only applies to CRM Activity")
+			problems.add(f"{path}.activity_type", _("an activity type only applies to CRM Activity"))
 		if activity.source == "CRM Activity" and known_types is not None:
 			if activity.activity_type and activity.activity_type not in known_types:
 				problems.add(
 					f"{path}.activity_type",
-					f"unknown activity type {describe_value(activity.activity_type)}",
+					_("unknown activity type {0}").format(describe_value(activity.activity_type)),
 					value=activity.activity_type,
 				)
 		activity.days = _number(row.get("days"), f"{path}.days", "days", problems, minimum=1)
@@ -214,7 +215,7 @@ def _compile_activities(compiled, rule, problems):
 def _compile_decay(compiled, rule, problems):
 	mode = rule.get("decay_mode") or DECAY_NONE
 	if mode not in DECAY_MODES:
-		problems.add("decay_mode", f"unknown decay {describe_value(mode)} (use one of: {', '.join(DECAY_MODES)})")
+		problems.add("decay_mode", _("unknown decay {0} (use one of: {1})").format(describe_value(mode), ', '.join(DECAY_MODES)))
 		return
 	compiled.decay_mode = mode
 	if mode == DECAY_HALF_LIFE:
@@ -239,12 +240,12 @@ def _compile_bands(compiled, rule, fields, problems):
 		band.set_field = row.get("set_field") or None
 		band.set_value = row.get("set_value")
 		if not band.grade:
-			problems.add(f"{path}.grade", "every band needs a grade label")
+			problems.add(f"{path}.grade", _("every band needs a grade label"))
 		elif band.grade in grades:
-			problems.add(f"{path}.grade", f"grade {describe_value(band.grade)} is used by two bands", value=band.grade)
+			problems.add(f"{path}.grade", _("grade {0} is used by two bands").format(describe_value(band.grade)), value=band.grade)
 		grades.add(band.grade)
 		if band.set_field and band.set_field not in fields:
-			problems.add(f"{path}.set_field", f"{describe_value(band.set_field)} is not a field of the document", band.set_field)
+			problems.add(f"{path}.set_field", _("{0} is not a field of the document").format(describe_value(band.set_field)), band.set_field)
 		if band.min_score is None:
 			continue
 		if previous is not None and band.min_score <= previous.min_score:

@@ -17,6 +17,7 @@ The text is ``sms_message``, a template rendered in the read-only sandbox. Numbe
 import re
 
 from .fieldtypes import TEXT, describe_value, kind_of
+from .i18n import _
 from .linked import LinkedPathError, follow_link
 
 SEND_SMS = "Send SMS"
@@ -80,7 +81,9 @@ def check_send_sms(action, fields, get_fields, rule, path, problems):
 	if params["phone_field"] and not is_phone_field(params["phone_field"], fields.get(params["phone_field"])):
 		problems.add(
 			f"{path}.sms_phone_field",
-			f"{describe_value(params['phone_field'])} is not a phone or mobile number field of the document",
+			_("{0} is not a phone or mobile number field of the document").format(
+				describe_value(params["phone_field"])
+			),
 			params["phone_field"],
 			params["phone_field"],
 		)
@@ -91,14 +94,18 @@ def check_send_sms(action, fields, get_fields, rule, path, problems):
 		)
 	for user in params["users"]:
 		if "@" not in user and user != "Administrator":
-			problems.add(f"{path}.sms_to_users", f"{describe_value(user)} is not a user id", value=user)
+			problems.add(
+				f"{path}.sms_to_users", _("{0} is not a user id").format(describe_value(user)), value=user
+			)
 	if not (params["phone_field"] or contact_of or params["users"] or params["role"]):
-		problems.add(path, "choose at least one SMS recipient (phone field, contact, users or role)")
+		problems.add(path, _("choose at least one SMS recipient (phone field, contact, users or role)"))
 	message = params["message"]
 	if not message.strip():
-		problems.add(f"{path}.sms_message", "an SMS needs a text")
+		problems.add(f"{path}.sms_message", _("an SMS needs a text"))
 	elif len(message) > MAX_MESSAGE_LENGTH:
-		problems.add(f"{path}.sms_message", f"the SMS text is longer than {MAX_MESSAGE_LENGTH} characters")
+		problems.add(
+			f"{path}.sms_message", _("the SMS text is longer than {0} characters").format(MAX_MESSAGE_LENGTH)
+		)
 	return params
 
 
@@ -108,7 +115,9 @@ def _contact_source(contact_of, fields, get_fields, path, problems):
 	match = re.match(r"^([A-Za-z0-9_]+)(?:\[([^\[\]]+)\])?$", contact_of)
 	if not match:
 		problems.add(
-			path, f"{describe_value(contact_of)} is not {CONTACT_OF_SELF} or a Link field", value=contact_of
+			path,
+			_("{0} is not {1} or a Link field").format(describe_value(contact_of), CONTACT_OF_SELF),
+			value=contact_of,
 		)
 		return None
 	try:

@@ -7,6 +7,7 @@ save time that `{{ doc.__class__ }}`, `{{ cycler }}` or `{% include %}` is not a
 
 from jinja2 import meta, nodes
 
+from crm_automation.engine.i18n import _
 from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template
 
 # A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
@@ -30,32 +31,43 @@ def check_template(text, path="template", names=TEMPLATE_NAMES):
 	compile_template(text)
 	tree = _environment().parse(text)
 	for node in tree.find_all(_LOADING_NODES):
-		raise TemplateError(f"{{% {type(node).__name__.lower()} %}} is not available in rule templates", path)
+		raise TemplateError(
+			_("{{% {0} %}} is not available in rule templates").format(type(node).__name__.lower()), path
+		)
 	for node in tree.find_all(nodes.Name):
 		if node.name in _SPECIAL_NAMES:
-			raise TemplateError(f"{node.name} is not available in rule templates", path)
+			raise TemplateError(_("{0} is not available in rule templates").format(node.name), path)
 	for node in tree.find_all(nodes.Getattr):
 		if node.attr.startswith("_"):
-			raise TemplateError(f"{node.attr} is private and not available in rule templates", path)
+			raise TemplateError(
+				_("{0} is private and not available in rule templates").format(node.attr), path
+			)
 	for node in tree.find_all(nodes.Getitem):
 		if _private_constant(node.arg):
-			raise TemplateError(f"{node.arg.value} is private and not available in rule templates", path)
+			raise TemplateError(
+				_("{0} is private and not available in rule templates").format(node.arg.value), path
+			)
 	for node in tree.find_all(nodes.Filter):
 		if node.name in _ATTRIBUTE_FILTERS and any(
 			_private_constant(arg) for arg in [*node.args, *(kw.value for kw in node.kwargs)]
 		):
-			raise TemplateError(f"the {node.name} filter may not read private attributes", path)
+			raise TemplateError(_("the {0} filter may not read private attributes").format(node.name), path)
 	if any(True for _node in tree.find_all(nodes.Pow)):
-		raise TemplateError("the ** operator is not available in rule templates", path)
+		raise TemplateError(_("the ** operator is not available in rule templates"), path)
 	for node in tree.find_all(nodes.Mul):
 		if any(_large_constant(side) for side in (node.left, node.right)):
 			raise TemplateError(
-				f"repeating a value more than {MAX_REPEAT} times is not available in rule templates", path
+				_("repeating a value more than {0} times is not available in rule templates").format(
+					MAX_REPEAT
+				),
+				path,
 			)
 	unknown = sorted(meta.find_undeclared_variables(tree) - names)
 	if unknown:
 		raise TemplateError(
-			f"uses {', '.join(unknown)}, which is not available (use doc, old_doc, {', '.join(sorted(SAFE_GLOBALS))})",
+			_("uses {0}, which is not available (use doc, old_doc, {1})").format(
+				", ".join(unknown), ", ".join(sorted(SAFE_GLOBALS))
+			),
 			path,
 		)
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 
 from crm_automation.engine.errors import RuleError, RuleProblem
+from crm_automation.engine.i18n import _
 
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_OUTPUT_LENGTH = 100_000
@@ -120,11 +121,11 @@ def compile_template(text):
 	from jinja2 import TemplateSyntaxError
 
 	if len(text) > MAX_TEMPLATE_LENGTH:
-		raise TemplateError(f"template is longer than {MAX_TEMPLATE_LENGTH} characters")
+		raise TemplateError(_("template is longer than {0} characters").format(MAX_TEMPLATE_LENGTH))
 	try:
 		return _environment().from_string(text)
 	except TemplateSyntaxError as error:
-		raise TemplateError(f"template does not parse: {error.message} (line {error.lineno})")
+		raise TemplateError(_("template does not parse: {0} (line {1})").format(error.message, error.lineno))
 
 
 def render_template(text, doc=None, old_doc=None, extra=None):
@@ -145,11 +146,11 @@ def render_template(text, doc=None, old_doc=None, extra=None):
 	try:
 		output = template.render(context)
 	except SecurityError as error:
-		raise TemplateError(f"template tried something rules may not do: {error}")
+		raise TemplateError(_("template tried something rules may not do: {0}").format(error))
 	except UndefinedError as error:
-		raise TemplateError(f"template uses an unknown name: {error}")
+		raise TemplateError(_("template uses an unknown name: {0}").format(error))
 	if len(output) > MAX_OUTPUT_LENGTH:
-		raise TemplateError(f"template output is longer than {MAX_OUTPUT_LENGTH} characters")
+		raise TemplateError(_("template output is longer than {0} characters").format(MAX_OUTPUT_LENGTH))
 	return output
 
 

@@ -12,6 +12,7 @@ import re
 from .conditions import compile_condition, is_empty_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
+from .i18n import _
 from .linked import is_linked_path
 from .linked_targets import check_action_target, check_linked_user_field
 from .sms import SEND_SMS
@@ -134,10 +135,10 @@ def parse_json_object(value, path, problems, what):
 	try:
 		parsed = json.loads(value)
 	except (TypeError, ValueError) as error:
-		problems.add(path, f"{what} is not valid JSON ({error})", value=value)
+		problems.add(path, _("{0} is not valid JSON ({1})").format(what, error), value=value)
 		return None
 	if not isinstance(parsed, dict):
-		problems.add(path, f"{what} must be a JSON object", value=value)
+		problems.add(path, _("{0} must be a JSON object").format(what), value=value)
 		return None
 	return parsed
 
@@ -299,19 +300,18 @@ def _compile_part(tree, fields, path, problems, get_fields=None):
 def _compile_trigger(compiled, rule, fields, problems):
 	trigger = rule.get("trigger")
 	if trigger not in EVENTS_BY_TRIGGER:
-		problems.add("trigger", f"unknown trigger {describe_value(trigger)} (use one of: {', '.join(TRIGGERS)})")
+		problems.add("trigger", _("unknown trigger {0} (use one of: {1})").format(describe_value(trigger), ', '.join(TRIGGERS)))
 		return
 	fire_mode = compiled.fire_mode
 	if fire_mode not in FIRE_MODES:
-		problems.add("fire_mode", f"unknown fire mode {describe_value(fire_mode)}")
+		problems.add("fire_mode", _("unknown fire mode {0}").format(describe_value(fire_mode)))
 	if trigger == TRIGGER_VALUE_CHANGE:
 		_compile_value_change(compiled, rule, fields, problems)
 	elif trigger == TRIGGER_SCORE_BAND:
 		if SCORE_GRADE_FIELD not in fields:
 			problems.add(
 				"trigger",
-				f"Score Band Changed needs a scored document type (Lead, Opportunity, Customer), "
-				f"not {describe_value(rule.get('document_type'))}",
+				_("Score Band Changed needs a scored document type (Lead, Opportunity, Customer), not {0}").format(describe_value(rule.get('document_type'))),
 			)
 			return
 		compiled.trigger_field = SCORE_GRADE_FIELD
@@ -326,7 +326,7 @@ def _compile_value_change(compiled, rule, fields, problems):
 	if not field:
 		problems.add(
 			"trigger_field",
-			f"a Value Change trigger needs a field of the document; {describe_value(fieldname)} is not one",
+			_("a Value Change trigger needs a field of the document; {0} is not one").format(describe_value(fieldname)),
 			fieldname,
 		)
 		return
@@ -344,20 +344,20 @@ def _compile_time_trigger(compiled, rule, fields, problems):
 	if not field or field["fieldtype"] not in ("Date", "Datetime"):
 		problems.add(
 			"time_field",
-			f"a Time trigger needs a Date or Datetime field; {describe_value(fieldname)} is not one",
+			_("a Time trigger needs a Date or Datetime field; {0} is not one").format(describe_value(fieldname)),
 			fieldname,
 		)
 	unit = rule.get("time_unit") or "Days"
 	if unit not in TIME_UNITS:
-		problems.add("time_unit", f"unknown unit {describe_value(unit)} (use Minutes, Hours or Days)")
+		problems.add("time_unit", _("unknown unit {0} (use Minutes, Hours or Days)").format(describe_value(unit)))
 		return
 	direction = rule.get("time_direction") or "Before"
 	if direction not in TIME_DIRECTIONS:
-		problems.add("time_direction", f"{describe_value(direction)} is not Before or After")
+		problems.add("time_direction", _("{0} is not Before or After").format(describe_value(direction)))
 		return
 	offset = rule.get("time_offset") or 0
 	if isinstance(offset, bool) or not isinstance(offset, int | float) or offset < 0:
-		problems.add("time_offset", f"{describe_value(offset)} is not a number of {unit.lower()} (0 or more)")
+		problems.add("time_offset", _("{0} is not a number of {1} (0 or more)").format(describe_value(offset), unit.lower()))
 		return
 	seconds = int(offset * TIME_UNITS[unit])
 	compiled.time_offset_seconds = -seconds if direction == "Before" else seconds
@@ -367,7 +367,7 @@ def _refuse_linked_on_time_trigger(compiled, problems):
 	# The time sweep selects due documents by their own columns only.
 	conditions = [c for c in (compiled.condition, *(b.condition for b in compiled.branches)) if c is not None]
 	if compiled.trigger == TRIGGER_TIME and any(c.linked_paths or c.tables for c in conditions):
-		problems.add("conditions", "a Time trigger cannot test linked documents or child tables")
+		problems.add("conditions", _("a Time trigger cannot test linked documents or child tables"))
 
 
 def _compile_branches(compiled, rule, fields, problems, get_fields=None):
@@ -377,16 +377,16 @@ def _compile_branches(compiled, rule, fields, problems, get_fields=None):
 		path = f"branches[{i}]"
 		name = (branch.get("branch_name") or "").strip()
 		if not name:
-			problems.add(f"{path}.branch_name", "every branch needs a name")
+			problems.add(f"{path}.branch_name", _("every branch needs a name"))
 			continue
 		if name in seen:
-			problems.add(f"{path}.branch_name", f"branch name {describe_value(name)} is used twice", value=name)
+			problems.add(f"{path}.branch_name", _("branch name {0} is used twice").format(describe_value(name)), value=name)
 		seen.add(name)
 		is_else = bool(branch.get("is_else"))
 		if is_else and i != len(branches) - 1:
-			problems.add(f"{path}.is_else", f"the else branch {describe_value(name)} must be the last one")
+			problems.add(f"{path}.is_else", _("the else branch {0} must be the last one").format(describe_value(name)))
 		if is_else and not is_empty_condition(branch.get("conditions")):
-			problems.add(f"{path}.conditions", f"the else branch {describe_value(name)} takes no conditions")
+			problems.add(f"{path}.conditions", _("the else branch {0} takes no conditions").format(describe_value(name)))
 		condition = _compile_part(branch.get("conditions"), fields, f"{path}.conditions", problems, get_fields)
 		compiled.branches.append(CompiledBranch(name, condition, is_else))
 
@@ -397,7 +397,7 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 	set_fields, created = set(), set()
 	actions = rule.get("actions") or []
 	if not actions:
-		problems.add("actions", "the rule has no actions")
+		problems.add("actions", _("the rule has no actions"))
 	for i, action in enumerate(actions):
 		if (action.get("step") or "").strip():
 			continue  # a follow-up step's action: compiled with its step by _compile_sequence
@@ -405,18 +405,17 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 		action_type = action.get("action_type")
 		branch = (action.get("branch") or "").strip()
 		if branch and branch not in branch_names:
-			problems.add(f"{path}.branch", f"no branch is named {describe_value(branch)}", value=branch)
+			problems.add(f"{path}.branch", _("no branch is named {0}").format(describe_value(branch)), value=branch)
 		if action_type not in ACTION_TYPES:
 			problems.add(
 				f"{path}.action_type",
-				f"unknown action {describe_value(action_type)} (use one of: {', '.join(ACTION_TYPES)})",
+				_("unknown action {0} (use one of: {1})").format(describe_value(action_type), ', '.join(ACTION_TYPES)),
 			)
 			continue
 		if rule.get("trigger") == TRIGGER_VALIDATE and action_type not in VALIDATE_ACTIONS:
 			problems.add(
 				f"{path}.action_type",
-				f"{action_type} cannot run on Validate, before the document is saved "
-				"(use Save or New; Validate only sets values or rejects)",
+				_("{0} cannot run on Validate, before the document is saved (use Save or New; Validate only sets values or rejects)").format(action_type),
 			)
 			continue
 		action_fields, target = check_action_target(action, fields, get_fields, rule, path, problems)
@@ -467,7 +466,7 @@ def compile_action_rows(rows, rule, fields, get_fields, problems):
 		if action_type not in ACTION_TYPES or action_type == REJECT:
 			problems.add(
 				f"{path}.action_type",
-				f"{describe_value(action_type)} cannot run in a follow-up step",
+				_("{0} cannot run in a follow-up step").format(describe_value(action_type)),
 			)
 			continue
 		params = _ACTION_CHECKS[action_type](action, fields, get_fields, rule, path, problems)
@@ -513,9 +512,9 @@ def _recipients(action, fields, path, problems, *, emails_allowed):
 	if not emails_allowed:
 		for user in recipients["to_users"]:
 			if "@" not in user and user not in ("Administrator", "Guest"):
-				problems.add(f"{path}.to_users", f"{describe_value(user)} is not a user id", value=user)
+				problems.add(f"{path}.to_users", _("{0} is not a user id").format(describe_value(user)), value=user)
 	if not any(recipients.values()):
-		problems.add(f"{path}", "choose at least one recipient (field, owner, assignees, role or users)")
+		problems.add(f"{path}", _("choose at least one recipient (field, owner, assignees, role or users)"))
 	return recipients
 
 
@@ -523,10 +522,10 @@ def _check_assign(action, fields, get_fields, rule, path, problems):
 	target = action.get("assign_to_type") or ASSIGN_TO_USERS
 	strategy = action.get("assign_strategy") or ROUND_ROBIN
 	if target not in ASSIGN_TARGETS:
-		problems.add(f"{path}.assign_to_type", f"unknown assignee source {describe_value(target)}")
+		problems.add(f"{path}.assign_to_type", _("unknown assignee source {0}").format(describe_value(target)))
 		return None
 	if strategy not in ASSIGN_STRATEGIES:
-		problems.add(f"{path}.assign_strategy", f"unknown strategy {describe_value(strategy)}")
+		problems.add(f"{path}.assign_strategy", _("unknown strategy {0}").format(describe_value(strategy)))
 		return None
 	params = {
 		"assign_to_type": target,
@@ -540,15 +539,15 @@ def _check_assign(action, fields, get_fields, rule, path, problems):
 	if target == ASSIGN_TO_USERS:
 		params["users"] = split_list(action.get("to_users"))
 		if not params["users"]:
-			problems.add(f"{path}.to_users", "list at least one user to assign to")
+			problems.add(f"{path}.to_users", _("list at least one user to assign to"))
 	elif target == ASSIGN_TO_ROLE:
 		params["role"] = action.get("to_role")
 		if not params["role"]:
-			problems.add(f"{path}.to_role", "choose the role whose users are assigned")
+			problems.add(f"{path}.to_role", _("choose the role whose users are assigned"))
 	elif target == ASSIGN_TO_GROUP:
 		params["user_group"] = action.get("user_group")
 		if not params["user_group"]:
-			problems.add(f"{path}.user_group", "choose the user group whose users are assigned")
+			problems.add(f"{path}.user_group", _("choose the user group whose users are assigned"))
 	else:
 		params["user_field"] = action.get("to_field")
 		if is_linked_path(params["user_field"]):
@@ -559,7 +558,7 @@ def _check_assign(action, fields, get_fields, rule, path, problems):
 		elif not _user_field_ok(fields, params["user_field"]):
 			problems.add(
 				f"{path}.to_field",
-				f"{describe_value(params['user_field'])} is not a field that holds a user",
+				_("{0} is not a field that holds a user").format(describe_value(params['user_field'])),
 				params["user_field"],
 			)
 	return params
@@ -574,7 +573,7 @@ def _check_send_email(action, fields, get_fields, rule, path, problems):
 	subject = action.get("subject") or ""
 	message = action.get("message") or ""
 	if not template and not (subject and message):
-		problems.add(f"{path}.email_template", "choose an Email Template or write a subject and a message")
+		problems.add(f"{path}.email_template", _("choose an Email Template or write a subject and a message"))
 	recipients = _recipients(action, fields, path, problems, emails_allowed=True)
 	return {"email_template": template, "subject": subject, "message": message, **recipients}
 
@@ -582,7 +581,7 @@ def _check_send_email(action, fields, get_fields, rule, path, problems):
 def _check_notify(action, fields, get_fields, rule, path, problems):
 	subject = action.get("subject") or ""
 	if not subject:
-		problems.add(f"{path}.subject", "a notification needs a subject")
+		problems.add(f"{path}.subject", _("a notification needs a subject"))
 	recipients = _recipients(action, fields, path, problems, emails_allowed=False)
 	return {"subject": subject, "message": action.get("message") or "", **recipients}
 
@@ -590,17 +589,17 @@ def _check_notify(action, fields, get_fields, rule, path, problems):
 def _check_create_todo(action, fields, get_fields, rule, path, problems):
 	description = action.get("message") or ""
 	if not description:
-		problems.add(f"{path}.message", "a ToDo needs a description")
+		problems.add(f"{path}.message", _("a ToDo needs a description"))
 	due_in = action.get("due_in") or 0
 	if isinstance(due_in, bool) or not isinstance(due_in, int | float) or due_in < 0:
-		problems.add(f"{path}.due_in", f"{describe_value(due_in)} is not a number of hours or days (0 or more)")
+		problems.add(f"{path}.due_in", _("{0} is not a number of hours or days (0 or more)").format(describe_value(due_in)))
 		due_in = 0
 	due_unit = action.get("due_unit") or "Days"
 	if due_unit not in DUE_UNITS:
-		problems.add(f"{path}.due_unit", f"{describe_value(due_unit)} is not Hours or Days")
+		problems.add(f"{path}.due_unit", _("{0} is not Hours or Days").format(describe_value(due_unit)))
 	priority = action.get("todo_priority") or "Medium"
 	if priority not in TODO_PRIORITIES:
-		problems.add(f"{path}.todo_priority", f"{describe_value(priority)} is not Low, Medium or High")
+		problems.add(f"{path}.todo_priority", _("{0} is not Low, Medium or High").format(describe_value(priority)))
 	recipients = _recipients(action, fields, path, problems, emails_allowed=False)
 	return {"description": description, "due_in": due_in, "due_unit": due_unit, "priority": priority, **recipients}
 
@@ -609,17 +608,17 @@ def _check_set_value(action, fields, get_fields, rule, path, problems):
 	fieldname = action.get("target_field")
 	field = fields.get(fieldname) if fieldname else None
 	if not field or kind_of(field["fieldtype"]) == UNSUPPORTED or fieldname in ("name", "docstatus", "idx"):
-		problems.add(f"{path}.target_field", f"{describe_value(fieldname)} is not a field that can be set", fieldname)
+		problems.add(f"{path}.target_field", _("{0} is not a field that can be set").format(describe_value(fieldname)), fieldname)
 		return None
 	if rule.get("trigger") == TRIGGER_DELETE:
-		problems.add(f"{path}.action_type", "Set Value cannot run when the document is deleted")
+		problems.add(f"{path}.action_type", _("Set Value cannot run when the document is deleted"))
 	raw = action.get("value")
 	value = raw
 	if not is_template(raw) and raw not in (None, ""):
 		try:
 			value = parse_rule_value(raw, field)
 		except ValueTypeError as error:
-			problems.add(f"{path}.value", f"{error} for {fieldname} ({field['fieldtype']})", fieldname, raw)
+			problems.add(f"{path}.value", _("{0} for {1} ({2})").format(error, fieldname, field['fieldtype']), fieldname, raw)
 			return None
 		if hasattr(value, "isoformat"):
 			value = value.isoformat(sep=" ") if hasattr(value, "hour") and hasattr(value, "day") else value.isoformat()
@@ -629,52 +628,52 @@ def _check_set_value(action, fields, get_fields, rule, path, problems):
 def _check_add_tag(action, fields, get_fields, rule, path, problems):
 	tag = (action.get("tag") or "").strip()
 	if not tag:
-		problems.add(f"{path}.tag", "choose the tag to add")
+		problems.add(f"{path}.tag", _("choose the tag to add"))
 	return {"tag": tag}
 
 
 def _check_add_comment(action, fields, get_fields, rule, path, problems):
 	message = action.get("message") or ""
 	if not message:
-		problems.add(f"{path}.message", "a comment needs a text")
+		problems.add(f"{path}.message", _("a comment needs a text"))
 	return {"message": message}
 
 
 def _check_create_document(action, fields, get_fields, rule, path, problems):
 	doctype = action.get("target_doctype")
 	if not doctype:
-		problems.add(f"{path}.target_doctype", "choose the document type to create")
+		problems.add(f"{path}.target_doctype", _("choose the document type to create"))
 		return None
 	mapping = parse_json_object(action.get("field_map"), f"{path}.field_map", problems, "the field mapping")
 	if mapping is None:
 		return None
 	target_fields = get_fields(doctype) if get_fields else None
 	if get_fields and target_fields is None:
-		problems.add(f"{path}.target_doctype", f"{describe_value(doctype)} is not a document type", value=doctype)
+		problems.add(f"{path}.target_doctype", _("{0} is not a document type").format(describe_value(doctype)), value=doctype)
 		return None
 	for target, source in mapping.items():
 		if target_fields is not None and target not in with_standard_fields(target_fields):
 			problems.add(
-				f"{path}.field_map", f"{describe_value(target)} is not a field of {doctype}", target, target
+				f"{path}.field_map", _("{0} is not a field of {1}").format(describe_value(target), doctype), target, target
 			)
 		if isinstance(source, str) and not is_template(source) and source.startswith("doc."):
 			if source[4:] not in fields:
-				problems.add(f"{path}.field_map", f"{describe_value(source)}: no such field on the document", source)
+				problems.add(f"{path}.field_map", _("{0}: no such field on the document").format(describe_value(source)), source)
 	return {"doctype": doctype, "field_map": mapping, "use_mapper": bool(action.get("use_mapper"))}
 
 
 def _check_webhook(action, fields, get_fields, rule, path, problems):
 	url = (action.get("url") or "").strip()
 	if not _URL_RE.match(url):
-		problems.add(f"{path}.url", f"{describe_value(url)} is not an http(s) URL", value=url)
+		problems.add(f"{path}.url", _("{0} is not an http(s) URL").format(describe_value(url)), value=url)
 	headers = parse_json_object(action.get("headers"), f"{path}.headers", problems, "the headers")
 	timeout = action.get("timeout") or 10
 	if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= 60:
-		problems.add(f"{path}.timeout", f"{describe_value(timeout)} is not a timeout from 1 to 60 seconds")
+		problems.add(f"{path}.timeout", _("{0} is not a timeout from 1 to 60 seconds").format(describe_value(timeout)))
 	retries = action.get("retries")
 	retries = 3 if retries in (None, "") else retries
 	if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-		problems.add(f"{path}.retries", f"{describe_value(retries)} is not a number of retries from 0 to 10")
+		problems.add(f"{path}.retries", _("{0} is not a number of retries from 0 to 10").format(describe_value(retries)))
 	return {"url": url, "headers": headers or {}, "timeout": timeout, "retries": retries}
 
 
@@ -682,11 +681,11 @@ def _check_reject(action, fields, get_fields, rule, path, problems):
 	if rule.get("trigger") != TRIGGER_VALIDATE:
 		problems.add(
 			f"{path}.action_type",
-			f"Reject only works with the Validate trigger, not {describe_value(rule.get('trigger'))}",
+			_("Reject only works with the Validate trigger, not {0}").format(describe_value(rule.get('trigger'))),
 		)
 	message = action.get("message") or ""
 	if not message:
-		problems.add(f"{path}.message", "say why the save is rejected")
+		problems.add(f"{path}.message", _("say why the save is rejected"))
 	return {"message": message}
 
 

@@ -9,6 +9,7 @@ from frappe.model.document import Document
 
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
+from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
 from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_fields
@@ -70,7 +71,8 @@ class EscalationPolicy(Document):
 
 	def validate_policy(self):
 		try:
-			compile_policy_doc(self)
+			with translating(_):  # the engine's problems in the reader's language
+				compile_policy_doc(self)
 		except RuleError as error:
 			frappe.throw(
 				[self.describe_problem(problem) for problem in error.problems],

@@ -9,6 +9,7 @@ from frappe.model.document import Document
 
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
+from crm_automation.engine.i18n import translating
 from crm_automation.rule_checks import check_field_rights, check_run_as_and_target
 from crm_automation.rules import get_fields, parse_conditions
 from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
@@ -55,7 +56,8 @@ class LeadScoreRule(Document):
 
 	def validate_rule(self):
 		try:
-			compile_rule(self)
+			with translating(_):  # the engine's problems in the reader's language
+				compile_rule(self)
 		except RuleError as error:
 			frappe.throw(
 				[self.describe_problem(problem) for problem in error.problems],
