@@ -30,6 +30,7 @@ from .conditions import compile_condition, is_empty_condition
 from .describe import describe_condition
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import describe_value
+from .i18n import _
 
 WAIT_DURATION = "Duration"
 WAIT_BUSINESS_TIME = "Business Time"
@@ -212,14 +213,17 @@ def compile_sequence(rule, fields, problems, compile_actions):
 		for i, action in step_actions:
 			problems.add(
 				f"actions[{i}].step",
-				f"no step is named {describe_value(action['step'])}",
+				_("no step is named {0}").format(describe_value(action["step"])),
 				value=action["step"],
 			)
 		_check_stop_without_steps(rule, problems)
 		return None
 	if rule.get("trigger") in ("Validate", "Delete"):
 		problems.add(
-			"steps", f"a {rule['trigger']} rule cannot start a sequence: the document may not be there later"
+			"steps",
+			_("a {0} rule cannot start a sequence: the document may not be there later").format(
+				rule["trigger"]
+			),
 		)
 	sequence = CompiledSequence()
 	calendars = rule.get("calendars") or {}
@@ -231,7 +235,7 @@ def compile_sequence(rule, fields, problems, compile_actions):
 		if step.label in by_label:
 			problems.add(
 				f"steps[{i}].step_name",
-				f"step name {describe_value(step.label)} is used twice",
+				_("step name {0} is used twice").format(describe_value(step.label)),
 				value=step.label,
 			)
 		by_label[step.label] = step
@@ -248,7 +252,7 @@ def compile_sequence(rule, fields, problems, compile_actions):
 
 def _check_stop_without_steps(rule, problems):
 	if not is_empty_condition(rule.get("stop_conditions")) or rule.get("stop_when_unmatched"):
-		problems.add("stop_conditions", "stop conditions end a sequence; add steps or clear them")
+		problems.add("stop_conditions", _("stop conditions end a sequence; add steps or clear them"))
 
 
 def _condition(tree, fields, path, problems):
@@ -263,20 +267,21 @@ def _compile_step(i, row, fields, calendars, problems):
 	path = f"steps[{i}]"
 	label = (row.get("step_name") or "").strip()
 	if not label:
-		problems.add(f"{path}.step_name", "every step needs a name")
+		problems.add(f"{path}.step_name", _("every step needs a name"))
 		return None
 	wait_type = row.get("wait_type") or WAIT_DURATION
 	if wait_type not in WAIT_TYPES:
 		problems.add(
 			f"{path}.wait_type",
-			f"unknown wait {describe_value(wait_type)} (use one of: {', '.join(WAIT_TYPES)})",
+			_("unknown wait {0} (use one of: {1})").format(describe_value(wait_type), ", ".join(WAIT_TYPES)),
 		)
 		return None
 	step = CompiledStep(i + 1, label, wait_type)
 	step.unit = row.get("wait_unit") or "Hours"
 	if step.unit not in UNITS:
 		problems.add(
-			f"{path}.wait_unit", f"unknown unit {describe_value(step.unit)} (use Minutes, Hours or Days)"
+			f"{path}.wait_unit",
+			_("unknown unit {0} (use Minutes, Hours or Days)").format(describe_value(step.unit)),
 		)
 		step.unit = "Hours"
 	amount = row.get("wait_amount") or 0
@@ -287,8 +292,10 @@ def _compile_step(i, row, fields, calendars, problems):
 		or amount < 0
 		or (needs_amount and not amount)
 	):
-		what = "a wait above zero" if needs_amount else "a number (0 or more)"
-		problems.add(f"{path}.wait_amount", f"{describe_value(amount)} is not {what}", value=amount)
+		what = _("a wait above zero") if needs_amount else _("a number (0 or more)")
+		problems.add(
+			f"{path}.wait_amount", _("{0} is not {1}").format(describe_value(amount), what), value=amount
+		)
 		amount = 0
 	step.amount = amount
 	_COMPILE_WAIT[wait_type](step, row, path, fields, calendars, problems)
@@ -307,14 +314,14 @@ def _compile_business_time(step, row, path, fields, calendars, problems):
 	if not name:
 		problems.add(
 			f"{path}.calendar_policy",
-			"a business-time wait needs the Escalation Policy whose calendar it uses",
+			_("a business-time wait needs the Escalation Policy whose calendar it uses"),
 		)
 		return
 	spec = calendars.get(name)
 	if spec is None:
 		problems.add(
 			f"{path}.calendar_policy",
-			f"no Escalation Policy {describe_value(name)} to take the calendar from",
+			_("no Escalation Policy {0} to take the calendar from").format(describe_value(name)),
 			value=name,
 		)
 		return
@@ -322,7 +329,9 @@ def _compile_business_time(step, row, path, fields, calendars, problems):
 		step.calendar = spec if hasattr(spec, "deadline") else compile_calendar(spec)
 	except RuleError as error:
 		for problem in error.problems:
-			problems.add(f"{path}.calendar_policy", f"the calendar of {name}: {problem}", value=name)
+			problems.add(
+				f"{path}.calendar_policy", _("the calendar of {0}: {1}").format(name, problem), value=name
+			)
 		return
 	if step.unit == "Days" and step.amount != int(step.amount):
 		problems.add(
@@ -337,13 +346,15 @@ def _compile_date_field(step, row, path, fields, calendars, problems):
 	if not field or field.get("fieldtype") not in ("Date", "Datetime"):
 		problems.add(
 			f"{path}.date_field",
-			f"wait until needs a Date or Datetime field; {describe_value(fieldname)} is not one",
+			_("wait until needs a Date or Datetime field; {0} is not one").format(describe_value(fieldname)),
 			fieldname,
 		)
 	step.date_field = fieldname
 	step.direction = row.get("date_direction") or "Before"
 	if step.direction not in DIRECTIONS:
-		problems.add(f"{path}.date_direction", f"{describe_value(step.direction)} is not Before or After")
+		problems.add(
+			f"{path}.date_direction", _("{0} is not Before or After").format(describe_value(step.direction))
+		)
 		step.direction = "Before"
 	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems)
 
@@ -352,7 +363,9 @@ def _compile_weekday(step, row, path, fields, calendars, problems):
 	weekday = row.get("weekday")
 	number = _WEEKDAY_NUMBERS.get(weekday.strip().lower()) if isinstance(weekday, str) else None
 	if number is None:
-		problems.add(f"{path}.weekday", f"{describe_value(weekday)} is not a weekday", value=weekday)
+		problems.add(
+			f"{path}.weekday", _("{0} is not a weekday").format(describe_value(weekday)), value=weekday
+		)
 	step.weekday = number if number is not None else 0
 	step.at_time = _time_or_problem(row.get("at_time"), f"{path}.at_time", problems)
 
@@ -360,7 +373,9 @@ def _compile_weekday(step, row, path, fields, calendars, problems):
 def _compile_until_condition(step, row, path, fields, calendars, problems):
 	tree = row.get("until_conditions")
 	if is_empty_condition(tree):
-		problems.add(f"{path}.until_conditions", "wait until which condition? (the wait ends when it holds)")
+		problems.add(
+			f"{path}.until_conditions", _("wait until which condition? (the wait ends when it holds)")
+		)
 		return
 	step.until_tree = tree
 	step.until = _condition(tree, fields, f"{path}.until_conditions", problems)
@@ -381,17 +396,21 @@ def _attach_actions(by_label, step_actions, problems, compile_actions):
 		label = action["step"].strip()
 		step = by_label.get(label)
 		if step is None:
-			problems.add(f"actions[{i}].step", f"no step is named {describe_value(label)}", value=label)
+			problems.add(
+				f"actions[{i}].step", _("no step is named {0}").format(describe_value(label)), value=label
+			)
 			continue
 		if (action.get("branch") or "").strip():
 			problems.add(
-				f"actions[{i}].branch", "an action of a step takes no branch (steps follow every branch)"
+				f"actions[{i}].branch", _("an action of a step takes no branch (steps follow every branch)")
 			)
 		timeout = bool(action.get("on_timeout"))
 		if timeout and step.wait_type != WAIT_CONDITION:
 			problems.add(
 				f"actions[{i}].on_timeout",
-				f"only an Until Condition step times out; {describe_value(label)} waits for {step.wait_type}",
+				_("only an Until Condition step times out; {0} waits for {1}").format(
+					describe_value(label), step.wait_type
+				),
 			)
 			continue
 		grouped.setdefault((label, timeout), []).append((i, action))
@@ -408,7 +427,7 @@ def _time_or_problem(value, path, problems):
 		return DEFAULT_AT_TIME
 	moment = as_time(value)
 	if moment is None:
-		problems.add(path, f"{describe_value(value)} is not a time of day (HH:MM)", value=value)
+		problems.add(path, _("{0} is not a time of day (HH:MM)").format(describe_value(value)), value=value)
 	return moment or DEFAULT_AT_TIME
 
 
@@ -472,7 +491,7 @@ def working_days_later(calendar, anchor, days):
 	anchor = calendar.next_working_moment(anchor)
 	day = anchor.date()
 	counted = 0
-	for _ in range(_WORKING_DAY_SEARCH_LIMIT):
+	for _attempt in range(_WORKING_DAY_SEARCH_LIMIT):
 		if counted == days:
 			break
 		day += datetime.timedelta(days=1)
