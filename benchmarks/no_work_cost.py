@@ -50,6 +50,9 @@ def empty_indexes(frappe):
 		if isinstance(index, dict) and "by_doctype" in index:
 			empty = {**index, "by_doctype": {}}
 		cache._by_site[site] = (version, empty)
+	from crm_automation.compiled_cache import forget_memos
+
+	forget_memos()  # what the handlers worked out from the indexes before the swap
 	return saved
 
 
@@ -107,6 +110,9 @@ def run(frappe, per_arm=300):
 	finally:
 		for cache, state in saved:
 			cache._by_site[frappe.local.site] = state
+		from crm_automation.compiled_cache import forget_memos
+
+		forget_memos()
 		frappe.db.rollback()
 
 

@@ -90,7 +90,7 @@ def insert_leads(frappe, tag):
 
 
 def measure(frappe, per_arm):
-	from crm_automation.compiled_cache import forget_request_memos
+	from crm_automation.compiled_cache import forget_memos
 	from crm_automation.scoring import _score_cache
 
 	make_rule(frappe)
@@ -105,7 +105,7 @@ def measure(frappe, per_arm):
 	for block in range(blocks + 1):
 		for arm in ("rule", "none") if block % 2 == 0 else ("none", "rule"):
 			_score_cache._by_site[site] = arms[arm]
-			forget_request_memos()
+			forget_memos()
 			wall_start, cpu_start = time.perf_counter(), time.process_time()
 			insert_leads(frappe, f"{arm}-{block}")
 			if block:

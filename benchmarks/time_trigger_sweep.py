@@ -110,7 +110,8 @@ def main():
 		).insert()
 		frappe.db.commit()
 		for size in (total // 10, total):
-			# The orders of the smaller size go first: both sizes are numbered from zero.
+			# What the smaller size made goes first: both sizes are numbered from zero.
+			frappe.db.sql(f"delete from `tabAutomation Occurrence` where reference_name like '{PREFIX}%%'")
 			frappe.db.sql(f"delete from `tabSales Order` where name like '{PREFIX}%%'")
 			frappe.db.commit()
 			measure(frappe, size)

@@ -8,7 +8,7 @@ nothing (and a loading failure is written to the Error Log once per process).
 
 import frappe
 
-from crm_automation.compiled_cache import request_memo
+from crm_automation.compiled_cache import versioned_memo
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
@@ -109,10 +109,10 @@ def skip_for_flags():
 
 def _other_work():
 	"""Doctypes with an enabled Escalation Policy, Lead Score Rule or follow-up sequences, worked
-	out once per request (and again whenever an index is cleared): every other doctype's save
-	returns after a set lookup, without reading any index. Workflow Rules are looked up per
-	(doctype, event) in _run."""
-	return request_memo("doctypes_with_other_work", _doctypes_with_other_work)
+	out once per process until an index's token changes (a sequence's stored versions belong to
+	rules whose saves change the rule token): every other doctype's save returns after a set
+	lookup. Workflow Rules are looked up per (doctype, event) in _run."""
+	return versioned_memo("doctypes_with_other_work", _doctypes_with_other_work)
 
 
 def _doctypes_with_other_work():
