@@ -82,6 +82,19 @@ def _builds_text(node):
 	return False
 
 
+def _is_untranslated_problem(node):
+	"""``problems.add(path, "text")``: the engine's rule problems reach the desk when a rule is saved."""
+	func = node.func
+	if not (
+		isinstance(func, ast.Attribute) and func.attr == "add" and getattr(func.value, "id", "") == "problems"
+	):
+		return False
+	message = node.args[1] if len(node.args) > 1 else None
+	if isinstance(message, ast.JoinedStr):
+		return True
+	return isinstance(message, ast.Constant) and isinstance(message.value, str) and " " in message.value
+
+
 def _python_messages(path, messages, violations):
 	with open(path, encoding="utf-8") as f:
 		tree = ast.parse(f.read(), path)
@@ -98,6 +111,10 @@ def _python_messages(path, messages, violations):
 					violations.append(
 						Violation(f"{where}:{node.lineno}", "a translated string joined to another with +")
 					)
+		if isinstance(node, ast.Call) and _is_untranslated_problem(node):
+			violations.append(
+				Violation(f"{where}:{node.lineno}", "a rule problem shown on the desk is not marked with _()")
+			)
 		if not (isinstance(node, ast.Call) and _is_translate_call(node) and node.args):
 			continue
 		first = node.args[0]

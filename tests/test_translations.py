@@ -123,10 +123,13 @@ def test_python_scan_catches_built_strings(tmp_path):
 		c = _("Hello {0}".format(name))
 		d = _("Hello %s" % name)
 		e = _("Warning") + ": " + text
+		problems.add(path, f"unknown field {name}")
+		problems.add(path, "the rule has no actions")
+		problems.add(path, _("the rule has no actions"))
 		""",
 		tmp_path,
 	)
-	assert len(violations) == 5
+	assert len(violations) == 7
 
 
 def test_python_scan_reads_context_and_skips_variables(tmp_path):

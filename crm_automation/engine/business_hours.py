@@ -39,6 +39,7 @@ import datetime
 import re
 
 from .errors import ProblemCollector
+from .i18n import _
 
 MODE_ALWAYS_OPEN = "24x7"
 MODE_WORKING_HOURS = "Working Hours"
@@ -215,7 +216,7 @@ def compile_calendar(spec):
 	"""Validate a calendar spec and build a ``Calendar``; raises ``RuleError`` listing every problem."""
 	problems = ProblemCollector()
 	if not isinstance(spec, dict):
-		problems.add("calendar", f"a calendar must be a mapping, got {type(spec).__name__}", value=spec)
+		problems.add("calendar", _("a calendar must be a mapping, got {0}").format(type(spec).__name__), value=spec)
 		problems.raise_if_any()
 
 	raw_mode = spec.get("mode")
@@ -224,9 +225,9 @@ def compile_calendar(spec):
 		return Calendar()
 	if mode is None:
 		if raw_mode in (None, ""):
-			problems.add("calendar.mode", f"mode is missing ({_EXPECTED_MODES})", field="mode")
+			problems.add("calendar.mode", _("mode is missing ({0})").format(_EXPECTED_MODES), field="mode")
 		else:
-			message = f"{_quoted(raw_mode)} is not a calendar mode ({_EXPECTED_MODES})"
+			message = _("{0} is not a calendar mode ({1})").format(_quoted(raw_mode), _EXPECTED_MODES)
 			problems.add("calendar.mode", message, field="mode", value=raw_mode)
 
 	# A bad mode is still worth checking the rest of, so one round trip shows every mistake.
@@ -241,11 +242,11 @@ def _compile_hours(rows, problems):
 	if rows is None:
 		rows = []
 	if not isinstance(rows, (list, tuple)):
-		message = "must be a list of {weekday, start, end} entries"
+		message = _("must be a list of {weekday, start, end} entries")
 		problems.add("calendar.hours", message, field="hours", value=rows)
 		return week
 	if not rows:
-		message = "a working-hours calendar needs at least one working interval"
+		message = _("a working-hours calendar needs at least one working interval")
 		problems.add("calendar", message, field="hours")
 		return week
 
@@ -253,7 +254,7 @@ def _compile_hours(rows, problems):
 	for index, row in enumerate(rows):
 		path = f"calendar.hours[{index}]"
 		if not isinstance(row, dict):
-			problems.add(path, "an entry needs weekday, start and end", value=row)
+			problems.add(path, _("an entry needs weekday, start and end"), value=row)
 			continue
 		weekday = _parse_weekday(row.get("weekday"), path, problems)
 		start = _parse_time_field(row, "start", path, problems)
@@ -261,12 +262,12 @@ def _compile_hours(rows, problems):
 		if weekday is None or start is None or end is None:
 			continue
 		if start >= end:
-			message = f"start {_format_offset(start)} is not before end {_format_offset(end)}"
+			message = _("start {0} is not before end {1}").format(_format_offset(start), _format_offset(end))
 			problems.add(path, message, field="start", value=row.get("start"))
 			continue
 		for earlier_index, earlier_weekday, earlier_start, earlier_end in valid_rows:
 			if earlier_weekday == weekday and start < earlier_end and earlier_start < end:
-				message = f"overlaps calendar.hours[{earlier_index}] on {WEEKDAYS[weekday]}"
+				message = _("overlaps calendar.hours[{0}] on {1}").format(earlier_index, _(WEEKDAYS[weekday]))
 				problems.add(path, message, field="start", value=row.get("start"))
 				break
 		# Kept even when overlapping, so a later row overlapping only this one is reported too.
@@ -277,22 +278,22 @@ def _compile_hours(rows, problems):
 
 def _parse_weekday(value, path, problems):
 	if value in (None, ""):
-		problems.add(path, "weekday is missing", field="weekday")
+		problems.add(path, _("weekday is missing"), field="weekday")
 		return None
 	weekday = _WEEKDAY_BY_NAME.get(value.strip().lower()) if isinstance(value, str) else None
 	if weekday is None:
-		problems.add(path, f"{_quoted(value)} is not a weekday", field="weekday", value=value)
+		problems.add(path, _("{0} is not a weekday").format(_quoted(value)), field="weekday", value=value)
 	return weekday
 
 
 def _parse_time_field(row, field, path, problems):
 	value = row.get(field)
 	if value in (None, ""):
-		problems.add(f"{path}.{field}", f"{field} time is missing", field=field)
+		problems.add(f"{path}.{field}", _("{0} time is missing").format(field), field=field)
 		return None
 	offset = _parse_time(value)
 	if offset is None:
-		message = f"{_quoted(value)} is not a time of day (expected HH:MM or HH:MM:SS)"
+		message = _("{0} is not a time of day (expected HH:MM or HH:MM:SS)").format(_quoted(value))
 		problems.add(f"{path}.{field}", message, field=field, value=value)
 	return offset
 
@@ -320,13 +321,13 @@ def _compile_holidays(values, problems):
 	if values is None:
 		return []
 	if not isinstance(values, (list, tuple)):
-		problems.add("calendar.holidays", "must be a list of dates", field="holidays", value=values)
+		problems.add("calendar.holidays", _("must be a list of dates"), field="holidays", value=values)
 		return []
 	holidays = []
 	for index, value in enumerate(values):
 		holiday = _parse_date(value)
 		if holiday is None:
-			message = f"{_quoted(value)} is not a date"
+			message = _("{0} is not a date").format(_quoted(value))
 			problems.add(f"calendar.holidays[{index}]", message, field="holidays", value=value)
 		else:
 			holidays.append(holiday)

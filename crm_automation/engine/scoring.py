@@ -32,7 +32,11 @@ def _number(value, path, what, problems, minimum=None):
 		problems.add(path, _("{0} must be a finite number, not {1}").format(what, describe_value(value)), value=value)
 		return None
 	if minimum is not None and number < minimum:
-		problems.add(path, f"{what} must be at least {minimum:g}, not {describe_value(value)}", value=value)
+		problems.add(
+			path,
+			_("{0} must be at least {1}, not {2}").format(what, format(minimum, "g"), describe_value(value)),
+			value=value,
+		)
 		return None
 	return number
 
@@ -167,7 +171,7 @@ def _compile_criteria(compiled, rule, fields, problems):
 		path = f"criteria[{i}]"
 		criterion = Criterion()
 		criterion.label = (row.get("label") or "").strip() or f"criterion {i + 1}"
-		criterion.points = _number(row.get("points"), f"{path}.points", "points", problems)
+		criterion.points = _number(row.get("points"), f"{path}.points", _("points"), problems)
 		try:
 			criterion.condition = compile_condition(row.get("conditions"), fields, f"{path}.conditions")
 		except RuleError as error:
@@ -200,10 +204,10 @@ def _compile_activities(compiled, rule, problems):
 					_("unknown activity type {0}").format(describe_value(activity.activity_type)),
 					value=activity.activity_type,
 				)
-		activity.days = _number(row.get("days"), f"{path}.days", "days", problems, minimum=1)
-		activity.points = _number(row.get("points"), f"{path}.points", "points", problems)
+		activity.days = _number(row.get("days"), f"{path}.days", _("days"), problems, minimum=1)
+		activity.points = _number(row.get("points"), f"{path}.points", _("points"), problems)
 		cap = row.get("cap")
-		activity.cap = None if cap in (None, "", 0) else _number(cap, f"{path}.cap", "cap", problems, minimum=0)
+		activity.cap = None if cap in (None, "", 0) else _number(cap, f"{path}.cap", _("cap"), problems, minimum=0)
 		if None in (activity.days, activity.points):
 			continue
 		activity.days = int(activity.days)
@@ -219,12 +223,15 @@ def _compile_decay(compiled, rule, problems):
 		return
 	compiled.decay_mode = mode
 	if mode == DECAY_HALF_LIFE:
-		half_life = _number(rule.get("half_life_days"), "half_life_days", "the half-life in days", problems)
+		half_life = _number(rule.get("half_life_days"), "half_life_days", _("the half-life in days"), problems)
 		if half_life is not None and half_life <= 0:
-			problems.add("half_life_days", f"the half-life must be more than 0 days, not {half_life:g}")
+			problems.add(
+				"half_life_days",
+				_("the half-life must be more than 0 days, not {0}").format(format(half_life, "g")),
+			)
 		compiled.half_life_days = half_life or 1.0
 	elif mode == DECAY_PER_WEEK:
-		per_week = _number(rule.get("points_per_week"), "points_per_week", "points lost per week", problems, minimum=0)
+		per_week = _number(rule.get("points_per_week"), "points_per_week", _("points lost per week"), problems, minimum=0)
 		compiled.points_per_week = per_week or 0.0
 
 
@@ -234,7 +241,7 @@ def _compile_bands(compiled, rule, fields, problems):
 	for i, row in enumerate(rule.get("bands") or []):
 		path = f"bands[{i}]"
 		band = Band()
-		band.min_score = _number(row.get("min_score"), f"{path}.min_score", "the minimum score", problems)
+		band.min_score = _number(row.get("min_score"), f"{path}.min_score", _("the minimum score"), problems)
 		band.grade = (row.get("grade") or "").strip()
 		band.priority = row.get("priority") or None
 		band.set_field = row.get("set_field") or None
@@ -251,8 +258,9 @@ def _compile_bands(compiled, rule, fields, problems):
 		if previous is not None and band.min_score <= previous.min_score:
 			problems.add(
 				f"{path}.min_score",
-				f"bands must go up: {band.min_score:g} ({band.grade}) is not above "
-				f"{previous.min_score:g} ({previous.grade})",
+				_("bands must go up: {0} ({1}) is not above {2} ({3})").format(
+					format(band.min_score, "g"), band.grade, format(previous.min_score, "g"), previous.grade
+				),
 				value=band.min_score,
 			)
 			continue

@@ -335,7 +335,9 @@ def _compile_business_time(step, row, path, fields, calendars, problems):
 		return
 	if step.unit == "Days" and step.amount != int(step.amount):
 		problems.add(
-			f"{path}.wait_amount", f"{step.amount:g} is not a whole number of working days", value=step.amount
+			f"{path}.wait_amount",
+			_("{0} is not a whole number of working days").format(format(step.amount, "g")),
+			value=step.amount,
 		)
 	step.calendar_name = name
 
