@@ -95,8 +95,11 @@ def _workflow(rule_doc, doc, log=True):
 			doc=doc,
 			outcome="Dry Run",
 			branch=evaluation.branch,
-			reason=_("Would have: {0}").format(evaluation.outcome)
-			+ (f" ({evaluation.reason})" if evaluation.reason else ""),
+			reason=(
+				_("Would have: {0} ({1})").format(_(evaluation.outcome), evaluation.reason)
+				if evaluation.reason
+				else _("Would have: {0}").format(_(evaluation.outcome))
+			),
 			trace=evaluation.trace,
 			results=[
 				{"action_type": a["type"], "status": "Dry Run", "result": a["summary"][:500]}
@@ -214,7 +217,7 @@ def _escalation(rule_doc, doc):
 			schedule.append(
 				{
 					"at": str(policy.calendar.deadline(start, level.after - level.warn_before)),
-					"what": f"Warning before level {level.number}",
+					"what": _("Warning before level {0}").format(level.number),
 				}
 			)
 		schedule.append(
