@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 
 from crm_automation import permissions
+from crm_automation.engine.i18n import translating
 from crm_automation.engine.template_check import check_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
@@ -65,10 +66,11 @@ def _check_one(text, row, table_label, field_label):
 	if not is_template(text):
 		return
 	try:
-		check_template(text)
+		with translating(_):  # the engine's reason in the reader's language
+			check_template(text)
 	except TemplateError as error:
 		reason = error.first.message
-		if reason.startswith("template does not parse"):
+		if reason.startswith(_("template does not parse: {0} (line {1})").split("{0}")[0]):
 			reason = _("the Jinja template does not compile ({0})").format(reason)
 		frappe.throw(
 			_("{0}, row {1}, {2}: {3}").format(_(table_label), row.idx, frappe.bold(field_label), reason),

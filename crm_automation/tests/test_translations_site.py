@@ -79,6 +79,26 @@ class TestTranslationsServed(FrappeTestCase):
 					rule.insert()
 				self.assertIn(expected, str(caught.exception))
 
+	def test_template_error_in_the_users_language(self):
+		for lang, expected in (
+			("zh", "Jinja模板无法编译（模板无法解析"),
+			("ru", "шаблон Jinja не компилируется (шаблон не разбирается"),
+		):
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				rule = frappe.get_doc(
+					{
+						"doctype": "Workflow Rule",
+						"rule_name": "_Test Translations Bad Template",
+						"document_type": "Lead",
+						"trigger": "New",
+						"actions": [{"action_type": "Add Comment", "message": "Hello {{ doc.lead_name "}],
+					}
+				)
+				with self.assertRaises(frappe.ValidationError) as caught:
+					rule.insert()
+				self.assertIn(expected, str(caught.exception))
+
 	def test_rule_sentence_in_chinese_and_russian(self):
 		rule = frappe.get_doc(
 			{
