@@ -178,7 +178,8 @@ class WorkflowRule(Document):
 		if not expression:
 			return
 		try:
-			check_expression(expression)
+			with translating(_):  # the engine's reason in the reader's language
+				check_expression(expression)
 		except ExpressionError as error:
 			self.throw_condition_error(expression, error.first.message)
 		known = set(get_fields(self.document_type)) | set(frappe.model.default_fields)
@@ -196,7 +197,7 @@ class WorkflowRule(Document):
 			pass
 
 	def throw_condition_error(self, expression, reason):
-		if reason.startswith("uses "):
+		if reason.startswith(_("uses {0}, which is not available (use doc, old_doc, {1})").split("{0}")[0]):
 			frappe.throw(_("Advanced Condition {0}").format(reason), title=_("Invalid Condition"))
 		frappe.throw(
 			_("Advanced Condition {0} does not run: {1}").format(frappe.bold(expression), reason),
