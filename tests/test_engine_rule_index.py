@@ -290,9 +290,29 @@ class TestWhatTheIndexFilesARuleUnder:
 		assert candidate_names([rule], {"territory": "North"}, {"territory": "South"}) == ["r"]
 		assert candidate_names([rule], {"territory": "North"}, None) == []
 
-	def test_linked_and_range_leaves_are_not_keys(self):
-		rule = compile_lead_rule(conditions={"field": "annual_revenue", "op": ">", "value": 10})
+	def test_text_patterns_are_not_keys(self):
+		rule = compile_lead_rule(conditions={"field": "lead_name", "op": "like", "value": "%acme%"})
 		assert index_rules([rule]).index.always_count == 1
+
+	def test_bounds_are_found_by_binary_search_with_their_strictness(self):
+		above = compile_lead_rule("above", conditions={"field": "annual_revenue", "op": ">", "value": 10})
+		from_ten = compile_lead_rule(
+			"from_ten", conditions={"field": "annual_revenue", "op": ">=", "value": 10}
+		)
+		below = compile_lead_rule("below", conditions={"field": "annual_revenue", "op": "<", "value": 10})
+		rules = [above, from_ten, below]
+		assert index_rules(rules).index.bound_count == 3
+		assert candidate_names(rules, {"annual_revenue": "10"}) == ["from_ten"]
+		assert candidate_names(rules, {"annual_revenue": 10.5}) == ["above", "from_ten"]
+		assert candidate_names(rules, {"annual_revenue": None}) == ["below"]
+
+	def test_an_empty_date_passes_no_bound(self):
+		rule = compile_lead_rule(
+			conditions={"field": "expected_close", "op": "between", "value": ["2026-01-01", "2026-12-31"]}
+		)
+		assert candidate_names([rule], {"expected_close": ""}) == []
+		assert candidate_names([rule], {"expected_close": "2026-03-01"}) == ["r"]
+		assert candidate_names([rule], {"expected_close": "2025-03-01"}) == []
 
 
 class StubRule:
@@ -350,3 +370,28 @@ def test_the_loop_check_finds_what_testing_every_pair_finds(stubs, through):
 	name = f"r{through}"
 	assert find_cycles(stubs) == cycles_by_testing_every_pair(stubs)
 	assert find_cycles(stubs, through=name) == cycles_by_testing_every_pair(stubs, through=name)
+
+
+ORDERED = ["annual_revenue", "no_of_employees", "expected_close", "contact_date"]
+
+
+@st.composite
+def bound_rule_sets(draw):
+	"""Rules whose only usable requirement is a bound: the binary search decides alone."""
+	compiled = []
+	for i in range(draw(st.integers(1, 12))):
+		fieldname = draw(st.sampled_from(ORDERED))
+		op = draw(st.sampled_from([">", ">=", "<", "<=", "between"]))
+		values = POOLS[fieldname][0]
+		if op == "between":
+			value = sorted(draw(st.lists(st.sampled_from(values), min_size=2, max_size=2)), key=_order)
+		else:
+			value = draw(st.sampled_from(values))
+		compiled.append(compile_lead_rule(f"b{i}", conditions={"field": fieldname, "op": op, "value": value}))
+	return compiled
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bound_rule_sets(), documents())
+def test_bounds_find_exactly_what_every_rule_fires(compiled, values):
+	assert fired(index_rules(compiled).candidates(values), values, None) == fired(compiled, values, None)
