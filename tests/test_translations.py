@@ -214,3 +214,24 @@ def test_engine_describe_uses_the_extractable_translator():
 		and isinstance(node.args[0], ast.Constant)
 	]
 	assert len(literal_calls) > 80
+
+
+def test_sentence_translates_select_options_but_not_data():
+	from crm_automation.engine.describe import describe_condition, translating
+
+	fields = {
+		"status": {"fieldname": "status", "fieldtype": "Select", "label": "Status", "options": "Open\nReplied"},
+		"source": {"fieldname": "source", "fieldtype": "Data", "label": "Source"},
+	}
+	catalogue = {"Status": "状态", "Source": "来源", "Open": "打开", "Replied": "已回复", "{0} is {1}": "{0}为{1}"}
+	catalogue["{0} is one of {1}"] = "{0}是{1}之一"
+	tree = {
+		"all": [
+			{"field": "status", "op": "=", "value": "Open"},
+			{"field": "source", "op": "=", "value": "Open"},
+			{"field": "status", "op": "in", "value": ["Open", "Replied"]},
+		]
+	}
+	with translating(lambda message: catalogue.get(message, message)):
+		text = describe_condition(tree, fields)
+	assert text == "状态为打开 and 来源为Open and 状态是打开, 已回复之一"

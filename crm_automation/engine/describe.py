@@ -153,6 +153,9 @@ def _describe_leaf(tree, fields, labels):
 	if op == "between":
 		pair = list(value) if isinstance(value, list | tuple) and len(value) == 2 else [value, ""]
 		return template().format(label, pair[0], pair[1])
+	if field.get("fieldtype") == "Select" and value not in (None, ""):
+		# Options are words the desk shows translated (Open reads 打开 in zh); other values are data.
+		value = [_(str(v)) for v in value] if isinstance(value, list | tuple) else _(str(value))
 	return template().format(label, _value(value))
 
 
