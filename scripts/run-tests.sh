@@ -253,6 +253,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 	shout "the desk check needs /usr/bin/chromium and /usr/bin/chromedriver: run, as root, apt-get install chromium chromium-driver"
 fi
 bench_cmd --site "$SITE" execute crm_automation.tests.desk.setup_desk_check --kwargs "{'password': '$desk_password'}" >/dev/null
+bench_cmd --site "$SITE" execute crm_automation.tests.desk_languages.setup_desk_languages --kwargs "{'password': '$desk_password'}" >/dev/null
 as_owner bench --site "$SITE" serve --port "$desk_port" --noreload >"$desk_log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$desk_port/api/method/ping" >/dev/null 2>&1 && break; sleep 1; done
@@ -262,6 +263,7 @@ desk_out="$state_dir/desk.log"
 desk=${PIPESTATUS[0]}
 pkill -P "$serve_pid" >/dev/null 2>&1; kill "$serve_pid" >/dev/null 2>&1
 pkill -f "serve --port $desk_port" >/dev/null 2>&1
+bench_cmd --site "$SITE" execute crm_automation.tests.desk_languages.teardown_desk_languages >/dev/null
 bench_cmd --site "$SITE" execute crm_automation.tests.desk.teardown_desk_check >/dev/null
 d_passed=$(grep -Eo '[0-9]+ passed' "$desk_out" | tail -1 | grep -Eo '[0-9]+' || echo 0)
 d_failed=$(grep -Eo '[0-9]+ (failed|error|errors)' "$desk_out" | awk '{s+=$1} END {print s+0}')
