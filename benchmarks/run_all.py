@@ -49,7 +49,7 @@ def idle_rules(frappe, quick, count):
 		f"{ratio_text(result)}, {result['handlers']:.3f}x by time in the rule handlers "
 		f"({result['ms per insert (rules)']:.1f} vs {result['ms per insert (none)']:.1f} ms per insert, "
 		f"{result['handler ms per insert (rules)']:.2f} ms of it in the handlers; "
-		f"{result['always evaluated']} rules without an equality evaluated on every save)"
+		f"{result['always evaluated']} rules evaluated on every save, {result.get('found by a bound', 0)} found by a bound)"
 	)
 	return [
 		(
