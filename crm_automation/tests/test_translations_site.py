@@ -99,6 +99,22 @@ class TestTranslationsServed(FrappeTestCase):
 					rule.insert()
 				self.assertIn(expected, str(caught.exception))
 
+	def test_problem_names_its_row_and_field_in_the_users_language(self):
+		self.set_lang("zh")
+		rule = frappe.get_doc(
+			{
+				"doctype": "Workflow Rule",
+				"rule_name": "_Test Translations Empty Email",
+				"document_type": "Lead",
+				"trigger": "New",
+				"actions": [{"action_type": "Send Email", "to_owner": 1}],
+			}
+		)
+		with self.assertRaises(frappe.ValidationError) as caught:
+			rule.insert()
+		self.assertIn("操作，第1行，邮件模板", str(caught.exception))
+		self.assertIn("请选择邮件模板，或填写主题和消息", str(caught.exception))
+
 	def test_rule_sentence_in_chinese_and_russian(self):
 		rule = frappe.get_doc(
 			{

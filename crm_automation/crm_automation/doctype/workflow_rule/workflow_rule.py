@@ -149,7 +149,7 @@ class WorkflowRule(Document):
 		"""'actions[2].url: ...' → 'Actions, row 3, URL: ...', the way the desk labels things."""
 		match = _PATH_RE.match(problem.path or "")
 		if not match:
-			label = self.meta.get_label(problem.path.split(".")[0]) if problem.path else ""
+			label = _(self.meta.get_label(problem.path.split(".")[0]), context=self.doctype) if problem.path else ""
 			return f"{frappe.bold(label or problem.path)}: {problem.message}" if problem.path else problem.message
 		table, index, rest = match.group(1), int(match.group(2)), match.group(3)
 		child_doctype = _CHILD_DOCTYPES[table]
@@ -157,7 +157,7 @@ class WorkflowRule(Document):
 		label = frappe.get_meta(child_doctype).get_label(fieldname) if fieldname else ""
 		where = _("{0}, row {1}").format(_(self.meta.get_label(table)), index + 1)
 		if label:
-			where += f", {label}"
+			where = _("{0}, {1}").format(where, _(label, context=child_doctype))
 		return f"{frappe.bold(where)}: {problem.message}"
 
 	def validate_steps(self):
