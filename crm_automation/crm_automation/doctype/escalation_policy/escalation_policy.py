@@ -86,7 +86,7 @@ class EscalationPolicy(Document):
 			index = rest.partition("]")[0]
 			where = _("{0}, row {1}").format(_(_TABLE_LABELS[table]), int(index) + 1)
 			return f"{frappe.bold(where)}: {problem.message}"
-		label = self.meta.get_label(table) if table else ""
+		label = _(self.meta.get_label(table), context=self.doctype) if table else ""
 		return f"{frappe.bold(label or problem.path)}: {problem.message}" if problem.path else problem.message
 
 	def set_summaries(self):
