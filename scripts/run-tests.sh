@@ -245,9 +245,13 @@ desk_log="$state_dir/serve.log"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		say "Installing Debian's chromium and chromium-driver for the desk check"
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >"$state_dir/apt.log" 2>&1 \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei) >"$state_dir/apt.log" 2>&1 \
 			|| { tail -5 "$state_dir/apt.log"; }
 	fi
+fi
+# The zh screenshots need a CJK font (without one the checks still pass, the pictures show boxes).
+if [ -x /usr/bin/chromium ] && ! dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null 2>&1 || echo "could not install fonts-wqy-zenhei (zh screenshots will show boxes)"
 fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 	shout "the desk check needs /usr/bin/chromium and /usr/bin/chromedriver: run, as root, apt-get install chromium chromium-driver"
