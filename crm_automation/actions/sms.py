@@ -12,14 +12,12 @@ network guard does not apply to it.
 """
 
 import json
-import os
-import socket
-import uuid
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, now_datetime
+from frappe.utils import now_datetime
 
+from crm_automation.actions import delivery
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.sms import normalize_number
@@ -29,7 +27,6 @@ SMS_BACKOFF_MINUTES = (1, 5, 15, 60)
 CLAIM_SECONDS = 180
 SWEEP_BATCH = 500
 MAX_ANSWER = 300
-_ROW = "tabAutomation Log Action"
 _SAVEPOINT = "crm_automation_sms_row"
 
 
@@ -188,16 +185,8 @@ def deliver_sms(log_name):
 def retry_due_sms():
 	"""Due retries, first attempts whose job never ran and claims of workers that died: called by
 	the 5-minute sweep."""
-	now = now_datetime()
-	due = frappe.db.sql(
-		f"""select name, parent from `{_ROW}`
-		where parenttype = 'Automation Log' and action_type = %(sms)s and payload is not null
-			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
-				or (status = 'Sending' and claim_expires <= %(now)s))
-		order by next_attempt_on is not null, next_attempt_on, creation
-		limit {SWEEP_BATCH}""",
-		{"sms": wf.SEND_SMS, "now": now},
-		as_dict=True,
+	due = delivery.due_rows(
+		wf.SEND_SMS, now_datetime(), SWEEP_BATCH, "and payload is not null", fields="name, parent"
 	)
 	for row in due:
 		deliver_row(row.name)
@@ -208,7 +197,7 @@ def retry_due_sms():
 
 def deliver_row(row_name):
 	"""Claim one SMS row and send it; True if this worker sent it."""
-	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+	token = delivery.new_claim_token()
 	if not _claim(row_name, token):
 		return False
 	frappe.db.savepoint(_SAVEPOINT)
@@ -217,31 +206,13 @@ def deliver_row(row_name):
 	except Exception as error:
 		frappe.db.rollback(save_point=_SAVEPOINT)
 		outcome = _retry_or_fail(row_name, error_summary(error), _answer_of(error))
-	_finish(row_name, token, outcome)
+	delivery.finish(row_name, token, outcome)
 	frappe.db.commit()
 	return True
 
 
 def _claim(row_name, token):
-	now = now_datetime()
-	frappe.db.sql(
-		f"""update `{_ROW}`
-		set status = 'Sending', claimed_by = %(token)s, claim_expires = %(expires)s,
-			attempts = ifnull(attempts, 0) + 1
-		where name = %(name)s and parenttype = 'Automation Log' and action_type = %(sms)s
-			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
-				or (status = 'Sending' and claim_expires <= %(now)s))""",
-		{
-			"token": token,
-			"expires": add_to_date(now, seconds=CLAIM_SECONDS),
-			"name": row_name,
-			"sms": wf.SEND_SMS,
-			"now": now,
-		},
-	)
-	won = frappe.db._cursor.rowcount == 1
-	frappe.db.commit()
-	return won
+	return delivery.claim(row_name, wf.SEND_SMS, token, now_datetime(), CLAIM_SECONDS)
 
 
 def _send(row_name):
@@ -277,40 +248,8 @@ def _answer_of(error):
 
 
 def _retry_or_fail(row_name, summary, answer):
-	attempts = frappe.db.get_value("Automation Log Action", row_name, "attempts") or 1
-	if attempts <= SMS_RETRIES:
-		wait = SMS_BACKOFF_MINUTES[min(attempts - 1, len(SMS_BACKOFF_MINUTES) - 1)]
-		next_attempt = add_to_date(now_datetime(), minutes=wait)
-		return {
-			"status": "Queued",
-			"next_attempt_on": next_attempt,
-			"result": _("Attempt {0} failed ({1}); retrying at {2}").format(attempts, summary, next_attempt),
-			"response": answer,
-		}
-	return {
-		"status": "Failed",
-		"result": _("Failed after {0} attempts: {1}").format(attempts, summary),
-		"response": answer,
-	}
-
-
-def _finish(row_name, token, outcome):
-	frappe.db.sql(
-		f"""update `{_ROW}`
-		set status = %(status)s, result = %(result)s, response = %(response)s,
-			next_attempt_on = %(next_attempt_on)s, minutes_saved = %(minutes_saved)s,
-			claimed_by = null, claim_expires = null
-		where name = %(name)s and claimed_by = %(token)s""",
-		{
-			"status": outcome["status"],
-			"result": (outcome.get("result") or "")[:1000],
-			"response": outcome.get("response"),
-			"next_attempt_on": outcome.get("next_attempt_on"),
-			"minutes_saved": outcome.get("minutes_saved") or 0,
-			"name": row_name,
-			"token": token,
-		},
-	)
+	attempts = frappe.db.get_value("Automation Log Action", row_name, "attempts")
+	return delivery.retry_or_fail(attempts, SMS_RETRIES, SMS_BACKOFF_MINUTES, now_datetime(), summary, answer)
 
 
 def settle_summaries(log_name):

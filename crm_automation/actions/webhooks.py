@@ -12,15 +12,13 @@ receiver to drop repeats.
 import hashlib
 import hmac
 import json
-import os
-import socket
-import uuid
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, now_datetime
+from frappe.utils import now_datetime
 
 from crm_automation import safe_http
+from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.packs import SECRET_PLACEHOLDER
@@ -43,7 +41,6 @@ RESERVED_HEADERS = frozenset(
 # A claim outlives the request's own deadline by this much before another worker may take over.
 CLAIM_MARGIN_SECONDS = 120
 SWEEP_BATCH = 500
-_ROW = "tabAutomation Log Action"
 _SAVEPOINT = "crm_automation_webhook_row"
 
 
@@ -79,25 +76,14 @@ def deliver_webhooks(log_name):
 def retry_due_webhooks():
 	"""Deliver every row that may be claimed now: due retries, first attempts whose job has not run,
 	and claims of workers that died. Called by the 5-minute sweep."""
-	now = now_datetime()
-	due = frappe.db.sql(
-		f"""select name from `{_ROW}`
-		where parenttype = 'Automation Log' and action_type = %(webhook)s
-			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
-				or (status = 'Sending' and claim_expires <= %(now)s))
-		order by next_attempt_on is not null, next_attempt_on, creation
-		limit {SWEEP_BATCH}""",
-		{"webhook": wf.WEBHOOK, "now": now},
-		pluck=True,
-	)
-	for row_name in due:
-		deliver_row(row_name)
+	for row in delivery.due_rows(wf.WEBHOOK, now_datetime(), SWEEP_BATCH):
+		deliver_row(row.name)
 
 
 def deliver_row(row_name):
 	"""Claim one delivery row and send it. Returns True if this worker sent it. A failure of this row
 	(of the database, of the rule) is recorded on it and never stops the caller's other rows."""
-	token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+	token = delivery.new_claim_token()
 	frappe.db.savepoint(_SAVEPOINT)
 	try:
 		# Read before the claim, for the record only: a row found Sending is a dead worker's.
@@ -133,28 +119,9 @@ def _undo():
 
 
 def _claim(row_name, token):
-	"""One UPDATE that only one worker can win: InnoDB re-reads the row under its lock, so the loser
-	of a race finds it Sending and changes nothing. Committed at once, so the others see it."""
-	now = now_datetime()
-	timeout = _row_timeout(row_name)
-	frappe.db.sql(
-		f"""update `{_ROW}`
-		set status = 'Sending', claimed_by = %(token)s, claim_expires = %(expires)s,
-			attempts = ifnull(attempts, 0) + 1
-		where name = %(name)s and parenttype = 'Automation Log' and action_type = %(webhook)s
-			and ((status = 'Queued' and (next_attempt_on is null or next_attempt_on <= %(now)s))
-				or (status = 'Sending' and claim_expires <= %(now)s))""",
-		{
-			"token": token,
-			"expires": add_to_date(now, seconds=timeout + CLAIM_MARGIN_SECONDS),
-			"name": row_name,
-			"webhook": wf.WEBHOOK,
-			"now": now,
-		},
-	)
-	won = frappe.db._cursor.rowcount == 1
-	frappe.db.commit()
-	return won
+	"""The claim lasts the action's timeout plus a margin: past that its worker is taken for dead."""
+	hold = _row_timeout(row_name) + CLAIM_MARGIN_SECONDS
+	return delivery.claim(row_name, wf.WEBHOOK, token, now_datetime(), hold)
 
 
 def _row(row_name):
@@ -282,40 +249,14 @@ def _failed(result, response=None):
 
 
 def _retry_or_fail(row, summary, detail, retries=3):
-	attempts = row.attempts or 1
 	detail = (detail or "")[-2000:]
-	if attempts <= retries:
-		wait = WEBHOOK_BACKOFF_MINUTES[min(attempts - 1, len(WEBHOOK_BACKOFF_MINUTES) - 1)]
-		next_attempt = add_to_date(now_datetime(), minutes=wait)
-		return {
-			"status": "Queued",
-			"next_attempt_on": next_attempt,
-			"result": _("Attempt {0} failed ({1}); retrying at {2}").format(attempts, summary, next_attempt),
-			"response": detail,
-		}
-	return _failed(_("Failed after {0} attempts: {1}").format(attempts, summary), detail)
+	return delivery.retry_or_fail(
+		row.attempts, retries, WEBHOOK_BACKOFF_MINUTES, now_datetime(), summary, detail
+	)
 
 
 def _finish(row_name, token, outcome):
-	"""Record the outcome, only if this worker's claim still stands (a claim that expired and was
-	taken over belongs to the other worker now)."""
-	values = {
-		"status": outcome["status"],
-		"result": (outcome.get("result") or "")[:1000],
-		"response": outcome.get("response"),
-		"next_attempt_on": outcome.get("next_attempt_on"),
-		"minutes_saved": outcome.get("minutes_saved") or 0,
-		"name": row_name,
-		"token": token,
-	}
-	frappe.db.sql(
-		f"""update `{_ROW}`
-		set status = %(status)s, result = %(result)s, response = %(response)s,
-			next_attempt_on = %(next_attempt_on)s, minutes_saved = %(minutes_saved)s,
-			claimed_by = null, claim_expires = null
-		where name = %(name)s and claimed_by = %(token)s""",
-		values,
-	)
+	delivery.finish(row_name, token, outcome)
 	if outcome["status"] == "Failed":
 		parent = frappe.db.get_value("Automation Log Action", row_name, "parent")
 		frappe.db.sql("update `tabAutomation Log` set outcome = 'Failed' where name = %s", parent)
