@@ -14,19 +14,23 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if doc.doctype in SCORED_DOCTYPES and not skip_for_flags() and doc.doctype in _other_work()["score"]:
-		from crm_automation.scoring import get_score_rule, score_on_save
+	if _ignored(doc):
+		return
+	if doc.doctype in SCORED_DOCTYPES and doc.doctype in _other_work()["score"] and not skip_automation():
+		from crm_automation.scoring import score_on_save
 
-		if _loaded(get_score_rule, doc.doctype) and not skip_automation():
-			score_on_save(doc)
+		score_on_save(doc)
 	_run(doc, "validate")
 
 
 def on_after_insert(doc, method=None):
-	_run(doc, "after_insert")
+	if not _ignored(doc):
+		_run(doc, "after_insert")
 
 
 def on_update(doc, method=None):
+	if _ignored(doc):
+		return
 	if doc.flags.crm_score_band_change:
 		from crm_automation.scoring import after_save
 
@@ -35,28 +39,47 @@ def on_update(doc, method=None):
 
 
 def on_change(doc, method=None):
+	"""on_change runs after every save and every db_set: the one place to keep escalation clocks and
+	follow-up sequences (exit conditions, Until Condition waits) in step with the document."""
+	if _ignored(doc):
+		return
 	_run(doc, "on_change")
-	_sync_escalations(doc)
-	_follow_sequences(doc)
+	work = _other_work()
+	if doc.doctype in work["escalation"] and doc.doctype != "Escalation State" and not skip_automation():
+		from crm_automation.escalation import sync_document
+
+		sync_document(doc)
+	if doc.doctype in work["sequence"] and not skip_automation():
+		from crm_automation.sequences import on_document_change
+
+		on_document_change(doc)
 
 
 def on_submit(doc, method=None):
-	_run(doc, "on_submit")
+	if not _ignored(doc):
+		_run(doc, "on_submit")
 
 
 def on_cancel(doc, method=None):
-	_run(doc, "on_cancel")
-	_end_sequences(doc, "cancelled")
+	if not _ignored(doc):
+		_run(doc, "on_cancel")
+		_end_sequences(doc, "cancelled")
 
 
 def on_trash(doc, method=None):
-	_run(doc, "on_trash")
-	_end_sequences(doc, "deleted")
+	if not _ignored(doc):
+		_run(doc, "on_trash")
+		_end_sequences(doc, "deleted")
+
+
+def _ignored(doc):
+	"""Our own bookkeeping, and saves during install, patches, migrate, imports or the setup wizard:
+	checked once per handler, before any lookup."""
+	return doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags()
 
 
 def _run(doc, event):
-	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags():
-		return
+	"""Workflow Rules for (doctype, event): a dict lookup for a doctype without rules."""
 	rules = _loaded(get_rules, doc.doctype, event)
 	if not rules or skip_automation():
 		return
@@ -65,36 +88,11 @@ def _run(doc, event):
 	run_rules(doc, event, rules)
 
 
-def _sync_escalations(doc):
-	"""on_change runs after every save and every db_set: the one place to keep clocks in step."""
-	if doc.doctype in EXCLUDED_DOCTYPES or doc.doctype == "Escalation State" or skip_for_flags():
-		return
-	if doc.doctype not in _other_work()["escalation"]:
-		return
-	from crm_automation.escalation import get_policies, sync_document
-
-	if _loaded(get_policies, doc.doctype) and not skip_automation():
-		sync_document(doc)
-
-
-def _follow_sequences(doc):
-	"""Exit conditions and Until Condition waits of follow-up sequences (crm_automation.sequences);
-	a doctype that never had a sequence costs one cached set lookup."""
-	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags() or doc.doctype not in _other_work()["sequence"]:
-		return
-	from crm_automation.sequences import on_document_change, sequence_doctypes
-
-	if doc.doctype in (_loaded(sequence_doctypes) or ()) and not skip_automation():
-		on_document_change(doc)
-
-
 def _end_sequences(doc, why):
 	"""Deleting or cancelling a document ends its pending steps, even with automation switched off."""
-	if doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags() or doc.doctype not in _other_work()["sequence"]:
-		return
-	from crm_automation.sequences import on_document_gone, sequence_doctypes
+	if doc.doctype in _other_work()["sequence"]:
+		from crm_automation.sequences import on_document_gone
 
-	if doc.doctype in (_loaded(sequence_doctypes) or ()):
 		on_document_gone(doc, why)
 
 
