@@ -17,6 +17,8 @@ from frappe.utils import cstr
 from crm_automation import actions
 from crm_automation.actions.common import ActionError, error_summary
 from crm_automation.engine.workflow import REJECT
+from crm_automation.permissions import run_as_of
+from crm_automation.rule_reads import reading_as
 
 SAVEPOINT = "crm_automation_validate_rule"
 # Fieldtypes stored as varchar: a longer value fails Frappe's length check after validate.
@@ -25,7 +27,13 @@ VARCHAR_FIELDTYPES = frozenset({"Data", "Link", "Dynamic Link", "Select", "Read 
 
 def apply_intents(rule, doc, before, intents):
 	"""Carry out a Validate rule's Set Values in order, up to its Reject if it has one.
-	Returns (results, the Reject intent or None). Never raises for a failing Set Value."""
+	Returns (results, the Reject intent or None). Never raises for a failing Set Value.
+	Templates read as the rule's run-as user."""
+	with reading_as(run_as_of(rule)):
+		return _apply_intents(rule, doc, before, intents)
+
+
+def _apply_intents(rule, doc, before, intents):
 	originals = {}
 	messages_before = len(frappe.local.message_log)
 	frappe.db.savepoint(SAVEPOINT)

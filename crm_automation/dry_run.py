@@ -19,6 +19,7 @@ from crm_automation import actions
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.engine import workflow as wf
 from crm_automation.record_access import permitted_document, readable_names
+from crm_automation.rule_reads import reading_as
 from crm_automation.runner import evaluation_values, field_values
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
@@ -54,12 +55,14 @@ def dry_run(rule, names=None, last=None, log=True):
 	rule_doc = _rule(rule_type, rule)
 	doctype = rule_doc.document_type
 	documents = _documents(doctype, names, last)
-	if rule_type == "Workflow Rule":
-		results = [_workflow(rule_doc, doc, log) for doc in documents]
-	elif rule_type == "Lead Score Rule":
-		results = [_score(rule_doc, doc) for doc in documents]
-	else:
-		results = [_escalation(rule_doc, doc) for doc in documents]
+	# A preview reads (get_value in templates) only what the person asking for it may read.
+	with reading_as(frappe.session.user):
+		if rule_type == "Workflow Rule":
+			results = [_workflow(rule_doc, doc, log) for doc in documents]
+		elif rule_type == "Lead Score Rule":
+			results = [_score(rule_doc, doc) for doc in documents]
+		else:
+			results = [_escalation(rule_doc, doc) for doc in documents]
 	return {"rule": rule, "rule_type": rule_type, "document_type": doctype, "results": results}
 
 
@@ -272,7 +275,8 @@ def replay(rule, days=30):
 	documents = _documents(rule_doc.document_type, None, last=MAX_REPLAY_DOCUMENTS, since=since)
 	outcomes, branches, action_counts = Counter(), Counter(), Counter()
 	for doc in documents:
-		result = _workflow(rule_doc, doc, log=False)
+		with reading_as(frappe.session.user):
+			result = _workflow(rule_doc, doc, log=False)
 		outcomes[result["outcome"]] += 1
 		if result["branch"]:
 			branches[result["branch"]] += 1

@@ -50,6 +50,29 @@ def loader(linked):
 	return load
 
 
+def reader(linked):
+	"""The ``read`` a template's ``get_value(doctype, name, fieldname)`` calls offline
+	(engine/reads.py): the linked records file stands in for the site's records. ``name`` may be a
+	dict of filters: the first record of that doctype whose values match them."""
+
+	def read(doctype, name, fieldname):
+		records = linked.get(doctype) or {}
+		if isinstance(name, dict):
+			name = next(
+				(key for key, values in records.items() if _matches({**values, "name": key}, name)), None
+			)
+		record = records.get(name) if name is not None else None
+		if record is None:
+			return None
+		return name if fieldname == "name" else record.get(fieldname)
+
+	return read
+
+
+def _matches(values, filters):
+	return all(values.get(field) == wanted for field, wanted in filters.items())
+
+
 def with_linked(values, linked_paths, linked):
 	"""``values`` with the linked paths the rules read filled in from ``linked``."""
 	if not linked_paths or values is None:

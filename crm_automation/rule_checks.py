@@ -9,9 +9,10 @@ from frappe import _
 
 from crm_automation import permissions
 from crm_automation.engine.i18n import translating
-from crm_automation.engine.template_check import check_template
+from crm_automation.engine.template_check import check_template, reads_in_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
+from crm_automation.rule_reads import check_constant_reads
 
 TEMPLATE_FIELDS = ("subject", "message", "value", "tag", "sms_message")
 
@@ -39,15 +40,16 @@ def check_run_as_and_target(rule, what):
 		)
 
 
-def check_templates(rows, table_label):
-	"""Every template of every action row parses and uses only what templates may: a clear error
-	names the row and the field. An Email Template used by a row is checked the same way."""
+def check_templates(rows, table_label, run_as):
+	"""Every template of every action row parses and uses only what templates may, and reads (with
+	get_value) only what `run_as` may read: a clear error names the row and the field. An Email
+	Template used by a row is checked the same way."""
 	for row in rows:
 		for fieldname in TEMPLATE_FIELDS:
-			_check_one(row.get(fieldname), row, table_label, row.meta.get_label(fieldname))
+			_check_one(row.get(fieldname), row, table_label, row.meta.get_label(fieldname), run_as)
 		for target, source in _field_map(row).items():
 			if isinstance(source, str):
-				_check_one(source, row, table_label, _("Field Mapping ({0})").format(target))
+				_check_one(source, row, table_label, _("Field Mapping ({0})").format(target), run_as)
 		if row.get("email_template"):
 			template = frappe.db.get_value(
 				"Email Template",
@@ -58,11 +60,11 @@ def check_templates(rows, table_label):
 			if template:
 				body = template.response_html if template.use_html else template.response
 				label = _("Email Template {0}").format(row.email_template)
-				_check_one(template.subject, row, table_label, label)
-				_check_one(body, row, table_label, label)
+				_check_one(template.subject, row, table_label, label, run_as)
+				_check_one(body, row, table_label, label, run_as)
 
 
-def _check_one(text, row, table_label, field_label):
+def _check_one(text, row, table_label, field_label, run_as):
 	if not is_template(text):
 		return
 	try:
@@ -76,6 +78,8 @@ def _check_one(text, row, table_label, field_label):
 			_("{0}, row {1}, {2}: {3}").format(_(table_label), row.idx, frappe.bold(field_label), reason),
 			title=_("Invalid Template"),
 		)
+	where = _("{0}, row {1}, {2}").format(_(table_label), row.idx, field_label)
+	check_constant_reads(reads_in_template(text), run_as, where)
 
 
 def _field_map(row):

@@ -74,10 +74,16 @@ EXCLUDED_DOCTYPES = frozenset(
 	}
 )
 
-def expression_holds(expression, doc, before):
+
+def expression_holds(expression, doc, before, rule=None):
 	"""The advanced condition on the values of `doc` and `before`, never on the Documents themselves:
-	nothing a condition calls can write. Raises ExpressionError when it is refused or fails."""
-	return bool(evaluate_expression(expression, plain_values(doc), plain_values(before)))
+	nothing a condition calls can write, and its get_value reads only what `rule`'s run-as user may.
+	Raises ExpressionError when it is refused or fails."""
+	from crm_automation.permissions import run_as_of
+	from crm_automation.rule_reads import reader_for
+
+	read = reader_for(run_as_of(rule))
+	return bool(evaluate_expression(expression, plain_values(doc), plain_values(before), read))
 
 
 _PLAIN_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta)
@@ -100,7 +106,11 @@ def _plain(value):
 	if isinstance(value, BaseDocument):
 		return _plain(value.as_dict(no_nulls=False))
 	if isinstance(value, dict):
-		return {key: _plain(item) for key, item in value.items() if isinstance(key, str) and not key.startswith("_")}
+		return {
+			key: _plain(item)
+			for key, item in value.items()
+			if isinstance(key, str) and not key.startswith("_")
+		}
 	if isinstance(value, list | tuple):
 		return [_plain(item) for item in value]
 	return str(value)
@@ -135,7 +145,11 @@ def rule_as_dict(rule):
 		for branch in rule.get("branches") or []
 	]
 	data["actions"] = [
-		{key: value for key, value in action.as_dict().items() if key not in ("secret", "headers", "doctype", "parent")}
+		{
+			key: value
+			for key, value in action.as_dict().items()
+			if key not in ("secret", "headers", "doctype", "parent")
+		}
 		for action in rule.get("actions") or []
 	]
 	_add_sequence(data, rule)
@@ -148,7 +162,11 @@ def _add_sequence(data, rule):
 	data["stop_conditions"] = parse_conditions(rule.get("stop_conditions"))
 	data["steps"] = []
 	for step in rule.get("steps") or []:
-		row = {key: value for key, value in step.as_dict().items() if key not in ("doctype", "parent", "wait_summary")}
+		row = {
+			key: value
+			for key, value in step.as_dict().items()
+			if key not in ("doctype", "parent", "wait_summary")
+		}
 		row["until_conditions"] = parse_conditions(step.get("until_conditions"))
 		row["step_conditions"] = parse_conditions(step.get("step_conditions"))
 		data["steps"].append(row)
@@ -167,7 +185,9 @@ def parse_conditions(value):
 
 
 def compile_rule(rule):
-	compiled = compile_workflow_rule(rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype)
+	compiled = compile_workflow_rule(
+		rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype
+	)
 	compiled.owner = rule.owner
 	compiled.run_as = rule.get("run_as") or rule.owner
 	return compiled

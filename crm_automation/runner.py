@@ -103,7 +103,7 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	evaluation = rule.evaluate(values, before_values, explain=True)
 	if evaluation.fired and rule.condition_expression:
 		try:
-			holds = expression_holds(rule.condition_expression, doc, before)
+			holds = expression_holds(rule.condition_expression, doc, before, rule)
 		except ExpressionError as error:
 			# A condition that fails on this document (or tries what conditions may not) fails the
 			# run, visibly; the user's save goes on.

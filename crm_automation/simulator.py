@@ -31,6 +31,7 @@ from crm_automation.engine.workflow import (
 	TRIGGER_VALIDATE,
 )
 from crm_automation.input_files import InputError, read_json_file
+from crm_automation.linked_records import reader as linked_reader
 from crm_automation.linked_records import with_linked
 from crm_automation.record_files import RowSource
 from crm_automation.record_reader import RecordReader
@@ -236,6 +237,7 @@ class Simulation:
 		self.now = now
 		self.summary = summary
 		self.linked = linked or {}
+		self.read = linked_reader(self.linked)
 		self.score_rules, self.workflow_rules, self.policies = {}, {}, {}
 		for _source, rule in compiled["lead_score_rules"]:
 			self.score_rules.setdefault(rule.document_type, []).append(rule)
@@ -308,7 +310,7 @@ class Simulation:
 		for rule, _as_is in self.workflow_rules.get(doctype, ()):
 			evaluation, extra = _evaluate(rule, linked_values, record["before"], True)
 			summary.count_rule(rule, evaluation)
-			outcome = _describe_outcome(rule, evaluation, extra, values)
+			outcome = _describe_outcome(rule, evaluation, extra, values, self.read)
 			if summary.sequences is not None and rule.sequence is not None and evaluation and evaluation.fired:
 				outcome["follow_up"] = _follow_up(summary.sequences.play(rule, linked_values, record["changes"]))
 			entry["rules"].append(outcome)
@@ -365,7 +367,7 @@ def _evaluate(rule, values, before, explain):
 	return None, {"reason": reason}
 
 
-def _describe_outcome(rule, evaluation, extra, values):
+def _describe_outcome(rule, evaluation, extra, values, read=None):
 	outcome = {"rule": rule.name, "trigger": rule.trigger}
 	if evaluation is None:
 		outcome.update(outcome=NOT_SIMULATED, **extra)
@@ -375,20 +377,20 @@ def _describe_outcome(rule, evaluation, extra, values):
 		outcome=evaluation.outcome,
 		reason=evaluation.reason,
 		branch=evaluation.branch,
-		actions=[_describe_intent(intent, values) for intent in evaluation.intents],
+		actions=[_describe_intent(intent, values, read) for intent in evaluation.intents],
 		trace=evaluation.trace,
 	)
 	return outcome
 
 
-def _render(text, values):
+def _render(text, values, read=None):
 	try:
-		return render_template(text, values)
+		return render_template(text, values, read=read)
 	except TemplateError as error:
 		return f"{text}  [template error: {error}]"
 
 
-def _describe_intent(intent, values):
+def _describe_intent(intent, values, read=None):
 	shown = {
 		key: value
 		for key, value in intent.items()
@@ -396,7 +398,7 @@ def _describe_intent(intent, values):
 	}
 	for key in ("subject", "message", "description", "value"):
 		if isinstance(shown.get(key), str):
-			shown[key] = _render(shown[key], values)
+			shown[key] = _render(shown[key], values, read)
 	return shown
 
 

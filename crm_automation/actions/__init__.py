@@ -35,6 +35,7 @@ from crm_automation.actions.records import (
 )
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
+from crm_automation.rule_reads import reading_as
 
 
 def carry_out(intents, doc, before, rule):
@@ -53,10 +54,12 @@ def _carry_out_one(intent, doc, before, rule):
 		# Each action is checked against the rights of the user the rule runs as, not the user
 		# whose save set it off: a rule never does more than its author may.
 		# An action on a linked document ("the Customer of this order") is checked, and runs, on it.
+		run_as = permissions.run_as_of(rule)
 		target_doc = linked_targets.resolve_target(intent, doc)
 		intent = linked_targets.with_linked_inputs(intent, target_doc)
-		permissions.check_action_allowed(intent["type"], target_doc, permissions.run_as_of(rule))
-		outcome = handler(intent, target_doc, before if target_doc is doc else None, rule) or {}
+		permissions.check_action_allowed(intent["type"], target_doc, run_as)
+		with reading_as(run_as):
+			outcome = handler(intent, target_doc, before if target_doc is doc else None, rule) or {}
 		result.update(linked_targets.describe_target(outcome, doc, target_doc))
 	except linked_targets.TargetSkipped as skipped:
 		frappe.db.rollback(save_point=savepoint)

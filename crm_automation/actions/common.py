@@ -5,6 +5,7 @@ from frappe import _
 
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.templates import TemplateError, render_template
+from crm_automation.rule_reads import current_reader
 from crm_automation.rules import plain_values
 
 
@@ -13,12 +14,13 @@ class ActionError(frappe.ValidationError):
 
 
 def render(template, doc, before):
-	"""A rule's template in the read-only sandbox: it sees the document's values, never the Document.
+	"""A rule's template in the read-only sandbox: it sees the document's values, never the Document,
+	and its get_value reads as the rule's run-as user (rule_reads.reading_as, set by the caller).
 	A template that fails or reaches for what it may not fails its action (ActionError)."""
 	if not template or not wf.is_template(template):
 		return template or ""
 	try:
-		return render_template(template, plain_values(doc), plain_values(before))
+		return render_template(template, plain_values(doc), plain_values(before), read=current_reader())
 	except TemplateError as error:
 		raise ActionError(_("Template could not be rendered: {0}").format(error.first.message))
 	except Exception as error:

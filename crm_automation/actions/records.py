@@ -6,11 +6,15 @@ from frappe import _
 from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
+from crm_automation.rule_reads import reading_as
 
 # ERPNext's own mappers, used when a Create Document action asks for them.
 STANDARD_MAPPERS = {
 	("Opportunity", "Quotation"): "erpnext.crm.doctype.opportunity.opportunity.make_quotation",
-	("Opportunity", "Supplier Quotation"): "erpnext.crm.doctype.opportunity.opportunity.make_supplier_quotation",
+	(
+		"Opportunity",
+		"Supplier Quotation",
+	): "erpnext.crm.doctype.opportunity.opportunity.make_supplier_quotation",
 	("Lead", "Opportunity"): "erpnext.crm.doctype.lead.lead.make_opportunity",
 	("Lead", "Customer"): "erpnext.crm.doctype.lead.lead.make_customer",
 	("Lead", "Quotation"): "erpnext.crm.doctype.lead.lead.make_quotation",
@@ -32,7 +36,9 @@ def _check_value_fits(doc, fieldname, value):
 	if not df:
 		return
 	if df.fieldtype == "Link" and not frappe.db.exists(df.options, value):
-		raise ActionError(_("{0} {1} does not exist (for {2})").format(df.options, frappe.bold(value), fieldname))
+		raise ActionError(
+			_("{0} {1} does not exist (for {2})").format(df.options, frappe.bold(value), fieldname)
+		)
 	if df.fieldtype == "Select":
 		options = (df.options or "").split("\n")
 		if value not in options:
@@ -116,7 +122,10 @@ def create_document(intent, doc, before, rule):
 	permissions.check_can_create(new, intent["field_map"], run_as)
 	# A draft for a person to complete: ERPNext's mandatory fields (items, rates) come later.
 	new.flags.ignore_mandatory = True
-	new.insert(ignore_permissions=True)
+	# The document is the run-as user's, whoever's save started the rule: its creator, "only if
+	# creator" rights and the defaults its controller takes from the session are that user's.
+	with permissions.acting_as(run_as):
+		new.insert(ignore_permissions=True)
 	return {
 		"result": _("Created {0} {1}").format(target_doctype, new.name),
 		"created_doctype": target_doctype,
@@ -145,7 +154,8 @@ def reject(intent, doc, before, rule):
 def reject_message(intent, doc, before, rule):
 	"""The message a Reject shows; a template that fails still rejects, with a plain message."""
 	try:
-		return render(intent["message"], doc, before)
+		with reading_as(permissions.run_as_of(rule)):
+			return render(intent["message"], doc, before)
 	except ActionError:
 		frappe.log_error(title=f"Reject message of {rule.name} could not be rendered")
 		return _("Rejected by the automation rule {0}").format(rule.name)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
+from crm_automation.engine.reads import READ_HELPER, constant_reads, read_helper
 from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, _as_read_only
 
 MAX_EXPRESSION_LENGTH = 2_000
@@ -23,7 +24,7 @@ MAX_VALUE_LENGTH = 1_000_000
 
 # One set of helpers for conditions and templates; any/all only make sense on a child table.
 EXPRESSION_HELPERS = {**SAFE_GLOBALS, "any": any, "all": all, "bool": bool}
-EXPRESSION_NAMES = frozenset({"doc", "old_doc", *EXPRESSION_HELPERS})
+EXPRESSION_NAMES = frozenset({"doc", "old_doc", READ_HELPER, *EXPRESSION_HELPERS})
 
 # Methods without side effects, by the type they may be called on.
 PURE_METHODS = {
@@ -122,6 +123,25 @@ def check_expression(text):
 	return _parse(text)
 
 
+def reads_in_expression(text):
+	"""The `get_value` reads of a condition whose doctype is written out (engine/reads.py)."""
+	calls = []
+	for node in ast.walk(_parse(text)):
+		if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == READ_HELPER:
+			args = [_constant(arg) for arg in node.args] + [None, None, "name"][len(node.args) :]
+			calls.append(tuple(args[:3]))
+	return constant_reads(calls)
+
+
+def _constant(node):
+	"""A written-out argument: a constant, or a dict literal's keys (the filter fields)."""
+	if isinstance(node, ast.Constant):
+		return node.value
+	if isinstance(node, ast.Dict) and all(isinstance(key, ast.Constant) for key in node.keys):
+		return {key.value: None for key in node.keys}
+	return None
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse(text):
 	if len(text) > MAX_EXPRESSION_LENGTH:
@@ -155,7 +175,7 @@ def _check_call(node):
 	if any(isinstance(arg, ast.Starred) for arg in node.args):
 		raise ExpressionError(_("*arguments are not allowed in a condition"))
 	func = node.func
-	if isinstance(func, ast.Name) and func.id in EXPRESSION_HELPERS:
+	if isinstance(func, ast.Name) and (func.id in EXPRESSION_HELPERS or func.id == READ_HELPER):
 		return
 	if isinstance(func, ast.Attribute) and func.attr in ALL_PURE_METHODS:
 		return
@@ -184,12 +204,14 @@ def _describe(node):
 	return names.get(type(node), type(node).__name__)
 
 
-def evaluate_expression(text, doc, old_doc=None):
-	"""The condition's value on read-only `doc` / `old_doc` (dicts, mappings or documents).
+def evaluate_expression(text, doc, old_doc=None, read=None):
+	"""The condition's value on read-only `doc` / `old_doc` (dicts, mappings or documents); `read`
+	is what `get_value(...)` reads with (engine/reads.py), None where records cannot be read.
 	Raises ExpressionError when it is not allowed or fails on these values."""
 	tree = _parse(text)
 	context = {
 		**EXPRESSION_HELPERS,
+		READ_HELPER: read_helper(read),
 		"doc": _as_read_only(doc),
 		"old_doc": _as_read_only(old_doc) if old_doc is not None else None,
 	}
@@ -197,6 +219,8 @@ def evaluate_expression(text, doc, old_doc=None):
 		return _Interpreter(context).run(tree.body)
 	except ExpressionError:
 		raise
+	except RuleError as error:
+		raise ExpressionError(error.first.message)
 	except RecursionError:
 		raise ExpressionError(_("the condition is nested too deeply"))
 	except Exception as error:
@@ -272,6 +296,8 @@ class _Interpreter:
 	def _Call(self, node):
 		args = [self.run(arg) for arg in node.args]
 		if isinstance(node.func, ast.Name):
+			if node.func.id == READ_HELPER:
+				args = [dict(arg._values) if isinstance(arg, ReadOnlyDoc) else arg for arg in args]
 			return self.context[node.func.id](*args)
 		receiver = self.run(node.func.value)
 		if isinstance(receiver, ReadOnlyDoc) and node.func.attr != "get":

@@ -8,11 +8,12 @@ save time that `{{ doc.__class__ }}`, `{{ cycler }}` or `{% include %}` is not a
 from jinja2 import meta, nodes
 
 from crm_automation.engine.i18n import _
+from crm_automation.engine.reads import READ_HELPER, constant_reads
 from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template
 
 # A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
 MAX_REPEAT = 10_000
-TEMPLATE_NAMES = frozenset({"doc", "old_doc", *SAFE_GLOBALS})
+TEMPLATE_NAMES = frozenset({"doc", "old_doc", READ_HELPER, *SAFE_GLOBALS})
 # Jinja's own names for the template and macros: a way back to the template's context.
 _SPECIAL_NAMES = frozenset({"self", "super", "caller", "varargs", "kwargs", "loop_context"})
 _LOADING_NODES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
@@ -66,10 +67,37 @@ def check_template(text, path="template", names=TEMPLATE_NAMES):
 	if unknown:
 		raise TemplateError(
 			_("uses {0}, which is not available (use doc, old_doc, {1})").format(
-				", ".join(unknown), ", ".join(sorted(SAFE_GLOBALS))
+				", ".join(unknown), ", ".join(sorted([*SAFE_GLOBALS, READ_HELPER]))
 			),
 			path,
 		)
+
+
+def reads_in_template(text):
+	"""The `get_value` reads of a template whose doctype is written out (engine/reads.py)."""
+	from crm_automation.engine.templates import _environment, is_template
+
+	if not is_template(text):
+		return []
+	calls = []
+	for node in _environment().parse(text).find_all(nodes.Call):
+		if isinstance(node.node, nodes.Name) and node.node.name == READ_HELPER:
+			args = [_constant(arg) for arg in node.args] + [None, None, "name"][len(node.args) :]
+			for keyword in node.kwargs:
+				position = {"doctype": 0, "name": 1, "fieldname": 2}.get(keyword.key)
+				if position is not None:
+					args[position] = _constant(keyword.value)
+			calls.append(tuple(args[:3]))
+	return constant_reads(calls)
+
+
+def _constant(node):
+	"""A written-out argument: a constant, or a dict literal's keys (the filter fields)."""
+	if isinstance(node, nodes.Const):
+		return node.value
+	if isinstance(node, nodes.Dict) and all(isinstance(pair.key, nodes.Const) for pair in node.items):
+		return {pair.key.value: None for pair in node.items}
+	return None
 
 
 def _large_constant(node):

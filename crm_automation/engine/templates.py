@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
+from crm_automation.engine.reads import READ_HELPER, ReadRefused, read_helper
 
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_OUTPUT_LENGTH = 100_000
@@ -128,8 +129,9 @@ def compile_template(text):
 		raise TemplateError(_("template does not parse: {0} (line {1})").format(error.message, error.lineno))
 
 
-def render_template(text, doc=None, old_doc=None, extra=None):
-	"""Render a rule's template with read-only `doc` and `old_doc` (dicts or mappings).
+def render_template(text, doc=None, old_doc=None, extra=None, read=None):
+	"""Render a rule's template with read-only `doc` and `old_doc` (dicts or mappings); `read` is
+	what `get_value(...)` reads with (engine/reads.py), None where records cannot be read.
 
 	Text without `{{`/`{%` is returned as it is. Anything the sandbox refuses raises TemplateError.
 	"""
@@ -143,8 +145,11 @@ def render_template(text, doc=None, old_doc=None, extra=None):
 	context = {"doc": _as_read_only(doc), "old_doc": _as_read_only(old_doc) if old_doc is not None else None}
 	for key, value in (extra or {}).items():
 		context[key] = _read_only(value)
+	context[READ_HELPER] = read_helper(read)
 	try:
 		output = template.render(context)
+	except ReadRefused as error:
+		raise TemplateError(error.first.message)
 	except SecurityError as error:
 		raise TemplateError(_("template tried something rules may not do: {0}").format(error))
 	except UndefinedError as error:

@@ -675,8 +675,15 @@ class TestRunAs(TrustBoundaryTestCase):
 		lead = make_lead(first_name="Creator")
 		_log, results = action_results(lead, rule.name)
 		self.assertEqual(results[0][0], "Success", results)
-		self.assertTrue(
-			frappe.db.exists("ToDo", {"reference_name": lead.name, "description": "call Creator"})
+		created = frappe.db.get_value(
+			"ToDo",
+			{"reference_name": lead.name, "description": "call Creator"},
+			["name", "owner"],
+			as_dict=True,
+		)
+		self.assertTrue(created)
+		self.assertEqual(
+			created.owner, MANAGER, "created as the run-as user, not the Administrator who saved"
 		)
 
 	def test_submitted_sales_order_fields_only_if_allowed_on_submit(self):

@@ -51,7 +51,7 @@ class EscalationPolicy(Document):
 		check_run_as_and_target(self, _("Escalation Policies"))
 
 	def validate_templates(self):
-		check_templates(self.levels, self.meta.get_label("levels"))
+		check_templates(self.levels, self.meta.get_label("levels"), self.run_as)
 
 	def validate_action_rights(self):
 		check_action_rights(self.levels, self.document_type, self.run_as, self.meta.get_label("levels"))

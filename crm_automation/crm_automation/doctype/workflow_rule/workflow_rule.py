@@ -9,10 +9,11 @@ from frappe import _
 from frappe.model.document import Document
 
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
-from crm_automation.engine.expressions import ExpressionError, check_expression
+from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
 from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.rule_reads import check_constant_reads
 from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
 from crm_automation.rules import (
 	EXCLUDED_DOCTYPES,
@@ -149,8 +150,16 @@ class WorkflowRule(Document):
 		"""'actions[2].url: ...' → 'Actions, row 3, URL: ...', the way the desk labels things."""
 		match = _PATH_RE.match(problem.path or "")
 		if not match:
-			label = _(self.meta.get_label(problem.path.split(".")[0]), context=self.doctype) if problem.path else ""
-			return f"{frappe.bold(label or problem.path)}: {problem.message}" if problem.path else problem.message
+			label = (
+				_(self.meta.get_label(problem.path.split(".")[0]), context=self.doctype)
+				if problem.path
+				else ""
+			)
+			return (
+				f"{frappe.bold(label or problem.path)}: {problem.message}"
+				if problem.path
+				else problem.message
+			)
 		table, index, rest = match.group(1), int(match.group(2)), match.group(3)
 		child_doctype = _CHILD_DOCTYPES[table]
 		fieldname = rest.split(".")[0].split("[")[0] if rest else ""
@@ -167,7 +176,7 @@ class WorkflowRule(Document):
 		describe_steps(self, self._compiled)
 
 	def validate_templates(self):
-		check_templates(self.actions, self.meta.get_label("actions"))
+		check_templates(self.actions, self.meta.get_label("actions"), self.run_as)
 
 	def validate_condition_expression(self):
 		"""Check the advanced condition's syntax and names, then test-run it on an empty document so an
@@ -191,8 +200,9 @@ class WorkflowRule(Document):
 					),
 					title=_("Invalid Condition"),
 				)
+		check_constant_reads(reads_in_expression(expression), self.run_as, _("Advanced Condition"))
 		try:
-			expression_holds(expression, frappe.new_doc(self.document_type), None)
+			expression_holds(expression, frappe.new_doc(self.document_type), None, self)
 		except ExpressionError:
 			pass
 
@@ -246,7 +256,10 @@ class WorkflowRule(Document):
 		cycles = find_cycles(rules, through=self.name)
 		if cycles:
 			frappe.msgprint(
-				[_("These rules can trigger each other in a loop: {0}").format(describe_cycle(c)) for c in cycles],
+				[
+					_("These rules can trigger each other in a loop: {0}").format(describe_cycle(c))
+					for c in cycles
+				],
 				title=_("Possible Automation Loop"),
 				indicator="orange",
 				as_list=True,
