@@ -118,6 +118,17 @@ def check_constant_reads(reads, user, where):
 			)
 
 
+def check_linked_reads(linked_paths, doctype, user, where):
+	"""At save: a condition on a linked document (``customer.territory``) reads each document along
+	the way, so each must be one `user` may read from, as `get_value` would (engine/linked.py)."""
+	reads = []
+	for linked in linked_paths.values():
+		doctypes = [hop.doctype for hop in linked.hops]
+		fields = [hop.fieldname for hop in linked.hops[1:]] + [linked.fieldname]
+		reads.extend((hop_doctype, field, ()) for hop_doctype, field in zip(doctypes, fields, strict=True))
+	check_constant_reads(reads, user, where)
+
+
 def _shown(text):
 	"""A name the rule's author typed, as it may appear in a message shown as HTML."""
 	return escape_html(str(text))[:140]

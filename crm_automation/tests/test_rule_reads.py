@@ -207,3 +207,20 @@ class TestRuleReads(TrustBoundaryTestCase):
 		with reading_as(MANAGER), self.assertRaisesRegex(ActionError, "at most 50"):
 			render(template, make_lead(first_name="Cap"), None)
 		clear_rule_cache()
+
+	def test_a_condition_on_a_linked_protected_document_is_refused_for_the_manager(self):
+		"""``lead_owner.last_name`` reads the User: the same refusal as get_value('User', ...)."""
+		conditions = {"all": [{"field": "lead_owner.last_name", "op": "=", "value": "x"}]}
+		self.assert_refused(
+			"Conditions.*User.*protected doctype",
+			conditions=frappe.as_json(conditions),
+			actions=[{"action_type": "Add Comment", "message": "x"}],
+		)
+		rule = save_rule_as(
+			SYSTEM_MANAGER,
+			f"{RULE_PREFIX} Linked User",
+			run_as="Administrator",
+			conditions=frappe.as_json(conditions),
+			actions=[{"action_type": "Add Comment", "message": "x"}],
+		)
+		self.assertTrue(frappe.db.exists("Workflow Rule", rule.name))

@@ -13,7 +13,7 @@ from crm_automation.engine.expressions import ExpressionError, check_expression,
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
 from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
-from crm_automation.rule_reads import check_constant_reads
+from crm_automation.rule_reads import check_constant_reads, check_linked_reads
 from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
 from crm_automation.rules import (
 	EXCLUDED_DOCTYPES,
@@ -85,6 +85,7 @@ class WorkflowRule(Document):
 		self.validate_steps()
 		self.validate_templates()
 		self.validate_condition_expression()
+		self.validate_linked_reads()
 		self.validate_action_rights()
 		self.validate_users()
 		self.validate_webhooks()
@@ -205,6 +206,9 @@ class WorkflowRule(Document):
 			expression_holds(expression, frappe.new_doc(self.document_type), None, self)
 		except ExpressionError:
 			pass
+
+	def validate_linked_reads(self):
+		check_linked_reads(self._compiled.linked_paths, self.document_type, self.run_as, _("Conditions"))
 
 	def throw_condition_error(self, expression, reason):
 		if reason.startswith(_("uses {0}, which is not available (use doc, old_doc, {1})").split("{0}")[0]):
