@@ -20,7 +20,9 @@ from crm_automation.tests.test_trust_boundary import (
 	SYSTEM_MANAGER,
 	TrustBoundaryTestCase,
 	action_results,
+	as_user,
 	comments_on,
+	rule_dict,
 	save_rule_as,
 	set_custom_field_permlevel,
 )
@@ -224,3 +226,24 @@ class TestRuleReads(TrustBoundaryTestCase):
 			actions=[{"action_type": "Add Comment", "message": "x"}],
 		)
 		self.assertTrue(frappe.db.exists("Workflow Rule", rule.name))
+
+	def test_rest_cannot_slip_a_protected_read_into_a_saved_rule(self):
+		"""The REST paths a desk user has (insert, save, set_value on the action row) all validate."""
+		from frappe.client import insert, save, set_value
+
+		protected_read = "{{ get_value('User', 'Administrator', 'last_name') }}"
+		name = f"{RULE_PREFIX} REST Read"
+		with as_user(MANAGER):
+			with self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
+				insert(rule_dict(name, actions=[{"action_type": "Add Comment", "message": protected_read}]))
+			self.assertFalse(frappe.db.exists("Workflow Rule", name))
+			saved = insert(rule_dict(name, actions=[{"action_type": "Add Comment", "message": "x"}]))
+			row = saved["actions"][0]
+			with self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
+				save({**saved, "actions": [{**row, "message": protected_read}]})
+			with self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
+				set_value("Workflow Rule Action", row["name"], "message", protected_read)
+			with self.assertRaisesRegex(frappe.PermissionError, "protected doctype"):
+				set_value("Workflow Rule", name, "condition_expression", protected_read.strip("{} "))
+		self.assertEqual(frappe.db.get_value("Workflow Rule Action", row["name"], "message"), "x")
+		self.assertFalse(frappe.db.get_value("Workflow Rule", name, "condition_expression"))
