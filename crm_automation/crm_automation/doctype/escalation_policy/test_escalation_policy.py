@@ -265,6 +265,13 @@ class TestEscalationScenarios(FrappeTestCase):
 		self.assertEqual(events, ["Level 1", "Level 1 (repeat 1)", "Level 1 (repeat 2)", "Level 1 (repeat 3)"])
 		columns, rows = execute({"policy": "_Test Nagging"})
 		self.assertEqual([(r.reference_name, r.current_level) for r in rows], [(lead.name, 1)])
+		# A rule manager who may not read Leads learns nothing of this one from the report.
+		make_user("crm-overdue-reader@example.com", roles=["CRM Automation Manager"])
+		frappe.set_user("crm-overdue-reader@example.com")
+		try:
+			self.assertEqual(execute({"policy": "_Test Nagging"})[1], [])
+		finally:
+			frappe.set_user("Administrator")
 		lead.reload()
 		lead.status = "Do Not Contact"
 		lead.save()

@@ -13,7 +13,8 @@ def execute(filters=None):
 	conditions = {"status": ("in", ("Active", "Paused"))}
 	if filters.policy:
 		conditions["policy"] = filters.policy
-	states = frappe.get_all(
+	# get_list: a manager sees the clocks of the documents they may read, nothing of the others.
+	states = frappe.get_list(
 		"Escalation State",
 		filters=conditions,
 		fields=["policy", "reference_doctype", "reference_name", "status", "current_level", "clock_started_on", "next_escalation", "next_escalation_on", "last_escalated_on"],
