@@ -16,10 +16,15 @@ from collections.abc import Mapping
 
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
-from crm_automation.engine.reads import READ_HELPER, ReadRefused, read_helper
+from crm_automation.engine.reads import READ_HELPER, read_helper
+from crm_automation.engine.time_limit import time_limit
 
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_OUTPUT_LENGTH = 100_000
+MAX_REGEX_LENGTH = 500
+# A pattern such as (a+)+$ takes exponential time on some texts: one match may not hold a save up.
+REGEX_TIME_LIMIT_MS = 50
+REGEX_TIME_LIMIT = REGEX_TIME_LIMIT_MS / 1000
 
 
 class TemplateError(RuleError):
@@ -34,7 +39,15 @@ def is_template(text):
 
 
 def _regex_match(pattern, text):
-	return re.fullmatch(pattern, "" if text is None else str(text)) is not None
+	pattern, text = str(pattern), "" if text is None else str(text)
+	if len(pattern) > MAX_REGEX_LENGTH:
+		raise RuleError(
+			RuleProblem(
+				"regex_match", _("the pattern is longer than {0} characters").format(MAX_REGEX_LENGTH)
+			)
+		)
+	with time_limit(REGEX_TIME_LIMIT, _("regex_match took longer than {0} ms").format(REGEX_TIME_LIMIT_MS)):
+		return re.fullmatch(pattern, text) is not None
 
 
 # Pure helpers a template may call; nothing here reaches a database, a network or a file.
@@ -148,7 +161,9 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 	context[READ_HELPER] = read_helper(read)
 	try:
 		output = template.render(context)
-	except ReadRefused as error:
+	except TemplateError:
+		raise
+	except RuleError as error:  # a read refused, a regex_match over its time
 		raise TemplateError(error.first.message)
 	except SecurityError as error:
 		raise TemplateError(_("template tried something rules may not do: {0}").format(error))
