@@ -7,14 +7,16 @@ Goal (scale issue): at most 1.02x. Method: this site stays as it is (apps.txt is
 bench); the "without" arm removes crm_automation's handlers from this process's resolved
 doc_events hooks (frappe.local.doc_events_hooks), so Frappe calls nothing of the app. No enabled
 Workflow Rule, Lead Score Rule or Escalation Policy is in play (the compiled indexes are swapped for
-empty ones). Each insert starts with an empty frappe.local cache, as a new request does, so the
-version tokens the handlers read come from redis as in production. What this cannot see: the
+empty ones). With "each insert a new request", each insert starts with an empty frappe.local.cache
+and frappe.local.request_cache, as a new request does (Frappe releases frappe.local after each
+one): what Frappe and the handlers read per request comes from redis again, as in production. What this cannot see: the
 app's custom fields on Lead (columns written on every insert) and its other hooks outside saves.
 Leads carry no email address. Everything is rolled back.
 """
 
 import sys
 import time
+from collections import defaultdict
 
 from _pairs import paired_median
 from _site import connect
@@ -76,6 +78,7 @@ def measure(frappe, doctype, per_arm, new_request=True):
 			for i in range(BLOCK):
 				if new_request:
 					frappe.local.cache = {}
+					frappe.local.request_cache = defaultdict(dict)
 				frappe.local.doc_events_hooks = hooks
 				make(frappe, doctype, f"{arm}-{block}", i).insert()
 			if block:  # the first round warms both arms up

@@ -113,7 +113,7 @@ def scoring_on_save(frappe, quick):
 def added_cost(frappe, quick):
 	import automation_added_cost as bench
 
-	result = bench.run(frappe, 100 if quick else 300)
+	result = bench.run(frappe, 160 if quick else 400)
 	today = (
 		f"{ratio_text(result)} (adds {result['added ms per insert (ours)']:.1f} vs "
 		f"{result['added ms per insert (Frappe)']:.1f} ms per insert)"

@@ -1,25 +1,34 @@
 """Compiled rules, kept per process and per site, rebuilt when any process changes a rule.
 
-Compiled closures cannot go to redis, so each process keeps its own index; a version token in redis
-says when it is stale. Every index's token lives in one redis hash, read once per request (one round
-trip, whatever the number of indexes), so a save pays one lookup per request and a dict access per
-index after that. Dropping the token now, after commit and after rollback means no process keeps an
-index built from a state that did not last.
+Compiled closures cannot go to redis, so each process keeps its own index, and a version token per
+index says when it is stale. The tokens are rows of Frappe's global defaults (tabDefaultValue,
+parent ``__global``), which every request loads anyway: Frappe dispatches a doc_events handler
+through ``frappe.get_attr``, which reads the installed apps from those very defaults. So a save
+reads its tokens from this request's copy of the defaults, without a round trip of its own, and a
+doctype without work costs a dict lookup per handler.
 
-One gap remains: an index is built in the caller's transaction, and under REPEATABLE READ that
-transaction's snapshot can be older than the commit that last dropped the token (its first read came
-before that commit, its first lookup after). Such an index lacks the newest change yet carries the
-current token. Callers that know a rule exists (the time and escalation sweeps) call
-forget_local_indexes() and rebuild once when the rule is missing.
+A clear writes a new token in the caller's transaction. That transaction sees it at once (kept in
+the request until it ends); other processes once it is committed: after the commit the token is put
+into the cached defaults, so no other process reads an uncommitted token.
+
+An index is labelled with the token read from the database in the same transaction, before the
+rules are loaded, not with the token the request saw: a process whose transaction snapshot
+predates the latest change builds an index without that change, labels it with the older token
+and builds again on its next request. If the cached defaults and the database disagree (another
+process loaded the defaults in a snapshot older than the latest commit), the cached copy is
+dropped so that the next request loads it again. Callers that know a rule exists (the time and
+escalation sweeps) still call forget_local_indexes() and rebuild once when the rule is missing.
 """
 
 import frappe
 
 _caches = []
 
-VERSIONS_KEY = "crm_automation:index_versions"
-# Where this request keeps the hash once read: frappe.local.cache starts empty with every request.
+TOKEN_PARENT = "__global"
+# This request's view of the tokens (the defaults it loaded, with its own uncommitted clears on top):
+# frappe.local.cache starts empty with every request.
 _REQUEST_VERSIONS = "crm_automation:index_versions:request"
+_PENDING_VERSIONS = "crm_automation:index_versions:pending"
 
 
 def request_versions():
@@ -27,11 +36,68 @@ def request_versions():
 	local = frappe.local.cache
 	versions = local.get(_REQUEST_VERSIONS)
 	if versions is None:
-		stored = frappe.cache.hgetall(VERSIONS_KEY)
-		versions = local[_REQUEST_VERSIONS] = {
-			(key.decode() if isinstance(key, bytes) else key): token for key, token in stored.items()
-		}
+		defaults = frappe.defaults.get_defaults_for(TOKEN_PARENT)
+		versions = {cache.version_key: _token(defaults.get(cache.version_key)) for cache in _caches}
+		versions.update(local.get(_PENDING_VERSIONS) or {})
+		local[_REQUEST_VERSIONS] = versions
 	return versions
+
+
+def _token(value):
+	"""A stored token as one string: Frappe's defaults turn a key stored twice (two first clears at
+	the same time) into a list."""
+	if isinstance(value, list | tuple):
+		return "|".join(str(item) for item in value)
+	return value or ""
+
+
+def _token_in_database(version_key):
+	values = frappe.db.sql_list(
+		"select defvalue from `tabDefaultValue` where parent=%s and defkey=%s order by creation",
+		(TOKEN_PARENT, version_key),
+	)
+	return _token(list(dict.fromkeys(values)) if len(values) > 1 else (values[0] if values else None))
+
+
+def _store_token(version_key, token):
+	"""In the caller's transaction, without Frappe's cache clearing: frappe.db.set_global clears the
+	whole site cache, and frappe.db.set_value queues a document cache drop for the commit."""
+	table = frappe.qb.DocType("DefaultValue")
+	where = (table.parent == TOKEN_PARENT) & (table.defkey == version_key)
+	if frappe.qb.from_(table).select(table.name).where(where).run():
+		frappe.qb.update(table).set(table.defvalue, token).where(where).run()
+		return
+	row = frappe.new_doc("DefaultValue")
+	row.update(
+		{
+			"parent": TOKEN_PARENT,
+			"parenttype": "__default",
+			"parentfield": "system_defaults",
+			"defkey": version_key,
+			"defvalue": token,
+		}
+	)
+	row.db_insert()
+
+
+def _publish_tokens():
+	"""After the commit: the cached defaults every process reads carry this transaction's tokens. Read
+	from and written to redis only: a query here would start the next transaction's snapshot now."""
+	local = frappe.local.cache
+	pending = local.pop(_PENDING_VERSIONS, None) or {}
+	local.pop(_REQUEST_VERSIONS, None)
+	forget_request_memos()
+	local.get(frappe.cache.make_key("defaults"), {}).pop(TOKEN_PARENT, None)  # read redis, not this copy
+	cached = frappe.cache.hget("defaults", TOKEN_PARENT)
+	if cached is not None:  # otherwise the next request loads them from the database
+		frappe.cache.hset("defaults", TOKEN_PARENT, frappe._dict({**cached, **pending}))
+
+
+def _forget_pending_tokens():
+	"""After a rollback: the tokens this transaction wrote never were; no other process saw them."""
+	frappe.local.cache.pop(_PENDING_VERSIONS, None)
+	frappe.local.cache.pop(_REQUEST_VERSIONS, None)
+	forget_request_memos()
 
 
 class CompiledCache:
@@ -42,31 +108,32 @@ class CompiledCache:
 		_caches.append(self)
 
 	def get(self):
-		versions = request_versions()
-		version = versions.get(self.version_key) or self.new_token(versions)
+		version = request_versions().get(self.version_key, "")
 		site = frappe.local.site
 		cached = self._by_site.get(site)
 		if cached and cached[0] == version:
 			return cached[1]
+		label = self.pending() or _token_in_database(self.version_key)
 		index = self.build()
-		self._by_site[site] = (version, index)
+		self._by_site[site] = (label, index)
+		if label != version:
+			frappe.cache.hdel("defaults", TOKEN_PARENT)
+			frappe.local.cache.pop(_REQUEST_VERSIONS, None)
 		return index
 
-	def new_token(self, versions):
-		version = versions[self.version_key] = frappe.generate_hash(length=12)
-		frappe.cache.hset(VERSIONS_KEY, self.version_key, version)
-		return version
+	def pending(self):
+		return (frappe.local.cache.get(_PENDING_VERSIONS) or {}).get(self.version_key)
 
 	def clear(self):
-		self._drop_token()
-		self._by_site.pop(frappe.local.site, None)
-		frappe.db.after_commit.add(self._drop_token)
-		frappe.db.after_rollback.add(self._drop_token)
-
-	def _drop_token(self):
+		token = frappe.generate_hash(length=12)
+		_store_token(self.version_key, token)
+		local = frappe.local.cache
+		local.setdefault(_PENDING_VERSIONS, {})[self.version_key] = token
+		local.pop(_REQUEST_VERSIONS, None)
 		forget_request_memos()
-		frappe.local.cache.get(_REQUEST_VERSIONS, {}).pop(self.version_key, None)
-		frappe.cache.hdel(VERSIONS_KEY, self.version_key)
+		self._by_site.pop(frappe.local.site, None)
+		frappe.db.after_commit.add(_publish_tokens)
+		frappe.db.after_rollback.add(_forget_pending_tokens)
 
 	def forget(self):
 		"""Drop this process's copy only; the next lookup rebuilds it from what this transaction sees."""
@@ -99,17 +166,17 @@ def request_memo(name, build):
 
 
 def versioned_memo(name, build):
-	"""``build()``, once per process for as long as no index's token changes (what it returns must
-	follow from the indexes alone); within a request a dict lookup after the first."""
+	"""``build()``, once per process for as long as no index changes (what it returns must follow from
+	the indexes alone); within a request a dict lookup after the first."""
 
 	def per_process():
-		versions = request_versions()
+		site = frappe.local.site
 		for cache in _caches:
-			# A token is missing right after a clear: without one the key would also match what was
-			# worked out after an earlier clear.
-			if cache.version_key not in versions:
-				cache.new_token(versions)
-		key = (frappe.local.site, name, frozenset(versions.items()))
+			try:
+				cache.get()  # current for this request: the key below names what build() reads
+			except Exception:
+				pass  # tables missing (install, migrate): build() meets the same and says so
+		key = (site, name, tuple((cache._by_site.get(site) or (None,))[0] for cache in _caches))
 		if key not in _process_memos:
 			if len(_process_memos) > 64:
 				_process_memos.clear()

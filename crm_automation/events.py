@@ -14,9 +14,9 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if _ignored(doc):
+	if doc.doctype not in _work()["any"] or _ignored(doc):
 		return
-	if doc.doctype in SCORED_DOCTYPES and doc.doctype in _other_work()["score"] and not skip_automation():
+	if doc.doctype in SCORED_DOCTYPES and doc.doctype in _work()["score"] and not skip_automation():
 		from crm_automation.scoring import score_on_save
 
 		score_on_save(doc)
@@ -24,12 +24,12 @@ def on_validate(doc, method=None):
 
 
 def on_after_insert(doc, method=None):
-	if not _ignored(doc):
+	if doc.doctype in _work()["any"] and not _ignored(doc):
 		_run(doc, "after_insert")
 
 
 def on_update(doc, method=None):
-	if _ignored(doc):
+	if doc.doctype not in _work()["any"] or _ignored(doc):
 		return
 	if doc.flags.crm_score_band_change:
 		from crm_automation.scoring import after_save
@@ -41,10 +41,10 @@ def on_update(doc, method=None):
 def on_change(doc, method=None):
 	"""on_change runs after every save and every db_set: the one place to keep escalation clocks and
 	follow-up sequences (exit conditions, Until Condition waits) in step with the document."""
-	if _ignored(doc):
+	work = _work()
+	if doc.doctype not in work["any"] or _ignored(doc):
 		return
 	_run(doc, "on_change")
-	work = _other_work()
 	if doc.doctype in work["escalation"] and doc.doctype != "Escalation State" and not skip_automation():
 		from crm_automation.escalation import sync_document
 
@@ -56,18 +56,18 @@ def on_change(doc, method=None):
 
 
 def on_submit(doc, method=None):
-	if not _ignored(doc):
+	if doc.doctype in _work()["any"] and not _ignored(doc):
 		_run(doc, "on_submit")
 
 
 def on_cancel(doc, method=None):
-	if not _ignored(doc):
+	if doc.doctype in _work()["any"] and not _ignored(doc):
 		_run(doc, "on_cancel")
 		_end_sequences(doc, "cancelled")
 
 
 def on_trash(doc, method=None):
-	if not _ignored(doc):
+	if doc.doctype in _work()["any"] and not _ignored(doc):
 		_run(doc, "on_trash")
 		_end_sequences(doc, "deleted")
 
@@ -90,7 +90,7 @@ def _run(doc, event):
 
 def _end_sequences(doc, why):
 	"""Deleting or cancelling a document ends its pending steps, even with automation switched off."""
-	if doc.doctype in _other_work()["sequence"]:
+	if doc.doctype in _work()["sequence"]:
 		from crm_automation.sequences import on_document_gone
 
 		on_document_gone(doc, why)
@@ -105,27 +105,32 @@ def skip_for_flags():
 	)
 
 
-def _other_work():
-	"""Doctypes with an enabled Escalation Policy, Lead Score Rule or follow-up sequences, worked
-	out once per process until an index's token changes (a sequence's stored versions belong to
-	rules whose saves change the rule token): every other doctype's save returns after a set
-	lookup. Workflow Rules are looked up per (doctype, event) in _run."""
-	return versioned_memo("doctypes_with_other_work", _doctypes_with_other_work)
+def _work():
+	"""Doctypes with any work ("any": a Workflow Rule for some event, an enabled Escalation Policy,
+	Lead Score Rule or follow-up sequences), worked out once per process until an index changes (a
+	sequence's stored versions belong to rules whose saves change the rule index): a save of any
+	other doctype returns after one set lookup per handler. Workflow Rules are looked up per
+	(doctype, event) in _run."""
+	return versioned_memo("doctypes_with_work", _doctypes_with_work)
 
 
-def _doctypes_with_other_work():
+def _doctypes_with_work():
 	from crm_automation.escalation import _index as policy_index
+	from crm_automation.rules import _get_index as rule_index
 	from crm_automation.scoring import get_score_rule
 	from crm_automation.sequences import sequence_doctypes
 
 	policies = _loaded(policy_index)
-	return {
+	work = {
+		"rules": frozenset(key[0] for key in (_loaded(rule_index) or {}) if isinstance(key, tuple)),
 		"escalation": frozenset(
 			doctype for doctype, found in (policies or {}).get("by_doctype", {}).items() if found
 		),
 		"score": frozenset(doctype for doctype in SCORED_DOCTYPES if _loaded(get_score_rule, doctype)),
 		"sequence": frozenset(_loaded(sequence_doctypes) or ()),
 	}
+	work["any"] = frozenset().union(*work.values())
+	return work
 
 
 def skip_automation():

@@ -1,7 +1,12 @@
-"""Assign and Unassign through Frappe's assign_to, with round robin and load balancing."""
+"""Assign (as Frappe's assign_to.add does, without its extra reads) and Unassign (through assign_to),
+with round robin and load balancing."""
 
 import frappe
+import frappe.share
 from frappe import _
+from frappe.desk.form.assign_to import notify_assignment
+from frappe.desk.form.document_follow import follow_document
+from frappe.utils import nowdate
 
 from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes
@@ -15,8 +20,6 @@ from crm_automation.engine import workflow as wf
 
 
 def assign(intent, doc, before, rule):
-	from frappe.desk.form import assign_to
-
 	if intent["only_if_unassigned"] and current_assignees(doc):
 		return {"status": "Skipped", "result": _("Already assigned")}
 	roster = _roster(intent, doc)
@@ -39,26 +42,78 @@ def assign(intent, doc, before, rule):
 			)
 		]
 	_check_can_share_with(doc, chosen, permissions.run_as_of(rule))
-	assign_to.add(
-		{
-			"assign_to": chosen,
-			"doctype": doc.doctype,
-			"name": doc.name,
-			"description": _("Assigned by automation rule {0}").format(rule.name),
-		},
-		ignore_permissions=True,
-	)
-	todo = frappe.db.get_value(
-		"ToDo",
-		{"reference_type": doc.doctype, "reference_name": doc.name, "allocated_to": chosen[0], "status": "Open"},
-		"name",
-	)
+	already = _with_open_todo(doc, chosen)
+	newly = [user for user in chosen if user not in already]
+	if not newly:
+		return {"status": "Skipped", "result": _("Already assigned to {0}").format(", ".join(chosen))}
+	description = _("Assigned by automation rule {0}").format(rule.name)
+	shared = []
+	todos = [add_assignment(doc, user, description, shared) for user in newly]
+	if shared:
+		frappe.msgprint(
+			_("Shared with the following Users with Read access:{0}").format("<br><br>" + "<br>".join(shared))
+		)
 	return {
-		"result": _("Assigned to {0}").format(", ".join(chosen)),
+		"result": _("Assigned to {0}").format(", ".join(newly)),
 		"created_doctype": "ToDo",
-		"created_name": todo,
+		"created_name": todos[0],
 		"minutes_saved": default_minutes(wf.ASSIGN),
 	}
+
+
+def _with_open_todo(doc, users):
+	return set(
+		frappe.db.get_values(
+			"ToDo",
+			{
+				"reference_type": doc.doctype,
+				"reference_name": str(doc.name),
+				"status": "Open",
+				"allocated_to": ("in", users),
+			},
+			"allocated_to",
+			pluck=True,
+		)
+	)
+
+
+def add_assignment(doc, user, description, shared):
+	"""What frappe.desk.form.assign_to.add does for one user, with the document at hand: the ToDo
+	(whose controller adds the "assigned" comment and updates ``_assign``), ``assigned_to`` where the
+	doctype has it, a share when the assignee cannot read the document, following the document
+	when the user asked for that, and the Assignment notification. assign_to.add also loads the
+	document again and lists every assignment for its caller: the profile of a rule's run showed
+	those, not the work, as what the action cost on top of Frappe's Assignment Rule."""
+	todo = frappe.get_doc(
+		{
+			"doctype": "ToDo",
+			"allocated_to": user,
+			"reference_type": doc.doctype,
+			"reference_name": str(doc.name),
+			"description": description,
+			"priority": "Medium",
+			"status": "Open",
+			"date": nowdate(),
+			"assigned_by": frappe.session.user,
+		}
+	).insert(ignore_permissions=True)
+	if doc.meta.get_field("assigned_to"):
+		frappe.db.set_value(doc.doctype, doc.name, "assigned_to", user)
+	if not frappe.has_permission(doc=doc, user=user):
+		if frappe.get_system_settings("disable_document_sharing"):
+			raise ActionError(
+				_(
+					"{0} may not read this document and document sharing is disabled: give them the required permissions before assigning"
+				).format(frappe.bold(user))
+			)
+		frappe.share.add(doc.doctype, doc.name, user)
+		shared.append(user)
+	if frappe.get_cached_value("User", user, "follow_assigned_documents"):
+		follow_document(doc.doctype, doc.name, user)
+	notify_assignment(
+		todo.assigned_by, user, doc.doctype, todo.reference_name, action="ASSIGN", description=description
+	)
+	return todo.name
 
 
 def _check_can_share_with(doc, users, run_as):
@@ -119,7 +174,9 @@ def _least_loaded(candidates, doctype):
 	rows = (
 		frappe.qb.from_(todo)
 		.select(todo.allocated_to, frappe.query_builder.functions.Count("*"))
-		.where((todo.status == "Open") & (todo.reference_type == doctype) & todo.allocated_to.isin(candidates))
+		.where(
+			(todo.status == "Open") & (todo.reference_type == doctype) & todo.allocated_to.isin(candidates)
+		)
 		.groupby(todo.allocated_to)
 	).run()
 	load = dict(rows)
@@ -132,6 +189,8 @@ def unassign(intent, doc, before, rule):
 	closed = current_assignees(doc)
 	close_all_assignments(doc.doctype, doc.name, ignore_permissions=True)
 	return {
-		"result": _("Closed assignments of {0}").format(", ".join(closed)) if closed else _("Nothing to close"),
+		"result": _("Closed assignments of {0}").format(", ".join(closed))
+		if closed
+		else _("Nothing to close"),
 		"minutes_saved": default_minutes(wf.UNASSIGN) if closed else 0,
 	}

@@ -48,19 +48,39 @@ def system_notification(intent, doc, before, rule):
 		raise ActionError(_("No enabled user to notify"))
 	subject = render(intent["subject"], doc, before)
 	message = render(intent.get("message"), doc, before)
-	names = notify_users(users, subject, doc.doctype, doc.name, message)
+	notified = notify_users(users, subject, doc.doctype, doc.name, message)
+	if not notified:
+		raise ActionError(_("No enabled user to notify"))
 	return {
-		"result": _("Notified {0}: {1}").format(", ".join(users), subject),
+		"result": _("Notified {0}: {1}").format(", ".join(notified), subject),
 		"created_doctype": "Notification Log",
-		"created_name": names[0] if names else None,
 		"minutes_saved": default_minutes(wf.NOTIFY),
 	}
 
 
 def notify_users(users, subject, doctype, name, message=None):
-	names = []
-	for user in enabled_users(users):
-		log = frappe.get_doc(
+	"""A Notification Log (Alert) for each enabled user, written by a background job once the run is
+	committed, as Frappe writes the alerts of its own Notifications and assignments: the save does
+	not wait for the inserts and their realtime pushes, and a run that is rolled back notifies no
+	one. Returns the users to be notified."""
+	recipients = enabled_users(users)
+	if recipients:
+		frappe.enqueue(
+			"crm_automation.actions.messages.make_notification_logs",
+			users=recipients,
+			subject=subject,
+			doctype=doctype,
+			name=name,
+			message=message,
+			enqueue_after_commit=True,
+			now=frappe.flags.in_test,
+		)
+	return recipients
+
+
+def make_notification_logs(users, subject, doctype, name, message=None):
+	for user in users:
+		frappe.get_doc(
 			{
 				"doctype": "Notification Log",
 				"for_user": user,
@@ -71,10 +91,7 @@ def notify_users(users, subject, doctype, name, message=None):
 				"email_content": message,
 				"from_user": "Administrator",
 			}
-		)
-		log.insert(ignore_permissions=True)
-		names.append(log.name)
-	return names
+		).insert(ignore_permissions=True)
 
 
 def create_todo(intent, doc, before, rule):

@@ -339,9 +339,11 @@ class TestPackSecrets(FrappeTestCase):
 		"""A rolled-back import must not leave an index (or a job) queued for the caller's commit."""
 
 		def queued_work():
-			# Dropping the rule cache's version token is the only thing allowed to wait for the commit.
+			# Publishing the rule cache's version token is the only thing allowed to wait for the commit.
 			return [
-				f for f in frappe.db.after_commit._functions if getattr(f, "__name__", "") != "_drop_token"
+				f
+				for f in frappe.db.after_commit._functions
+				if getattr(f, "__name__", "") != "_publish_tokens"
 			]
 
 		frappe.db.after_commit.reset()

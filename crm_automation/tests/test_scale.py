@@ -125,8 +125,14 @@ class TestNoWorkNoLookups(FrappeTestCase):
 		with (
 			patch.object(
 				events,
-				"_other_work",
-				return_value={"escalation": frozenset(), "score": frozenset(), "sequence": frozenset()},
+				"_work",
+				return_value={
+					"any": frozenset({"ToDo"}),  # as if ToDo had Workflow Rules: only those are read
+					"rules": frozenset({"ToDo"}),
+					"escalation": frozenset(),
+					"score": frozenset(),
+					"sequence": frozenset(),
+				},
 			),
 			patch(
 				"crm_automation.escalation.get_policies", side_effect=AssertionError("read policies")
@@ -142,10 +148,10 @@ class TestNoWorkNoLookups(FrappeTestCase):
 	def test_the_work_memo_is_dropped_when_an_index_is_cleared(self):
 		from crm_automation.scoring import clear_score_cache
 
-		first = events._other_work()
-		self.assertIs(events._other_work(), first)
+		first = events._work()
+		self.assertIs(events._work(), first)
 		clear_score_cache()
-		self.assertIsNot(events._other_work(), first)
+		self.assertIsNot(events._work(), first)
 
 
 class TestScoreOnInsert(FrappeTestCase):
