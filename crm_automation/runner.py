@@ -208,7 +208,9 @@ def _log(rule, doc, event, evaluation, outcome, started, results=(), reason=None
 def record_health(rule, failed):
 	"""Count consecutive failing runs; notify the rule's owner, and switch the rule off past the
 	threshold so one broken rule does not fail on every save."""
-	current = frappe.db.get_value("Workflow Rule", rule.name, "consecutive_failures") or 0
+	# On every run: one plain query, without get_value's query building.
+	current = frappe.db.sql("select consecutive_failures from `tabWorkflow Rule` where name = %s", rule.name)
+	current = (current[0][0] if current else 0) or 0
 	if not failed:
 		if current:
 			frappe.db.set_value("Workflow Rule", rule.name, "consecutive_failures", 0, update_modified=False)

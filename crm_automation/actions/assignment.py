@@ -62,19 +62,18 @@ def assign(intent, doc, before, rule):
 
 
 def _with_open_todo(doc, users):
-	return set(
-		frappe.db.get_values(
-			"ToDo",
-			{
-				"reference_type": doc.doctype,
-				"reference_name": str(doc.name),
-				"status": "Open",
-				"allocated_to": ("in", users),
-			},
-			"allocated_to",
-			pluck=True,
+	todo = frappe.qb.DocType("ToDo")
+	rows = (
+		frappe.qb.from_(todo)
+		.select(todo.allocated_to)
+		.where(
+			(todo.reference_type == doc.doctype)
+			& (todo.reference_name == str(doc.name))
+			& (todo.status == "Open")
+			& todo.allocated_to.isin(users)
 		)
-	)
+	).run()
+	return {user for (user,) in rows}
 
 
 def add_assignment(doc, user, description, shared):
@@ -155,7 +154,8 @@ def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action", roster
 	)
 	last = last[0][0] if last else None
 	chosen = _following(last, candidates, roster or candidates, by_name)
-	frappe.db.set_value(row_doctype, row_id, "last_assigned_user", chosen, update_modified=False)
+	row = frappe.qb.DocType(row_doctype)  # an action row: no document cache to clear, unlike set_value
+	frappe.qb.update(row).set(row.last_assigned_user, chosen).where(row.name == row_id).run()
 	return chosen
 
 

@@ -48,11 +48,9 @@ def system_notification(intent, doc, before, rule):
 		raise ActionError(_("No enabled user to notify"))
 	subject = render(intent["subject"], doc, before)
 	message = render(intent.get("message"), doc, before)
-	notified = notify_users(users, subject, doc.doctype, doc.name, message)
-	if not notified:
-		raise ActionError(_("No enabled user to notify"))
+	_enqueue_alerts(users, subject, doc.doctype, doc.name, message)  # resolve_users: enabled users only
 	return {
-		"result": _("Notified {0}: {1}").format(", ".join(notified), subject),
+		"result": _("Notified {0}: {1}").format(", ".join(users), subject),
 		"created_doctype": "Notification Log",
 		"minutes_saved": default_minutes(wf.NOTIFY),
 	}
@@ -65,17 +63,21 @@ def notify_users(users, subject, doctype, name, message=None):
 	one. Returns the users to be notified."""
 	recipients = enabled_users(users)
 	if recipients:
-		frappe.enqueue(
-			"crm_automation.actions.messages.make_notification_logs",
-			users=recipients,
-			subject=subject,
-			doctype=doctype,
-			name=name,
-			message=message,
-			enqueue_after_commit=True,
-			now=frappe.flags.in_test,
-		)
+		_enqueue_alerts(recipients, subject, doctype, name, message)
 	return recipients
+
+
+def _enqueue_alerts(users, subject, doctype, name, message):
+	frappe.enqueue(
+		"crm_automation.actions.messages.make_notification_logs",
+		users=users,
+		subject=subject,
+		doctype=doctype,
+		name=name,
+		message=message,
+		enqueue_after_commit=True,
+		now=frappe.flags.in_test,
+	)
 
 
 def make_notification_logs(users, subject, doctype, name, message=None):
