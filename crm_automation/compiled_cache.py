@@ -108,7 +108,11 @@ class CompiledCache:
 		_caches.append(self)
 
 	def get(self):
-		version = request_versions().get(self.version_key, "")
+		versions = request_versions()
+		if self.version_key not in versions:  # this index's module was imported after the request began
+			frappe.local.cache.pop(_REQUEST_VERSIONS, None)
+			versions = request_versions()
+		version = versions.get(self.version_key, "")
 		site = frappe.local.site
 		cached = self._by_site.get(site)
 		if cached and cached[0] == version:

@@ -183,6 +183,14 @@ class TestVersionTokens(FrappeTestCase):
 		frappe.db.after_commit.run()
 		self.assertEqual(self.token_of_a_new_request(), written)
 
+	def test_an_index_imported_after_the_request_began_is_not_built_again(self):
+		"""scoring and escalation register their indexes when first imported, mid-request."""
+		rules.clear_rule_cache()
+		rules.get_rules("Lead", "on_update")
+		compiled_cache.request_versions().pop(rules.VERSION_KEY)  # as if registered after this was read
+		with patch.object(rules._rules_cache, "build", side_effect=AssertionError("built again")):
+			rules.get_rules("Lead", "on_update")
+
 	def test_the_token_is_published_without_a_query(self):
 		"""A query after the commit would open the next transaction's snapshot at once: a job that
 		commits and later reads would not see what others committed in between."""
