@@ -14,7 +14,7 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if doc.doctype not in _work()["any"] or _ignored(doc):
+	if _ignored(doc) or doc.doctype not in _work()["any"]:
 		return
 	if doc.doctype in SCORED_DOCTYPES and doc.doctype in _work()["score"] and not skip_automation():
 		from crm_automation.scoring import score_on_save
@@ -24,12 +24,12 @@ def on_validate(doc, method=None):
 
 
 def on_after_insert(doc, method=None):
-	if doc.doctype in _work()["any"] and not _ignored(doc):
+	if not _ignored(doc) and doc.doctype in _work()["any"]:
 		_run(doc, "after_insert")
 
 
 def on_update(doc, method=None):
-	if doc.doctype not in _work()["any"] or _ignored(doc):
+	if _ignored(doc) or doc.doctype not in _work()["any"]:
 		return
 	if doc.flags.crm_score_band_change:
 		from crm_automation.scoring import after_save
@@ -41,8 +41,10 @@ def on_update(doc, method=None):
 def on_change(doc, method=None):
 	"""on_change runs after every save and every db_set: the one place to keep escalation clocks and
 	follow-up sequences (exit conditions, Until Condition waits) in step with the document."""
+	if _ignored(doc):
+		return
 	work = _work()
-	if doc.doctype not in work["any"] or _ignored(doc):
+	if doc.doctype not in work["any"]:
 		return
 	_run(doc, "on_change")
 	if doc.doctype in work["escalation"] and doc.doctype != "Escalation State" and not skip_automation():
@@ -56,25 +58,25 @@ def on_change(doc, method=None):
 
 
 def on_submit(doc, method=None):
-	if doc.doctype in _work()["any"] and not _ignored(doc):
+	if not _ignored(doc) and doc.doctype in _work()["any"]:
 		_run(doc, "on_submit")
 
 
 def on_cancel(doc, method=None):
-	if doc.doctype in _work()["any"] and not _ignored(doc):
+	if not _ignored(doc) and doc.doctype in _work()["any"]:
 		_run(doc, "on_cancel")
 		_end_sequences(doc, "cancelled")
 
 
 def on_trash(doc, method=None):
-	if doc.doctype in _work()["any"] and not _ignored(doc):
+	if not _ignored(doc) and doc.doctype in _work()["any"]:
 		_run(doc, "on_trash")
 		_end_sequences(doc, "deleted")
 
 
 def _ignored(doc):
 	"""Our own bookkeeping, and saves during install, patches, migrate, imports or the setup wizard:
-	checked once per handler, before any lookup."""
+	checked once per handler, before any lookup (the app's tables may not exist yet)."""
 	return doc.doctype in EXCLUDED_DOCTYPES or skip_for_flags()
 
 

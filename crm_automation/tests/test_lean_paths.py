@@ -134,6 +134,18 @@ class TestNoWorkLooksNothingUp(FrappeTestCase):
 			frappe.get_doc({"doctype": "ToDo", "description": "no work"}).insert(ignore_permissions=True)
 		lookup.assert_not_called()
 
+	def test_install_and_migrate_saves_are_skipped_before_the_work_is_worked_out(self):
+		"""The app's tables may not exist yet: working out which doctypes have work would query them."""
+		frappe.flags.in_migrate = True
+		try:
+			with patch.object(events, "_work", side_effect=AssertionError("worked out")) as work:
+				frappe.get_doc({"doctype": "ToDo", "description": "during migrate"}).insert(
+					ignore_permissions=True
+				)
+			work.assert_not_called()
+		finally:
+			frappe.flags.in_migrate = False
+
 	def test_a_rule_saved_on_such_a_doctype_fires_on_its_next_save(self):
 		events._work()  # worked out before the rule exists
 		make_rule(
