@@ -111,7 +111,11 @@ def is_protected(doctype):
 		return False
 	if doctype in PROTECTED_DOCTYPES:
 		return True
-	if not frappe.db.exists("DocType", doctype) or not frappe.get_meta(doctype).istable:
+	try:
+		meta = frappe.get_meta(doctype)  # cached: no query on the path every action takes
+	except frappe.DoesNotExistError:
+		return False
+	if not meta.istable:
 		return False
 	return any(parent in PROTECTED_DOCTYPES for parent in parents_of_child_table(doctype))
 
@@ -184,8 +188,9 @@ def acting_as(user):
 
 
 def check_run_as_user(user):
-	"""The run-as user must exist and be enabled: a rule of a departed user stops acting."""
-	enabled = frappe.db.get_value("User", user, "enabled")
+	"""The run-as user must exist and be enabled: a rule of a departed user stops acting. Read from
+	Frappe's document cache, which a change to the User clears."""
+	enabled = frappe.get_cached_value("User", user, "enabled")
 	if enabled is None:
 		raise frappe.ValidationError(_("Run-as user {0} does not exist").format(frappe.bold(user)))
 	if not enabled:

@@ -1,5 +1,7 @@
 """Set Value, Add Tag, Add Comment, Create Document and Reject: actions on records."""
 
+import copy
+
 import frappe
 from frappe import _
 
@@ -54,6 +56,11 @@ def set_value(intent, doc, before, rule):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
 	# db_set writes once, without another save; Frappe runs on_change, so Value Change rules on
 	# this field still see it (the runner stops this rule from re-firing itself).
+	if doc.get_doc_before_save() is None and not doc.is_new():
+		# Right after an insert db_set would read the whole document back from the database as the
+		# "before" its on_change handlers compare with; the document in hand is that state, and this
+		# transaction already holds its row.
+		doc._doc_before_save = copy.copy(doc)
 	doc.db_set(intent["field"], value)
 	return {
 		"result": _("{0}: {1} → {2}").format(intent["field"], old, value),

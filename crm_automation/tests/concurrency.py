@@ -36,6 +36,10 @@ def run_in_processes(site, calls):
 	failed = [(p.returncode, out) for p, out in zip(processes, outputs, strict=True) if p.returncode]
 	if failed:
 		raise AssertionError(f"a concurrent process failed: {failed}")
+	# The caller reads next what the processes committed. Under REPEATABLE READ a transaction of the
+	# caller that began before they committed (a read in an after-commit callback is enough) would
+	# still see the database as it was: end it, so the next read takes a fresh snapshot.
+	frappe.db.commit()
 	return outputs
 
 
