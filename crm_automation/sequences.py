@@ -34,7 +34,6 @@ PENDING, RUNNING, DONE, SKIPPED, EXITED, CANCELLED, MISSED, FAILED = (
 	"Failed",
 )
 ACTIVE = (PENDING, RUNNING)
-DOCTYPES_CACHE_KEY = "crm_automation:sequence_doctypes"
 _HOOK_SAVEPOINT = "crm_automation_sequence_hook"
 _STEP_COLUMNS = (
 	"name",
@@ -143,9 +142,6 @@ def ensure_definition(rule):
 			doc.db_insert()
 		except frappe.DuplicateEntryError:
 			pass  # another worker stored the same version first
-		# Again after commit: a process that refilled the cache meanwhile could not see this row.
-		frappe.cache.delete_value(DOCTYPES_CACHE_KEY)
-		frappe.db.after_commit.add(lambda: frappe.cache.delete_value(DOCTYPES_CACHE_KEY))
 	# Trusted only once committed: a rolled-back save must not leave steps pointing at nothing.
 	frappe.db.after_commit.add(lambda: setattr(rule, "sequence_definition_stored", True))
 	return name
@@ -168,15 +164,29 @@ def compiled_definition(name):
 
 
 def sequence_doctypes():
-	"""Doctypes that have (or had) sequences: the save hooks do nothing for any other. Those of
-	enabled rules come from the compiled index; those of versions still in flight from the cache."""
+	"""Doctypes whose saves the sequences follow; the save hooks do nothing for any other. Those of
+	enabled rules with steps (the compiled index), and those with steps still pending from a rule
+	since disabled or changed. Worked out once per process until an index changes: a doctype outside
+	the enabled rules gets no new pending step, and a rule that stops changes the index, so a
+	doctype whose sequences have all ended costs nothing again from then on."""
+	from crm_automation.compiled_cache import versioned_memo
+
+	return versioned_memo("sequence_doctypes", _sequence_doctypes)
+
+
+def _sequence_doctypes():
 	from crm_automation.rules import _get_index
 
-	stored = frappe.cache.get_value(
-		DOCTYPES_CACHE_KEY,
-		lambda: set(frappe.get_all(DEFINITION_DOCTYPE, pluck="document_type", distinct=True)),
+	enabled = frozenset(_get_index().get("sequence_doctypes", ()))
+	stored = frappe.get_all(DEFINITION_DOCTYPE, pluck="document_type", distinct=True)
+	return enabled | frozenset(
+		doctype
+		for doctype in set(stored) - enabled
+		if frappe.db.sql(
+			"select 1 from `tabAutomation Sequence Step` where reference_doctype = %s and status = %s limit 1",
+			(doctype, PENDING),
+		)
 	)
-	return _get_index().get("sequence_doctypes", set()) | (stored or set())
 
 
 # Starting

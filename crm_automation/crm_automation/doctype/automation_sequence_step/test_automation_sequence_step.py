@@ -802,3 +802,30 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 			self.assertEqual(live_at, ran_at, label)
 			if run.status == "Pending":
 				self.assertEqual(pending(leads[label])[0].due_at, run.pending_due, label)
+
+
+class TestDoctypesWithSequences(SequenceTestCase):
+	"""Saves of a doctype are followed while it has an enabled sequence rule or steps still pending:
+	a site that once tried a Lead sequence does not pay a query on every Lead save for ever."""
+
+	def test_a_stopped_rule_keeps_its_doctype_followed_only_while_steps_are_pending(self):
+		from crm_automation.rules import clear_rule_cache
+
+		rule = make_sequence_rule("_Test Seq Followed", [wait("Remind", 24)], [comment("remind", "Remind")])
+		self.assertIn("Lead", sequences.sequence_doctypes())
+		lead = start(make_lead)
+		self.assertEqual(len(pending(lead)), 1)
+		frappe.db.set_value("Workflow Rule", rule.name, "enabled", 0)
+		clear_rule_cache()
+		new_request()
+		self.assertIn("Lead", sequences.sequence_doctypes(), "its pending step must still follow saves")
+		frappe.db.set_value(
+			"Automation Sequence Step",
+			{"reference_name": lead.name, "status": "Pending"},
+			"status",
+			"Cancelled",
+		)
+		clear_rule_cache()  # the next rule change
+		new_request()
+		self.assertNotIn("Lead", sequences.sequence_doctypes(), "a stored version alone is no work")
+		self.assertTrue(frappe.db.exists("Automation Sequence Definition", {"document_type": "Lead"}))
