@@ -102,6 +102,9 @@ def measure_save(frappe):
 		for enabled, samples in ((1, with_rule), (0, without_rule)) if block % 2 == 0 else ((0, without_rule), (1, with_rule)):
 			frappe.db.set_value("Lead Score Rule", "_Bench Score Rule", "enabled", enabled)
 			clear_score_cache()
+			# Untimed: the first save after the toggle compiles the rule again, which a real site
+			# pays once per rule edit, not once per 20 inserts.
+			frappe.get_doc({"doctype": "Lead", "first_name": f"Bench save {block} warm", "city": "Pune"}).insert()
 			started = time.perf_counter()
 			for i in range(20):
 				frappe.get_doc({"doctype": "Lead", "first_name": f"Bench save {block} {i}", "annual_revenue": 2_000_000, "city": "Pune"}).insert()
