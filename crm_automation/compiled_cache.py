@@ -170,8 +170,9 @@ def request_memo(name, build):
 
 
 def versioned_memo(name, build):
-	"""``build()``, once per process for as long as no index changes (what it returns must follow from
-	the indexes alone); within a request a dict lookup after the first."""
+	"""``build()``, once per process for as long as no index changes; within a request a dict lookup
+	after the first. What it returns must follow from the indexes, or only grow stale in a safe
+	direction until the next index change (sequences.sequence_doctypes)."""
 
 	def per_process():
 		site = frappe.local.site

@@ -14,9 +14,12 @@ from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
 def on_validate(doc, method=None):
-	if _ignored(doc) or doc.doctype not in _work()["any"]:
+	if _ignored(doc):
 		return
-	if doc.doctype in SCORED_DOCTYPES and doc.doctype in _work()["score"] and not skip_automation():
+	work = _work()
+	if doc.doctype not in work["any"]:
+		return
+	if doc.doctype in work["score"] and not skip_automation():
 		from crm_automation.scoring import score_on_save
 
 		score_on_save(doc)
@@ -109,9 +112,9 @@ def skip_for_flags():
 
 def _work():
 	"""Doctypes with any work ("any": a Workflow Rule for some event, an enabled Escalation Policy,
-	Lead Score Rule or follow-up sequences), worked out once per process until an index changes (a
-	sequence's stored versions belong to rules whose saves change the rule index): a save of any
-	other doctype returns after one set lookup per handler. Workflow Rules are looked up per
+	Lead Score Rule, or follow-up sequences that are enabled or still pending, see
+	sequences.sequence_doctypes), worked out once per process until an index changes: a save of
+	any other doctype returns after one set lookup per handler. Workflow Rules are looked up per
 	(doctype, event) in _run."""
 	return versioned_memo("doctypes_with_work", _doctypes_with_work)
 

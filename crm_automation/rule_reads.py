@@ -53,9 +53,10 @@ def reader_for(user):
 			return rows[0][0] if rows else None
 		if not frappe.db.exists(doctype, name):
 			return None
-		if not frappe.has_permission(doctype, "read", doc=name, user=user, throw=False):
+		doc = frappe.get_doc(doctype, name)
+		if not frappe.has_permission(doctype, "read", doc=doc, user=user, throw=False):
 			return None
-		return frappe.db.get_value(doctype, name, fieldname)
+		return doc.get(fieldname)
 
 	return read
 

@@ -13,6 +13,8 @@ from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
+from crm_automation.permissions import run_as_of
+from crm_automation.rule_reads import reader_for
 
 VERSION_KEY = "crm_automation:workflow_rules_version"
 # Changes only on a full clear: compiled rules of an older generation are all compiled again.
@@ -79,9 +81,6 @@ def expression_holds(expression, doc, before, rule=None):
 	"""The advanced condition on the values of `doc` and `before`, never on the Documents themselves:
 	nothing a condition calls can write, and its get_value reads only what `rule`'s run-as user may.
 	Raises ExpressionError when it is refused or fails."""
-	from crm_automation.permissions import run_as_of
-	from crm_automation.rule_reads import reader_for
-
 	read = reader_for(run_as_of(rule))
 	return bool(evaluate_expression(expression, plain_values(doc), plain_values(before), read))
 

@@ -41,14 +41,20 @@ def assign(intent, doc, before, rule):
 				by_name=intent["assign_to_type"] == wf.ASSIGN_TO_ROLE,
 			)
 		]
-	_check_can_share_with(doc, chosen, permissions.run_as_of(rule))
+	# Frappe shares the document with an assignee who cannot read it: asked once per user.
+	unreadable = {
+		user
+		for user in chosen
+		if not frappe.has_permission(doc.doctype, "read", doc=doc, user=user, throw=False)
+	}
+	_check_can_share_with(doc, unreadable, permissions.run_as_of(rule))
 	already = _with_open_todo(doc, chosen)
 	newly = [user for user in chosen if user not in already]
 	if not newly:
 		return {"status": "Skipped", "result": _("Already assigned to {0}").format(", ".join(chosen))}
 	description = _("Assigned by automation rule {0}").format(rule.name)
-	shared = []
-	todos = [add_assignment(doc, user, description, shared) for user in newly]
+	todos = [add_assignment(doc, user, description, share=user in unreadable) for user in newly]
+	shared = [user for user in newly if user in unreadable]
 	if shared:
 		frappe.msgprint(
 			_("Shared with the following Users with Read access:{0}").format("<br><br>" + "<br>".join(shared))
@@ -76,13 +82,14 @@ def _with_open_todo(doc, users):
 	return {user for (user,) in rows}
 
 
-def add_assignment(doc, user, description, shared):
+def add_assignment(doc, user, description, share):
 	"""What frappe.desk.form.assign_to.add does for one user, with the document at hand: the ToDo
 	(whose controller adds the "assigned" comment and updates ``_assign``), ``assigned_to`` where the
 	doctype has it, a share when the assignee cannot read the document, following the document
 	when the user asked for that, and the Assignment notification. assign_to.add also loads the
 	document again and lists every assignment for its caller: the profile of a rule's run showed
-	those, not the work, as what the action cost on top of Frappe's Assignment Rule."""
+	those, not the work, as what the action cost on top of Frappe's Assignment Rule. ``share``: the
+	user cannot read the document (the caller has asked)."""
 	todo = frappe.get_doc(
 		{
 			"doctype": "ToDo",
@@ -98,15 +105,8 @@ def add_assignment(doc, user, description, shared):
 	).insert(ignore_permissions=True)
 	if doc.meta.get_field("assigned_to"):
 		frappe.db.set_value(doc.doctype, doc.name, "assigned_to", user)
-	if not frappe.has_permission(doc=doc, user=user):
-		if frappe.get_system_settings("disable_document_sharing"):
-			raise ActionError(
-				_(
-					"{0} may not read this document and document sharing is disabled: give them the required permissions before assigning"
-				).format(frappe.bold(user))
-			)
+	if share:
 		frappe.share.add(doc.doctype, doc.name, user)
-		shared.append(user)
 	if frappe.get_cached_value("User", user, "follow_assigned_documents"):
 		follow_document(doc.doctype, doc.name, user)
 	notify_assignment(
@@ -115,11 +115,18 @@ def add_assignment(doc, user, description, shared):
 	return todo.name
 
 
-def _check_can_share_with(doc, users, run_as):
-	"""Frappe shares the document with an assignee who cannot read it; sharing is the run-as
-	user's right to give, so without it the assignment is refused."""
-	if any(not frappe.has_permission(doc.doctype, "read", doc=doc, user=user, throw=False) for user in users):
-		permissions.check_right(doc, "share", run_as)
+def _check_can_share_with(doc, unreadable, run_as):
+	"""Assignees who cannot read the document are given a share, which is the run-as user's right to
+	give: without it, or with document sharing disabled, the assignment is refused."""
+	if not unreadable:
+		return
+	if frappe.get_system_settings("disable_document_sharing"):
+		raise ActionError(
+			_(
+				"{0} may not read this document and document sharing is disabled: give them the required permissions before assigning"
+			).format(frappe.bold(", ".join(sorted(unreadable))))
+		)
+	permissions.check_right(doc, "share", run_as)
 
 
 def _assignment_candidates(intent, doc):

@@ -62,7 +62,8 @@ class TestAssignLikeAssignTo(FrappeTestCase):
 	def assert_same_effects(self, user):
 		ours, theirs = make_lead(first_name="Lean Same"), make_lead(first_name="Lean Same")
 		description = "Assigned by automation rule _Test Lean"
-		assignment.add_assignment(ours, user, description, [])
+		cannot_read = not frappe.has_permission("Lead", "read", doc=ours, user=user, throw=False)
+		assignment.add_assignment(ours, user, description, share=cannot_read)
 		assign_to.add(
 			{"assign_to": [user], "doctype": "Lead", "name": theirs.name, "description": description},
 			ignore_permissions=True,
