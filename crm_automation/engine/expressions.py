@@ -128,8 +128,7 @@ def reads_in_expression(text):
 	calls = []
 	for node in ast.walk(_parse(text)):
 		if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == READ_HELPER:
-			args = [_constant(arg) for arg in node.args] + [None, None, "name"][len(node.args) :]
-			calls.append(tuple(args[:3]))
+			calls.append([_constant(arg) for arg in node.args])
 	return constant_reads(calls)
 
 

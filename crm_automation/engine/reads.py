@@ -57,7 +57,9 @@ def read_helper(read=None):
 
 def _check_text(value, what):
 	if not isinstance(value, str) or not value.strip():
-		raise ReadRefused(_("{0}: the {1} must be a text, not {2}").format(READ_HELPER, what, repr(value)[:80]))
+		raise ReadRefused(
+			_("{0}: the {1} must be a text, not {2}").format(READ_HELPER, what, repr(value)[:80])
+		)
 
 
 def _name_key(name):
@@ -88,11 +90,13 @@ def _name_key(name):
 
 
 def constant_reads(calls):
-	"""(doctype, fieldname, filter fields) of the reads whose doctype is written out, from
-	`calls`: (doctype node value, name value, fieldname value) with None for what is not a constant.
-	Lets the rule form check reads when the rule is saved; the rest are checked as they run."""
+	"""(doctype, fieldname, filter fields) of the reads whose doctype is written out, from `calls`:
+	the arguments of each call as written (a constant's value, a dict literal's keys, None for
+	anything else). Lets the rule form check reads when the rule is saved; the rest are checked as
+	they run."""
 	found = []
-	for doctype, name, fieldname in calls:
+	for arguments in calls:
+		doctype, name, fieldname = (*arguments[:3], *(None, None, "name")[len(arguments) :])
 		if not isinstance(doctype, str):
 			continue
 		filter_fields = tuple(name) if isinstance(name, Mapping) else ()

@@ -82,12 +82,13 @@ def reads_in_template(text):
 	calls = []
 	for node in _environment().parse(text).find_all(nodes.Call):
 		if isinstance(node.node, nodes.Name) and node.node.name == READ_HELPER:
-			args = [_constant(arg) for arg in node.args] + [None, None, "name"][len(node.args) :]
+			args = [_constant(arg) for arg in node.args]
 			for keyword in node.kwargs:
 				position = {"doctype": 0, "name": 1, "fieldname": 2}.get(keyword.key)
 				if position is not None:
+					args += [None] * (position + 1 - len(args))
 					args[position] = _constant(keyword.value)
-			calls.append(tuple(args[:3]))
+			calls.append(args)
 	return constant_reads(calls)
 
 
