@@ -8,10 +8,8 @@ the two arms swap this process's compiled score index (the rule vs none) between
 carry no email address. Everything is rolled back.
 """
 
-import json
 import sys
 import time
-from unittest.mock import patch
 
 from _pairs import paired_median
 from _site import connect
@@ -20,65 +18,12 @@ BLOCK = 10
 
 
 def make_rule(frappe):
+	from score_recompute import insert_without_recompute, score_rule
+
 	from crm_automation.scoring import clear_score_cache
 
-	for kind in ("_Bench Page View", "_Bench Inquiry"):
-		if not frappe.db.exists("CRM Activity Type", kind):
-			frappe.get_doc({"doctype": "CRM Activity Type", "activity_type_name": kind}).insert()
-	leaf = lambda f, op, v=None: {"field": f, "op": op, **({"value": v} if v is not None else {})}  # noqa: E731
-	criteria = [
-		("website", 2, leaf("source", "=", "Website")),
-		("exhibition", 3, leaf("source", "=", "Exhibition")),
-		("India", 1, leaf("territory", "=", "India")),
-		("IT", 2, leaf("industry", "=", "IT")),
-		("retail", -1, leaf("industry", "=", "Retail")),
-		("big revenue", 3, leaf("annual_revenue", ">", 1_000_000)),
-		("small revenue", -2, leaf("annual_revenue", "<", 50_000)),
-		("replied", 2, leaf("status", "in", ["Replied", "Interested"])),
-		("city", 1, leaf("city", "is set")),
-		("mid-size", 1, leaf("no_of_employees", "in", ["51-200", "201-500"])),
-	]
 	frappe.db.sql("update `tabLead Score Rule` set enabled = 0 where document_type = 'Lead'")
-	rule = frappe.get_doc(
-		{
-			"doctype": "Lead Score Rule",
-			"rule_name": "_Bench Save Score Rule",
-			"document_type": "Lead",
-			"enabled": 1,
-			"criteria": [
-				{"label": label, "points": points, "conditions": json.dumps({"all": [condition]})}
-				for label, points, condition in criteria
-			],
-			"activity_criteria": [
-				{
-					"activity_source": "CRM Activity",
-					"activity_type": "_Bench Page View",
-					"days": 30,
-					"points": 2,
-					"cap": 10,
-				},
-				{
-					"activity_source": "CRM Activity",
-					"activity_type": "_Bench Inquiry",
-					"days": 30,
-					"points": 3,
-					"cap": 9,
-				},
-			],
-			"decay_mode": "Half-life",
-			"half_life_days": 14,
-			"bands": [
-				{"min_score": -100, "grade": "Cold"},
-				{"min_score": 5, "grade": "Warm"},
-				{"min_score": 10, "grade": "Hot"},
-			],
-		}
-	)
-	with (
-		patch("crm_automation.scoring.enqueue_recompute"),
-		patch("crm_automation.crm_automation.doctype.lead_score_rule.lead_score_rule.enqueue_recompute"),
-	):
-		rule.insert()
+	insert_without_recompute(score_rule(frappe, "_Bench Save Score Rule"))
 	clear_score_cache()
 
 

@@ -42,7 +42,9 @@ def insert_leads(frappe, total):
 	return len(activities)
 
 
-def make_rule(frappe):
+def score_rule(frappe, name):
+	"""The benchmarks' Lead Score Rule, not yet inserted: 10 field criteria, 2 activity criteria (whose
+	activity types it creates), half-life decay and three bands. score_on_save_cost.py uses it too."""
 	for kind in ("_Bench Page View", "_Bench Inquiry"):
 		if not frappe.db.exists("CRM Activity Type", kind):
 			frappe.get_doc({"doctype": "CRM Activity Type", "activity_type_name": kind}).insert()
@@ -59,12 +61,10 @@ def make_rule(frappe):
 		("has a city", 1, leaf("city", "is set")),
 		("mid-size", 1, leaf("no_of_employees", "in", ["51-200", "201-500"])),
 	]
-	for other in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
-		frappe.db.set_value("Lead Score Rule", other, "enabled", 0)
-	rule = frappe.get_doc(
+	return frappe.get_doc(
 		{
 			"doctype": "Lead Score Rule",
-			"rule_name": "_Bench Score Rule",
+			"rule_name": name,
 			"document_type": "Lead",
 			"enabled": 1,
 			"criteria": [{"label": label, "points": points, "conditions": json.dumps({"all": [condition]})} for label, points, condition in criteria],
@@ -77,8 +77,17 @@ def make_rule(frappe):
 			"bands": [{"min_score": -100, "grade": "Cold"}, {"min_score": 5, "grade": "Warm"}, {"min_score": 10, "grade": "Hot"}],
 		}
 	)
+
+
+def insert_without_recompute(rule):
 	with patch("crm_automation.scoring.enqueue_recompute"), patch("crm_automation.crm_automation.doctype.lead_score_rule.lead_score_rule.enqueue_recompute"):
 		rule.insert()
+
+
+def make_rule(frappe):
+	for other in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
+		frappe.db.set_value("Lead Score Rule", other, "enabled", 0)
+	insert_without_recompute(score_rule(frappe, "_Bench Score Rule"))
 	frappe.db.commit()
 
 
