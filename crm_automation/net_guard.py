@@ -9,6 +9,10 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# The engine's translator (no frappe here): the reasons below reach the rule's author at save
+# time, in their language where the site has set one (crm_automation.engine.i18n.translating).
+from crm_automation.engine.i18n import _
+
 ALLOWLIST_KEY = "crm_automation_webhook_allowlist"
 
 # Ranges that embed an IPv4 address in an IPv6 one: the embedded address is what gets reached.
@@ -64,26 +68,26 @@ def address_problem(address):
 	ip = ipaddress.ip_address(address) if isinstance(address, str) else address
 	if ip.version == 6:
 		if ip.scope_id:
-			return "a scoped (link-local) IPv6 address"
+			return _("a scoped (link-local) IPv6 address")
 		embedded = _embedded_ipv4(ip)
 		if embedded is not None:
 			problem = address_problem(embedded)
-			return f"an IPv6 address embedding {embedded}, {problem}" if problem else None
+			return _("an IPv6 address embedding {0}, {1}").format(embedded, problem) if problem else None
 	if ip in _METADATA:
-		return "the cloud metadata service"
+		return _("the cloud metadata service")
 	for test, label in (
-		("is_unspecified", "unspecified"),
-		("is_loopback", "loopback"),
-		("is_link_local", "link-local"),
-		("is_multicast", "multicast"),
-		("is_private", "private"),
-		("is_reserved", "reserved"),
-		("is_site_local", "site-local"),
+		("is_unspecified", lambda: _("an unspecified address")),
+		("is_loopback", lambda: _("a loopback address")),
+		("is_link_local", lambda: _("a link-local address")),
+		("is_multicast", lambda: _("a multicast address")),
+		("is_private", lambda: _("a private address")),
+		("is_reserved", lambda: _("a reserved address")),
+		("is_site_local", lambda: _("a site-local address")),
 	):
 		if getattr(ip, test, False):
-			return f"a {label} address"
+			return label()
 	if not ip.is_global or any(ip.version == n.version and ip in n for n in _NOT_GLOBAL):
-		return "not a public address"
+		return _("not a public address")
 	return None
 
 
@@ -119,7 +123,7 @@ class Allowlist:
 		if isinstance(entries, str):
 			entries = entries.replace(",", " ").split()
 		if not isinstance(entries, list | tuple):
-			raise ValueError(f"{ALLOWLIST_KEY} must be a list of host names or networks")
+			raise ValueError(_("{0} must be a list of host names or networks").format(ALLOWLIST_KEY))
 		hosts, suffixes, networks = set(), [], []
 		for entry in entries:
 			text = str(entry).strip().lower().rstrip(".")
@@ -135,7 +139,9 @@ class Allowlist:
 			elif _is_host_name(text):
 				hosts.add(text)
 			else:
-				raise ValueError(f"{ALLOWLIST_KEY}: {entry!r} is neither a host name nor a network")
+				raise ValueError(
+					_("{0}: {1} is neither a host name nor a network").format(ALLOWLIST_KEY, repr(entry))
+				)
 		return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
 
 	def allows_host(self, host):
@@ -173,17 +179,19 @@ def parse_url(url):
 		parts = urlsplit(text)
 		port = parts.port
 	except ValueError as error:
-		raise BlockedTarget(f"{text!r} is not a valid URL ({error})") from None
+		raise BlockedTarget(_("{0} is not a valid URL ({1})").format(repr(text), error)) from None
 	scheme = parts.scheme.lower()
 	if scheme not in ("http", "https"):
-		raise BlockedTarget(f"{text!r}: only http and https URLs can be called")
+		raise BlockedTarget(_("{0}: only http and https URLs can be called").format(repr(text)))
 	host = parts.hostname
 	if not host:
-		raise BlockedTarget(f"{text!r} has no host")
+		raise BlockedTarget(_("{0} has no host").format(repr(text)))
 	if parts.username is not None or parts.password is not None:
-		raise BlockedTarget(f"{text!r}: credentials in the URL are not allowed (use a header)")
+		raise BlockedTarget(
+			_("{0}: credentials in the URL are not allowed (use a header)").format(repr(text))
+		)
 	if any(ch.isspace() or ord(ch) < 32 for ch in text):
-		raise BlockedTarget(f"{text!r} contains spaces or control characters")
+		raise BlockedTarget(_("{0} contains spaces or control characters").format(repr(text)))
 	try:
 		literal = ipaddress.ip_address(host)
 	except ValueError:
@@ -192,7 +200,9 @@ def parse_url(url):
 		try:
 			host = host.encode("idna").decode("ascii")
 		except UnicodeError:
-			raise BlockedTarget(f"{text!r}: {host!r} is not a valid host name") from None
+			raise BlockedTarget(
+				_("{0}: {1} is not a valid host name").format(repr(text), repr(host))
+			) from None
 	path = parts.path or "/"
 	if parts.query:
 		path += "?" + parts.query
@@ -220,11 +230,15 @@ def check_url(url, allowlist=None):
 		problem = address_problem(target.literal_ip)
 		if problem and not allowlist.allows_address(target.literal_ip):
 			raise BlockedTarget(
-				f"{target.host} is {problem}; add it to {ALLOWLIST_KEY} in site config to allow it"
+				_("{0} is {1}; add it to {2} in site config to allow it").format(
+					target.host, problem, ALLOWLIST_KEY
+				)
 			)
 	elif _local_name(target.host):
 		raise BlockedTarget(
-			f"{target.host} is a local host name; add it to {ALLOWLIST_KEY} in site config to allow it"
+			_("{0} is a local host name; add it to {1} in site config to allow it").format(
+				target.host, ALLOWLIST_KEY
+			)
 		)
 	return target
 
@@ -246,20 +260,22 @@ def resolve_target(target, allowlist=None, resolver=None):
 		try:
 			infos = resolver(target.host, target.port, 0, socket.SOCK_STREAM)
 		except (OSError, UnicodeError) as error:
-			raise DeliveryError(f"cannot resolve {target.host}: {error}") from None
+			raise DeliveryError(_("cannot resolve {0}: {1}").format(target.host, error)) from None
 		addresses = []
 		for info in infos:
 			ip = ipaddress.ip_address(info[4][0])
 			if ip not in addresses:
 				addresses.append(ip)
 		if not addresses:
-			raise DeliveryError(f"{target.host} resolves to no address")
+			raise DeliveryError(_("{0} resolves to no address").format(target.host))
 	if allowlist.allows_host(target.host):
 		return addresses
 	for ip in addresses:
 		problem = address_problem(ip)
 		if problem and not allowlist.allows_address(ip):
 			raise BlockedTarget(
-				f"{target.host} resolves to {ip}, {problem}; add it to {ALLOWLIST_KEY} in site config to allow it"
+				_("{0} resolves to {1}, {2}; add it to {3} in site config to allow it").format(
+					target.host, ip, problem, ALLOWLIST_KEY
+				)
 			)
 	return addresses

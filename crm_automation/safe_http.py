@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
+from crm_automation.engine.i18n import _
 from crm_automation.net_guard import (
 	ALLOWLIST_KEY,
 	Allowlist,
@@ -67,7 +68,7 @@ class _Deadline:
 	def remaining(self):
 		left = self.ends - self.clock()
 		if left <= 0:
-			raise DeliveryError("timed out (overall deadline)")
+			raise DeliveryError(_("timed out (overall deadline)"))
 		return left
 
 
@@ -126,7 +127,9 @@ def post(url, body, headers, timeout, allowlist=None, resolver=None, tls_context
 		)
 		if status in REDIRECT_STATUSES and location:
 			if len(redirects) >= MAX_REDIRECTS:
-				raise DeliveryError(f"more than {MAX_REDIRECTS} redirects (last to {location})")
+				raise DeliveryError(
+					_("more than {0} redirects (last to {1})").format(MAX_REDIRECTS, location)
+				)
 			current = urljoin(current, location)
 			redirects.append(current)
 			if status not in BODY_PRESERVING_REDIRECTS:
@@ -156,7 +159,7 @@ def _exchange(target, address, method, body, headers, deadline, tls_context):
 		location = response.getheader("Location")
 		data, truncated = _read_capped(response, sock, deadline)
 		if getattr(connection, "aborted", False):
-			raise DeliveryError("timed out (overall deadline)")
+			raise DeliveryError(_("timed out (overall deadline)"))
 		return (
 			response.status,
 			response.reason,
@@ -166,7 +169,7 @@ def _exchange(target, address, method, body, headers, deadline, tls_context):
 		)
 	except (OSError, ValueError, http.client.HTTPException) as error:
 		if getattr(connection, "aborted", False):
-			raise DeliveryError("timed out (overall deadline)") from None
+			raise DeliveryError(_("timed out (overall deadline)")) from None
 		deadline.remaining()  # an abort by the watchdog reads as the deadline it is
 		raise DeliveryError(f"{target.host}: {error.__class__.__name__}: {error}") from None
 	finally:

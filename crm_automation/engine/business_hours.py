@@ -52,7 +52,6 @@ _SMALLEST_STEP = datetime.timedelta(microseconds=1)
 # A calendar with working intervals only lacks working time when holidays cover every working day;
 # searching further than this means the holiday list is wrong, not that the deadline is far away.
 _SEARCH_LIMIT = datetime.timedelta(days=3653)
-_SEARCH_LIMIT_TEXT = "10 years"
 
 _TIME_PATTERN = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -72,11 +71,13 @@ class Calendar:
 		if self.always_open:
 			return
 		if len(week) != 7:
+			# not user-facing: compile_calendar has named the problem before a Calendar is built
 			raise ValueError("a working week needs one list of intervals per weekday, Monday first")
 		self._week = tuple(tuple(sorted(intervals)) for intervals in week)
 		self._day_totals = tuple(sum((end - start for start, end in day), _NO_TIME) for day in self._week)
 		self._week_total = sum(self._day_totals, _NO_TIME)
 		if not self._week_total:
+			# not user-facing: compile_calendar has named the problem before a Calendar is built
 			raise ValueError("a working-hours calendar needs at least one working interval")
 		self._holidays = sorted(set(holidays))
 		self._holiday_set = frozenset(self._holidays)
@@ -351,6 +352,7 @@ def _require_naive_datetime(value, name):
 	if not isinstance(value, datetime.datetime):
 		raise TypeError(f"{name} must be a datetime.datetime, got {type(value).__name__}")
 	if value.tzinfo is not None:
+		# not user-facing: a caller passing an aware datetime is the code's mistake, not the user's
 		raise ValueError(
 			f"{name} must be naive local time; convert it to the site's time zone and drop tzinfo"
 		)
@@ -360,13 +362,15 @@ def _require_duration(duration):
 	if not isinstance(duration, datetime.timedelta):
 		raise TypeError(f"duration must be a datetime.timedelta, got {type(duration).__name__}")
 	if duration < _NO_TIME:
+		# not user-facing: the engine never asks for a negative duration (the save refuses one)
 		raise ValueError(f"duration must not be negative, got {duration}")
 
 
 def _no_working_time(since_day):
 	return ValueError(
-		f"no working time within {_SEARCH_LIMIT_TEXT} after {since_day.isoformat()}: "
-		"the holidays cover every working day"
+		_("no working time within 10 years after {0}: the holidays cover every working day").format(
+			since_day.isoformat()
+		)
 	)
 
 

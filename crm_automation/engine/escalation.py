@@ -65,8 +65,10 @@ class Due:
 
 	def describe(self):
 		if self.is_warning:
-			return f"Warning before level {self.level.number}"
-		return f"Level {self.level.number}" + (f" (repeat {self.repeat})" if self.repeat else "")
+			return _("Warning before level {0}").format(self.level.number)
+		if self.repeat:
+			return _("Level {0} (repeat {1})").format(self.level.number, self.repeat)
+		return _("Level {0}").format(self.level.number)
 
 
 class CompiledPolicy:

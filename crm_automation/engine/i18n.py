@@ -20,6 +20,13 @@ def _(message, context=None):
 	return translate(message, context=context) if context and takes_context else translate(message)
 
 
+def _lt(message, context=None):
+	"""Marks a template for the extractor and returns it untranslated: for words fixed when a module
+	is imported (operator labels), which the reader's side translates as it shows them
+	(``__(label, null, context)`` in the desk)."""
+	return message
+
+
 @contextlib.contextmanager
 def translating(translate):
 	"""Speak the reader's language: ``with translating(frappe._): describe_rule(...)``."""

@@ -23,6 +23,13 @@ from .i18n import _
 
 MAX_LINK_HOPS = 2
 AGGREGATES = ("any", "all", "count", "sum")
+# A child-table test's label in a trace: "any of Items: Qty".
+_AGGREGATE_LABELS = {
+	"any": lambda: _("any of {0}"),
+	"all": lambda: _("all of {0}"),
+	"count": lambda: _("number of {0}"),
+	"sum": lambda: _("sum of {0}"),
+}
 LINK_TYPES = ("Link", "Dynamic Link")
 TABLE_TYPES = ("Table",)
 _SEGMENT_RE = re.compile(r"^([A-Za-z0-9_]+)(?:\[([^\[\]]+)\])?$")
@@ -322,11 +329,11 @@ def aggregate_test(leaf):
 
 def aggregate_value_field(agg, row_field, label):
 	if agg == "count":
-		return {"fieldtype": "Int", "label": f"number of {label}"}
+		return {"fieldtype": "Int", "label": _("number of {0}").format(label)}
 	return {
 		"fieldtype": row_field["fieldtype"],
 		"options": row_field.get("options"),
-		"label": f"sum of {label}",
+		"label": _("sum of {0}").format(label),
 	}
 
 
@@ -449,7 +456,7 @@ def compile_aggregate_leaf(node, fields, path, problems, get_fields, compile_lea
 	leaf.inner = inner
 	leaf.op = node.get("op")
 	leaf.path = path
-	leaf.label = f"{agg} of {label}" if agg != "count" else f"number of {label}"
+	leaf.label = _AGGREGATE_LABELS[agg]().format(label)
 	leaf.test = aggregate_test(leaf)
 	return leaf
 

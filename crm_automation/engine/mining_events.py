@@ -12,6 +12,7 @@ import datetime
 import re
 
 from .errors import RuleError
+from .i18n import _
 
 TRANSITION_FIELDS = ("status",)
 AUTOMATION_TODO_PREFIX = "Assigned by automation rule"
@@ -50,7 +51,8 @@ IGNORED_FIELDS = frozenset(
 	)
 )
 
-_TAG_RE = re.compile(r"<[^>]*>")
+# A tag ends at the next > or <: "<<<<..." from an outside sender is read in one pass, not one per "<".
+_TAG_RE = re.compile(r"<[^<>]*>")
 _SPACE_RE = re.compile(r"\s+")
 _DIGITS_RE = re.compile(r"\d+")
 
@@ -71,14 +73,16 @@ def parse_when(value, where="when"):
 	if isinstance(value, datetime.date):
 		return datetime.datetime(value.year, value.month, value.day)
 	if not isinstance(value, str):
-		raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+		raise HistoryError(where, _("{0} is not a date and time (YYYY-MM-DD HH:MM:SS)").format(repr(value)))
 	try:
 		moment = _from_iso(value)
 	except ValueError:
 		try:
 			moment = _from_iso(value.strip().replace("T", " "))
 		except ValueError:
-			raise HistoryError(where, f"{value!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+			raise HistoryError(
+				where, _("{0} is not a date and time (YYYY-MM-DD HH:MM:SS)").format(repr(value))
+			)
 	return moment if moment.tzinfo is None else moment.replace(tzinfo=None)
 
 
@@ -156,7 +160,7 @@ class DocumentDigest:
 def _required(event, keys, where):
 	for key in keys:
 		if event.get(key) in (None, ""):
-			raise HistoryError(where, f"a {event.get('type')} event needs {key!r}")
+			raise HistoryError(where, _("a {0} event needs {1}").format(event.get("type"), repr(key)))
 
 
 def _where(event, position):
@@ -176,16 +180,19 @@ def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
 		if not isinstance(event, dict) or event.get("type") not in event_types:
 			where = _where(event, position)
 			if not isinstance(event, dict):
-				raise HistoryError(where, "an event is a JSON object")
+				raise HistoryError(where, _("an event is a JSON object"))
 			raise HistoryError(
-				where, f"unknown event type {event.get('type')!r} (use one of: {', '.join(EVENT_TYPES)})"
+				where,
+				_("unknown event type {0} (use one of: {1})").format(
+					repr(event.get("type")), ", ".join(EVENT_TYPES)
+				),
 			)
 		kind = event["type"]
 		doctype, name, when = event.get("doctype"), event.get("name"), event.get("when")
 		if not doctype or name in (None, "") or not when:
 			_required(event, ("doctype", "name", "when"), _where(event, position))
 		if not isinstance(doctype, str) or not isinstance(name, str | int):
-			raise HistoryError(_where(event, position), "doctype and name are text")
+			raise HistoryError(_where(event, position), _("doctype and name are text"))
 		document = (doctype, name if isinstance(name, str) else str(name))
 		if document != current_key:
 			if current is not None:
@@ -194,7 +201,9 @@ def iter_documents(events, transition_fields=TRANSITION_FIELDS, excluded=None):
 			if hash(document) in finished:
 				raise HistoryError(
 					_where(event, position),
-					f"events of {document[0]} {document[1]} are not together; sort the history by doctype, name, when",
+					_("events of {0} {1} are not together; sort the history by doctype, name, when").format(
+						document[0], document[1]
+					),
 				)
 			current = DocumentDigest(*document)
 			current_key = document
@@ -229,7 +238,7 @@ def _check_texts(event, position):
 	for key in _TEXT_KEYS[event["type"]]:
 		value = event.get(key)
 		if value is not None and not isinstance(value, str):
-			raise HistoryError(f"{_where(event, position)}.{key}", f"{value!r} is not text")
+			raise HistoryError(f"{_where(event, position)}.{key}", _("{0} is not text").format(repr(value)))
 
 
 def _digest(digest, event, kind, when, position, transition_fields):
@@ -238,7 +247,7 @@ def _digest(digest, event, kind, when, position, transition_fields):
 	if kind == "record":
 		values = event.get("doc") or {}
 		if not isinstance(values, dict):
-			raise HistoryError(f"{_where(event, position)}.doc", "the document's values are a JSON object")
+			raise HistoryError(f"{_where(event, position)}.doc", _("the document's values are a JSON object"))
 		digest.initial = {
 			field: value
 			for field, value in values.items()
@@ -265,7 +274,7 @@ def _digest(digest, event, kind, when, position, transition_fields):
 		template = event.get("template") or ""
 		subject = plain_text(event.get("subject"), digest.name)
 		if not template and not subject:
-			raise HistoryError(_where(event, position), "an email event needs 'template' or 'subject'")
+			raise HistoryError(_where(event, position), _("an email event needs 'template' or 'subject'"))
 		key = ("template", template) if template else ("subject", text_key(subject))
 		sample = {
 			"template": template,
@@ -277,9 +286,10 @@ def _digest(digest, event, kind, when, position, transition_fields):
 		return
 	text = plain_text(event.get("description") if kind == "todo" else event.get("text"), digest.name)
 	if not text:
-		raise HistoryError(
-			_where(event, position), f"a {kind} event needs its {'description' if kind == 'todo' else 'text'}"
+		message = (
+			_("a todo event needs its description") if kind == "todo" else _("a {0} event needs its text")
 		)
+		raise HistoryError(_where(event, position), message.format(kind))
 	sample = {"text": text, "to": event.get("to") or ""}
 	digest.actions.append(Action(ACTION_OF_EVENT[kind], text_key(text), when, who, sample))
 

@@ -10,6 +10,7 @@ support and ``same / (same + different + rule_only)`` its confidence.
 import datetime
 from collections import Counter
 
+from .i18n import _
 from .mining import (
 	ASSIGN,
 	CREATED,
@@ -50,7 +51,9 @@ class ReplayShape:
 		elif trigger == "New" and self.kind not in (ASSIGN, SET_VALUE):
 			self.transition = CREATED
 		elif trigger != "New":
-			raise HistoryError("trigger", f"a replay needs a New, Value Change or Time rule, not {trigger!r}")
+			raise HistoryError(
+				"trigger", _("a replay needs a New, Value Change or Time rule, not {0}").format(repr(trigger))
+			)
 		self.key = self._expected_key()
 
 	def _expected_key(self):
@@ -96,7 +99,7 @@ def _condition_transition(rule):
 	for leaf in leaves:
 		if leaf.get("op") == "=":
 			return (leaf["field"], str(leaf.get("value")))
-	raise HistoryError("conditions", "a Time rule on modified needs a condition field = value to replay")
+	raise HistoryError("conditions", _("a Time rule on modified needs a condition field = value to replay"))
 
 
 def replay(

@@ -8,6 +8,8 @@ the same work. A pattern is a tuple ``(family, doctype, condition, action)``:
   ``("Send Email", "template" | "subject", key)``, ``("Create ToDo" | "Add Comment", text key, days)``.
 """
 
+from .i18n import _
+
 RULE_NAME_LENGTH = 120
 CREATED_KEY = ("", "created")
 
@@ -122,7 +124,7 @@ def rule_for(pattern, sample, proposal):
 		"document_type": doctype,
 		"enabled": 0,
 		"fire_mode": "Every Time",
-		"description": "Proposed from the site's history: " + summary(proposal),
+		"description": _("Proposed from the site's history: {0}").format(summary(proposal)),
 		"conditions": {},
 	}
 	if family in ("from", "by_field"):

@@ -7,6 +7,8 @@ each such value by its path, so the compilers only ever see the shapes the desk 
 
 import math
 
+from .i18n import _
+
 # Child tables: a list of rows (objects), each checked with the same rules.
 ROW_LISTS = frozenset(
 	{"actions", "branches", "criteria", "activity_criteria", "bands", "levels", "working_hours", "steps"}
@@ -41,28 +43,32 @@ def _check_row(row, where, problems, whole_numbers=ROW_WHOLE_NUMBERS):
 			continue
 		if key in ROW_LISTS:
 			if not isinstance(value, list):
-				problems.append((path, f"must be a list of rows, not {_kind(value)}"))
+				problems.append((path, _("must be a list of rows, not {0}").format(_kind(value))))
 				continue
 			for index, child in enumerate(value):
 				if isinstance(child, dict):
 					_check_row(child, f"{path}[{index}]", problems)
 				else:
-					problems.append((f"{path}[{index}]", f"a row must be an object, not {_kind(child)}"))
+					problems.append(
+						(f"{path}[{index}]", _("a row must be an object, not {0}").format(_kind(child)))
+					)
 		elif key in OBJECTS:
 			if not isinstance(value, dict | str):
-				problems.append((path, f"must be an object (or its JSON text), not {_kind(value)}"))
+				problems.append(
+					(path, _("must be an object (or its JSON text), not {0}").format(_kind(value)))
+				)
 		elif key in VALUE_LISTS:
 			items = value if isinstance(value, list) else [value]
 			if not all(isinstance(entry, SCALARS) and _finite(entry) for entry in items):
-				problems.append((path, "must be text, or a list of single values"))
+				problems.append((path, _("must be text, or a list of single values")))
 		elif not isinstance(value, SCALARS):
-			problems.append((path, f"must be a single value, not {_kind(value)}"))
+			problems.append((path, _("must be a single value, not {0}").format(_kind(value))))
 		elif not _finite(value):
-			problems.append((path, f"{value!r} is not a finite number"))
+			problems.append((path, _("{0} is not a finite number").format(repr(value))))
 		elif key in TEXTS and not isinstance(value, str):
-			problems.append((path, f"must be text, not {_kind(value)}"))
+			problems.append((path, _("must be text, not {0}").format(_kind(value))))
 		elif key in whole_numbers and not _whole_number(value):
-			problems.append((path, f"{value!r} is not a whole number"))
+			problems.append((path, _("{0} is not a whole number").format(repr(value))))
 
 
 def _finite(value):
@@ -80,7 +86,7 @@ def _whole_number(value):
 
 def _kind(value):
 	if isinstance(value, dict):
-		return "an object"
+		return _("an object")
 	if isinstance(value, list):
-		return "a list"
+		return _("a list")
 	return repr(value)[:40]

@@ -72,7 +72,7 @@ class ScoreResult:
 	def explain(self):
 		"""'+3 inquiry, +2 product page view, -1 decay' for timeline comments."""
 		parts = [f"{entry['points']:+g} {entry['label']}" for entry in self.breakdown if entry["points"]]
-		return ", ".join(parts) or "no points"
+		return _(", ").join(parts) or _("no points")
 
 
 class CompiledScoreRule:
@@ -129,7 +129,8 @@ class CompiledScoreRule:
 		base = total
 		decay = self.decay_for(base, days_idle)
 		if decay:
-			breakdown.append({"label": f"decay ({days_idle:g} days without activity)", "points": -round(decay, 2), "kind": "decay"})
+			label = _("decay ({0} days without activity)").format(f"{days_idle:g}")
+			breakdown.append({"label": label, "points": -round(decay, 2), "kind": "decay"})
 		result = ScoreResult()
 		result.base = round(base, 2)
 		result.decay = round(decay, 2)

@@ -5,6 +5,7 @@ Pure Python, no Frappe."""
 import datetime
 
 from .describe import describe_action, describe_condition
+from .i18n import _
 from .sequences import (
 	EXITED,
 	PENDING,
@@ -23,7 +24,7 @@ def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
 	``start`` each entry also has its due moment (``at``, None when it would be passed over)."""
 	entries = [
 		{
-			"when": "now",
+			"when": _("now"),
 			"at": start,
 			"wait": "",
 			"only_if": "",
@@ -37,21 +38,22 @@ def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
 	for step in sequence.steps if sequence else ():
 		if step.wait_type == WAIT_DURATION and fixed:
 			offset += step.duration
-			when = f"+{format_duration(offset)}"
+			when = "+" + format_duration(offset)
 		elif step.wait_type == WAIT_CONDITION:
 			# Met early, it moves every later step forward: later offsets would promise too much.
 			limit = (
-				f"+{format_duration(offset + step.duration)}"
+				"+" + format_duration(offset + step.duration)
 				if fixed
-				else format_duration(step.duration) + " later"
+				else _("{0} later").format(format_duration(step.duration))
 			)
-			when = f"when {describe_condition(step.until_tree, fields)} (at the latest {limit})"
+			condition = describe_condition(step.until_tree, fields)
+			when = _("when {0} (at the latest {1})").format(condition, limit)
 			fixed = False
 		else:
 			fixed = False
-			when = step.describe_wait(fields).removeprefix("wait ")
+			when = step.describe_span(fields)
 			if step.wait_type in (WAIT_DURATION, WAIT_BUSINESS_TIME):
-				when += " later"
+				when = _("{0} later").format(when)
 		entry = {
 			"when": when,
 			"step": step.label,
@@ -74,18 +76,18 @@ def timeline_text(entries):
 	"""``now: send an email; +24 h if Status is Open: create a ToDo; +48 h: notify: ...``"""
 	parts = []
 	for entry in entries:
-		if entry["when"] == "now" and not entry["actions"]:
+		if entry["when"] == _("now") and not entry["actions"]:
 			continue
 		text = entry["when"]
 		if entry.get("at"):
-			text += f" ({entry['at']:%Y-%m-%d %H:%M})"
+			text = _("{0} ({1})").format(text, entry["at"].strftime("%Y-%m-%d %H:%M"))
 		if entry["only_if"]:
-			text += f" if {entry['only_if']}"
-		text += ": " + (", ".join(entry["actions"]) or "nothing")
+			text = _("{0} if {1}").format(text, entry["only_if"])
+		text = _("{0}: {1}").format(text, _(", ").join(entry["actions"]) or _("nothing"))
 		if entry["on_timeout"]:
-			text += "; on timeout: " + ", ".join(entry["on_timeout"])
+			text = _("{0}; on timeout: {1}").format(text, _(", ").join(entry["on_timeout"]))
 		parts.append(text)
-	return "; ".join(parts)
+	return _("; ").join(parts)
 
 
 def _describe(action, fields):
@@ -100,12 +102,12 @@ def format_duration(delta):
 	"""``24 h``, ``48 h``, ``7 d``, ``90 min``: days only from three days on, as people say them."""
 	seconds = int(delta.total_seconds())
 	if seconds and seconds % 86400 == 0 and seconds >= 3 * 86400:
-		return f"{seconds // 86400} d"
+		return _("{0} d").format(seconds // 86400)
 	if seconds % 3600 == 0:
-		return f"{seconds // 3600} h"
+		return _("{0} h").format(seconds // 3600)
 	if seconds % 60 == 0:
-		return f"{seconds // 60} min"
-	return f"{seconds} s"
+		return _("{0} min").format(seconds // 60)
+	return _("{0} s").format(seconds)
 
 
 class SequenceRun:
@@ -214,7 +216,7 @@ def changes_from(items, start):
 	changes = []
 	for i, item in enumerate(items or ()):
 		if not isinstance(item, dict) or not isinstance(item.get("values"), dict):
-			raise ValueError(f"changes[{i}] must be an object with after and values")
+			raise ValueError(_("changes[{0}] must be an object with after and values").format(i))
 		try:
 			changes.append((start + parse_span(item.get("after")), item["values"]))
 		except ValueError as error:
@@ -228,7 +230,7 @@ def parse_span(text):
 	cleaned = (text or "").strip().lower()
 	if len(cleaned) >= 2 and cleaned[-1] in units and cleaned[:-1].isdigit():
 		return datetime.timedelta(**{units[cleaned[-1]]: int(cleaned[:-1])})
-	raise ValueError(f"{text!r} is not a span such as 90m, 36h, 14d or 2w")
+	raise ValueError(_("{0} is not a span such as 90m, 36h, 14d or 2w").format(repr(text)))
 
 
 class SequencePlayer:
@@ -256,6 +258,7 @@ class SequencePlayer:
 		span = format_duration(self.until - self.start)
 		lines = []
 		for name, tally in self.tallies.items():
-			lines.append(f"{name}: follow-up steps over {span} (until {self.until:%Y-%m-%d %H:%M})")
+			until = self.until.strftime("%Y-%m-%d %H:%M")
+			lines.append(_("{0}: follow-up steps over {1} (until {2})").format(name, span, until))
 			lines.extend(f"    {line}" for line in tally.lines())
 		return lines

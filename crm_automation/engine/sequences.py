@@ -135,27 +135,35 @@ class CompiledStep:
 		if self.wait_type == WAIT_CONDITION and not (condition_met or self.until.matches(doc, None)):
 			path, intents = PATH_TIMEOUT, self.timeout_intents
 		if self.check and not self.check.matches(doc, None):
-			return SKIPPED, f"only if {describe_condition(self.check_tree)}: not met", ()
+			return SKIPPED, _("only if {0}: not met").format(describe_condition(self.check_tree)), ()
 		if not intents:
-			return SKIPPED, "nothing to do on this path", ()
+			return SKIPPED, _("nothing to do on this path"), ()
 		return RAN, path, [dict(intent) for intent in intents]
 
 	def describe_wait(self, fields=None):
-		amount = f"{self.amount:g} {_unit_text(self.unit, self.amount)}"
+		"""The step row's Summary: "wait 24 hours", "wait until next Monday 09:00"."""
+		return _("wait {0}").format(self.describe_span(fields))
+
+	def describe_span(self, fields=None):
+		"""The wait without its verb: "24 hours", "until 2 days before End Date 09:00"."""
+		amount = _amount_text(self.amount, self.unit, _AMOUNTS)
 		if self.wait_type == WAIT_DURATION:
-			return f"wait {amount}"
+			return amount
 		if self.wait_type == WAIT_BUSINESS_TIME:
-			kind = "working " + _unit_text(self.unit, self.amount)
-			return f"wait {self.amount:g} {kind} ({self.calendar_name})"
+			working = _amount_text(self.amount, self.unit, _WORKING_AMOUNTS)
+			return _("{0} ({1})").format(working, self.calendar_name)
 		if self.wait_type == WAIT_WEEKDAY:
-			return f"wait until next {WEEKDAYS[self.weekday]} {_clock(self.at_time)}"
+			return _("until next {0} {1}").format(_(WEEKDAYS[self.weekday]), _clock(self.at_time))
 		if self.wait_type == WAIT_DATE_FIELD:
 			label = _field_label(fields, self.date_field)
-			at = f" {_clock(self.at_time)}" if self.at_time else ""
-			if not self.amount:
-				return f"wait until {label}{at}"
-			return f"wait until {amount} {self.direction.lower()} {label}{at}"
-		return f"wait until {describe_condition(self.until_tree, fields)}, at most {amount}"
+			if self.amount:
+				before = self.direction == "Before"
+				label = (_("{0} before {1}") if before else _("{0} after {1}")).format(amount, label)
+			if self.at_time:
+				return _("until {0} {1}").format(label, _clock(self.at_time))
+			return _("until {0}").format(label)
+		condition = describe_condition(self.until_tree, fields)
+		return _("until {0}, at most {1}").format(condition, amount)
 
 
 class CompiledSequence:
@@ -175,9 +183,9 @@ class CompiledSequence:
 	def exit_reason(self, doc, before=None):
 		"""Why a save ends this document's sequence, or None while it goes on."""
 		if self.stop and self.stop.matches(doc, before):
-			return f"stop when {describe_condition(self.stop_tree)}"
+			return _("stop when {0}").format(describe_condition(self.stop_tree))
 		if self.stop_when_unmatched and self.match and not self.match.matches(doc, before):
-			return "the document no longer matches the rule's conditions"
+			return _("the document no longer matches the rule's conditions")
 		return None
 
 	def schedule(self, index, anchor, doc):
@@ -191,9 +199,9 @@ class CompiledSequence:
 		while step:
 			due = step.due_at(anchor, doc)
 			if due is None:
-				passed.append((step, f"{step.date_field} is empty"))
+				passed.append((step, _("{0} is empty").format(step.date_field)))
 			elif step.wait_type == WAIT_DATE_FIELD and due < anchor:
-				passed.append((step, f"{due:%Y-%m-%d %H:%M} had already passed"))
+				passed.append((step, _("{0} had already passed").format(due.strftime("%Y-%m-%d %H:%M"))))
 			else:
 				return step, due, passed
 			step = self.step(step.index + 1)
@@ -500,13 +508,28 @@ def working_days_later(calendar, anchor, days):
 		if calendar.is_working_day(day):
 			counted += 1
 	else:
-		raise ValueError(f"no {days} working days within 10 years after {anchor:%Y-%m-%d}")
+		raise ValueError(
+			_("no {0} working days within 10 years after {1}").format(days, anchor.strftime("%Y-%m-%d"))
+		)
 	return calendar.next_working_moment(datetime.datetime.combine(day, anchor.time()))
 
 
-def _unit_text(unit, amount):
-	word = unit.lower()
-	return word[:-1] if amount == 1 else word
+# "24 hours", "1 working day": whole phrases for the translator ({0} the number).
+_AMOUNTS = {
+	"Minutes": (lambda: _("{0} minute"), lambda: _("{0} minutes")),
+	"Hours": (lambda: _("{0} hour"), lambda: _("{0} hours")),
+	"Days": (lambda: _("{0} day"), lambda: _("{0} days")),
+}
+_WORKING_AMOUNTS = {
+	"Minutes": (lambda: _("{0} working minute"), lambda: _("{0} working minutes")),
+	"Hours": (lambda: _("{0} working hour"), lambda: _("{0} working hours")),
+	"Days": (lambda: _("{0} working day"), lambda: _("{0} working days")),
+}
+
+
+def _amount_text(amount, unit, table):
+	one, many = table.get(unit) or table["Hours"]
+	return (one if amount == 1 else many)().format(f"{amount:g}")
 
 
 def _clock(moment):
@@ -515,4 +538,4 @@ def _clock(moment):
 
 def _field_label(fields, fieldname):
 	field = (fields or {}).get(fieldname) or {}
-	return field.get("label") or fieldname
+	return _(field["label"]) if field.get("label") else fieldname

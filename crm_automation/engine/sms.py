@@ -32,13 +32,14 @@ def normalize_number(raw):
 	"""(number, None) for a number that can be sent, else (None, reason). Spaces, dashes, dots and
 	parentheses are dropped and a leading + kept: "+7 (912) 345-67-89" → "+79123456789"."""
 	if raw is None or not str(raw).strip():
-		return None, "no number"
+		return None, _("no number")
 	text = str(raw).strip()
 	number = _STRIPPED.sub("", text)
 	if number.startswith("00"):
 		number = "+" + number[2:]
 	if not _NUMBER_RE.match(number):
-		return None, f"{describe_value(text)} is not a phone number (6 to 15 digits, optionally after +)"
+		reason = _("{0} is not a phone number (6 to 15 digits, optionally after +)")
+		return None, reason.format(describe_value(text))
 	return number, None
 
 

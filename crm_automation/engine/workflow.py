@@ -233,7 +233,7 @@ class CompiledWorkflowRule:
 			else:
 				ok = self.trigger_condition.matches(doc, before)
 			if not ok:
-				reason = f"{self.trigger_field} did not change as the trigger asks"
+				reason = _("{0} did not change as the trigger asks").format(self.trigger_field)
 				return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
 		if explain:
 			ok, part = self.condition.explain(doc, before)
@@ -241,9 +241,10 @@ class CompiledWorkflowRule:
 		else:
 			ok = self.condition.matches(doc, before)
 		if not ok:
-			return Evaluation(self.name, Evaluation.SKIPPED, "conditions not met", trace=trace)
+			return Evaluation(self.name, Evaluation.SKIPPED, _("conditions not met"), trace=trace)
 		if self.fire_mode == FIRE_ON_BECOMING_TRUE and before is not None and self.condition.matches(before):
-			return Evaluation(self.name, Evaluation.SKIPPED, "conditions were already true before", trace=trace)
+			reason = _("conditions were already true before")
+			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
 
 		branch_name = None
 		for branch in self.branches:
@@ -263,7 +264,7 @@ class CompiledWorkflowRule:
 		if branch_name is not None:
 			intents.extend(self.actions_by_branch.get(branch_name, ()))
 		if not intents and not self.sequence:
-			reason = "no branch matched" if self.branches else "the rule has no actions"
+			reason = _("no branch matched") if self.branches else _("the rule has no actions")
 			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
 		outcome = Evaluation.REJECTED if any(i["type"] == REJECT for i in intents) else Evaluation.FIRED
 		return Evaluation(self.name, outcome, "", branch_name, [dict(i) for i in intents], trace)
@@ -503,11 +504,13 @@ def _recipients(action, fields, path, problems, *, emails_allowed):
 	if recipients["to_field"]:
 		ok = _email_field_ok if emails_allowed else _user_field_ok
 		if not ok(fields, recipients["to_field"]):
+			message = (
+				_("{0} is not a field that holds an email address or user")
+				if emails_allowed
+				else _("{0} is not a field that holds a user")
+			)
 			problems.add(
-				f"{path}.to_field",
-				f"{describe_value(recipients['to_field'])} is not a field that holds "
-				+ ("an email address or user" if emails_allowed else "a user"),
-				recipients["to_field"],
+				f"{path}.to_field", message.format(describe_value(recipients["to_field"])), recipients["to_field"]
 			)
 	if not emails_allowed:
 		for user in recipients["to_users"]:

@@ -165,3 +165,124 @@ class TestTranslationsServed(FrappeTestCase):
 				if _(message.text, context=message.context) != wanted:
 					unserved.append(message.text)
 			self.assertFalse(unserved, f"{lang}: {sorted(set(unserved))[:20]}")
+
+
+class TestMessagesInTheReadersLanguage(FrappeTestCase):
+	"""Messages the engine and the address rules build, and the rows' summaries, read in the
+	reader's language (issue 21): not English for a Chinese or Russian user."""
+
+	def setUp(self):
+		self.addCleanup(self.set_lang, frappe.local.lang)
+		frappe.translate.clear_cache()
+		self.addCleanup(frappe.translate.clear_cache)
+
+	def set_lang(self, lang):
+		frappe.local.lang = lang
+
+	def refused(self, rule):
+		with self.assertRaises(frappe.ValidationError) as caught:
+			frappe.get_doc(
+				{"doctype": "Workflow Rule", "document_type": "Lead", "trigger": "New", **rule}
+			).insert()
+		self.assertFalse(frappe.db.exists("Workflow Rule", rule["rule_name"]))
+		return str(caught.exception)
+
+	def test_recipient_field_that_holds_no_user(self):
+		"""Create ToDo / Send Email to a field that holds no user (Number of Employees)."""
+		expected = {
+			"zh": ("不是存放用户的字段", "不是存放邮件地址或用户的字段"),
+			"ru": ("не поле с пользователем", "не поле с адресом электронной почты"),
+			"en": ("is not a field that holds a user", "is not a field that holds an email address or user"),
+		}
+		for lang, (todo, email) in expected.items():
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				message = self.refused(
+					{
+						"rule_name": "_Test Translations ToDo Field",
+						"actions": [
+							{"action_type": "Create ToDo", "to_field": "no_of_employees", "message": "x"}
+						],
+					}
+				)
+				self.assertIn(todo, message)
+				self.assertIn('"no_of_employees"', message)
+				message = self.refused(
+					{
+						"rule_name": "_Test Translations Email Field",
+						"actions": [
+							{
+								"action_type": "Send Email",
+								"to_field": "no_of_employees",
+								"subject": "x",
+								"message": "x",
+							}
+						],
+					}
+				)
+				self.assertIn(email, message)
+
+	def test_webhook_address_refused(self):
+		"""The address rules (net_guard) speak the reader's language at save."""
+		for lang, expected in (
+			("zh", "127.0.0.1是环回地址；如需允许"),
+			("ru", "127.0.0.1 — это адрес обратной петли (loopback); чтобы разрешить"),
+			("en", "127.0.0.1 is a loopback address; add it to"),
+		):
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				message = self.refused(
+					{
+						"rule_name": "_Test Translations Webhook",
+						"actions": [{"action_type": "Webhook", "url": "http://127.0.0.1/hook"}],
+					}
+				)
+				self.assertIn(expected, message)
+
+	def test_row_summaries_follow_the_reader(self):
+		"""Saved in English, the rule's action and step rows read in Chinese and Russian when the form
+		loads (onload), while the stored words stay as saved."""
+		self.set_lang("en")
+		rule = frappe.get_doc(
+			{
+				"doctype": "Workflow Rule",
+				"rule_name": "_Test Translations Summaries",
+				"document_type": "Lead",
+				"trigger": "Save",
+				"enabled": 0,
+				"steps": [
+					{"step_name": "Chase", "wait_type": "Duration", "wait_amount": 24, "wait_unit": "Hours"}
+				],
+				"actions": [
+					{"action_type": "Add Comment", "message": "x"},
+					{"action_type": "Create ToDo", "step": "Chase", "to_owner": 1, "message": "Call"},
+				],
+			}
+		).insert()
+		self.addCleanup(frappe.delete_doc, "Workflow Rule", rule.name, force=True)
+		expected = {
+			"zh": (["添加评论", "为所有者创建待办事项"], ["等待24小时"]),
+			"ru": (["добавить комментарий", "создать задачу (для: владелец)"], ["ждать 24 ч."]),
+			"en": (["add a comment", "create a ToDo for the owner"], ["wait 24 hours"]),
+		}
+		for lang, (actions, waits) in expected.items():
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				doc = frappe.get_doc("Workflow Rule", rule.name)
+				doc.run_method("onload")
+				self.assertEqual([a.action_summary for a in doc.actions], actions)
+				self.assertEqual([s.wait_summary for s in doc.steps], waits)
+		stored = frappe.get_all(
+			"Workflow Rule Action", filters={"parent": rule.name}, pluck="action_summary", order_by="idx"
+		)
+		self.assertEqual(stored, ["add a comment", "create a ToDo for the owner"])
+
+	def test_operator_labels_with_their_own_context(self):
+		"""The builder's operators: Frappe's "Like" (a thumbs-up) and "In" (ru: on a site) are other
+		words; ours carry the context the desk asks with."""
+		for lang, like, is_in in (("zh", "匹配", "属于"), ("ru", "похоже на", "входит в")):
+			with self.subTest(lang=lang):
+				self.set_lang(lang)
+				self.assertEqual(_("Like", context="Condition Operator"), like)
+				messages = frappe.translate.get_messages_for_boot()
+				self.assertEqual(messages.get("In:Condition Operator"), is_in)

@@ -5,6 +5,7 @@ Needs the records of crm_automation.tests.desk (setup_desk_check) and the zh/ru 
 crm_automation.tests.desk_languages (setup_desk_languages), with the same password. Screenshots go
 to artifacts/. Each check waits for content (the sentence, the error text), not for containers."""
 
+import json
 import os
 import pathlib
 
@@ -175,3 +176,156 @@ def test_validation_error_in_the_users_language(language_browser):
 		INVALID_RULE_NAME,
 	)
 	assert not exists
+
+
+# ------------------------------------------------------------------ a saved rule's builder and rows
+
+# crm_automation.tests.desk_languages saves these rules in English; the form reads them out in the
+# reader's language: the builder's rows (field, operator, value) and the rows' summaries.
+BUILDER_RULE = "_Desk Check Builder in Every Language"
+SINGLE_CONDITION_RULE = "_Desk Check One Condition"
+BUILDER = {
+	"zh": {
+		"rows": [
+			("源", "等于", ["Exhibition"]),
+			("状态", "属于", ["Open, Replied"]),
+			("电子邮件", "已设置", []),
+			("组织名称", "匹配", ["%Acme%"]),
+			("年度营收", "介于", [1000, 5000]),
+			("区域", "等于", ["_Desk Check No Such Territory"]),
+			("创建时间", "大于", ["2024"]),
+		],
+		"actions": ["轮流分配给Desk Check", "添加评论", "为所有者创建待办事项"],
+		"wait": "等待24小时",
+	},
+	"ru": {
+		"rows": [
+			("Источник", "равно", ["Exhibition"]),
+			("Статус", "входит в", ["Open, Replied"]),
+			("Эл. адрес", "заполнено", []),
+			("Название организации", "похоже на", ["%Acme%"]),
+			("Annual Revenue", "между", [1000, 5000]),
+			("Территория", "равно", ["_Desk Check No Such Territory"]),
+			("Создано на", "больше", ["2024"]),
+		],
+		"actions": [
+			"назначить по очереди: Desk Check",
+			"добавить комментарий",
+			"создать задачу (для: владелец)",
+		],
+		"wait": "ждать 24 ч.",
+	},
+}
+
+
+def builder_rows(driver, expected_count):
+	"""The builder's rows as the reader sees them: (field, operator, [values shown]), once every row
+	has its operator (the value widgets come with it)."""
+	script = """
+		return $('.frappe-control[data-fieldname=conditions_html] .crm-automation-condition:visible').map(function () {
+			const row = $(this);
+			return [[
+				row.find('.condition-field option:selected').text().trim(),
+				row.find('.condition-op option:selected').text().trim(),
+				row.find('.value-area input:visible').map(function () { return $(this).val(); }).get(),
+			]];
+		}).get();"""
+	return wait_until(
+		driver,
+		lambda d: (
+			(rows := js(d, script)) and len(rows) == expected_count and all(r[1] for r in rows) and rows
+		),
+		f"{expected_count} condition rows",
+	)
+
+
+def test_saved_rules_condition_builder_in_the_users_language(language_browser):
+	"""Every row of a saved rule's conditions, in the reader's language: the field's label, the
+	operator and the value as saved (a value that names no record is kept, a date and time is not
+	moved by the time zone), and opening the rule changes nothing."""
+	language, driver = language_browser
+	open_rule(driver, BUILDER_RULE)
+	expected = BUILDER[language]["rows"]
+	rows = builder_rows(driver, len(expected))
+	driver.save_screenshot(str(ARTIFACTS / f"desk-language-{language}-condition-builder.png"))
+	assert [(field, op) for field, op, _values in rows] == [(field, op) for field, op, _values in expected]
+	for (field, _op, shown), (_field, _op2, wanted) in zip(rows, expected, strict=True):
+		if wanted and isinstance(wanted[0], int):
+			assert [js(driver, "return flt(arguments[0])", value) for value in shown] == wanted, field
+		elif wanted == ["2024"]:
+			assert len(shown) == 1 and "2024" in shown[0], (field, shown)
+		else:
+			assert shown == wanted, (field, shown)
+	# Showing the rows wrote nothing back: the stored tree is the saved one and the form is clean.
+	saved = driver.execute_async_script(
+		"""const done = arguments[arguments.length - 1];
+		frappe.db.get_value('Workflow Rule', arguments[0], 'conditions').then((r) => done(r.message.conditions));""",
+		BUILDER_RULE,
+	)
+	assert js(driver, "return JSON.parse(cur_frm.doc.conditions)") == json.loads(saved)
+	assert js(driver, "return cur_frm.is_dirty()") is False
+
+
+def test_single_condition_without_a_group_shows_its_row(language_browser):
+	"""A condition stored as one leaf ({field, op, value}, no all/any) is a row, not an empty builder."""
+	language, driver = language_browser
+	open_rule(driver, SINGLE_CONDITION_RULE)
+	rows = builder_rows(driver, 1)
+	field, op, _values = BUILDER[language]["rows"][0]
+	assert rows == [[field, op, ["Exhibition"]]]
+	assert js(driver, "return cur_frm.is_dirty()") is False
+
+
+def test_row_summaries_in_the_users_language(language_browser):
+	"""The action rows' summaries and the step's wait, stored in English at save, read in the
+	reader's language in the form and its grid."""
+	language, driver = language_browser
+	open_rule(driver, BUILDER_RULE)
+	expected = BUILDER[language]["actions"]
+	shown = wait_until(
+		driver,
+		lambda d: (
+			(
+				cells := js(
+					d,
+					"""return $('.frappe-control[data-fieldname=actions] .grid-body .grid-row')
+					.map(function () { return $(this).find('[data-fieldname=action_summary]').text().trim(); }).get();""",
+				)
+			)
+			and len(cells) == len(expected)
+			and cells
+		),
+		"the action rows",
+	)
+	assert shown == expected
+	assert js(driver, "return cur_frm.doc.actions.map((a) => a.action_summary)") == expected
+	assert js(driver, "return cur_frm.doc.steps.map((s) => s.wait_summary)") == [BUILDER[language]["wait"]]
+
+
+def test_fields_that_fail_to_load_are_asked_again(language_browser):
+	"""A failed load of the field list says so in the reader's language (rather than an empty
+	builder), writes nothing back, and is not remembered: the next render asks again and shows the
+	rows."""
+	language, driver = language_browser
+	open_rule(driver, BUILDER_RULE)
+	builder_rows(driver, len(BUILDER[language]["rows"]))
+	js(
+		driver,
+		"""window.__real_xcall = frappe.xcall;
+		frappe.xcall = (method, args) => method === 'crm_automation.api.get_condition_fields'
+			? Promise.reject(new Error('down for the test')) : window.__real_xcall(method, args);
+		crm_automation.fields_cache = {};
+		cur_frm.trigger('render_condition_builder');""",
+	)
+	try:
+		message = wait_until(
+			driver,
+			lambda d: js(d, "return $('.crm-automation-condition-error:visible').text().trim()"),
+			"the message that the fields could not be loaded",
+		)
+	finally:
+		js(driver, "frappe.xcall = window.__real_xcall;")
+	assert {"zh": "无法加载", "ru": "Не удалось загрузить"}[language] in message
+	js(driver, "cur_frm.trigger('render_condition_builder');")
+	assert len(builder_rows(driver, len(BUILDER[language]["rows"]))) == len(BUILDER[language]["rows"])
+	assert js(driver, "return cur_frm.is_dirty()") is False

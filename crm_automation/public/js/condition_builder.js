@@ -10,14 +10,25 @@ crm_automation.fields_cache = {};
 crm_automation.linked_fields_cache = {};
 crm_automation.pickers_cache = {};
 
-crm_automation.get_linked_fields = function (doctype) {
-	if (!crm_automation.linked_fields_cache[doctype]) {
-		crm_automation.linked_fields_cache[doctype] = frappe.xcall(
-			"crm_automation.linked_fields.get_linked_condition_fields",
-			{ doctype }
-		);
+// One answer per doctype and page: a failed call is forgotten, so the next form asks again instead
+// of every builder of the session staying empty on a remembered failure.
+crm_automation.cached_call = function (cache, key, method, args) {
+	if (!cache[key]) {
+		cache[key] = frappe.xcall(method, args).catch((error) => {
+			delete cache[key];
+			throw error;
+		});
 	}
-	return crm_automation.linked_fields_cache[doctype];
+	return cache[key];
+};
+
+crm_automation.get_linked_fields = function (doctype) {
+	return crm_automation.cached_call(
+		crm_automation.linked_fields_cache,
+		doctype,
+		"crm_automation.linked_fields.get_linked_condition_fields",
+		{ doctype }
+	);
 };
 
 // The key of a field-list entry and of a condition row: the path, prefixed by its aggregate.
@@ -55,12 +66,9 @@ crm_automation.setup_action_pickers = async function (frm, table_field) {
 };
 
 crm_automation.get_fields = function (doctype) {
-	if (!crm_automation.fields_cache[doctype]) {
-		crm_automation.fields_cache[doctype] = frappe.xcall("crm_automation.api.get_condition_fields", {
-			doctype,
-		});
-	}
-	return crm_automation.fields_cache[doctype];
+	return crm_automation.cached_call(crm_automation.fields_cache, doctype, "crm_automation.api.get_condition_fields", {
+		doctype,
+	});
 };
 
 crm_automation.ConditionBuilder = class ConditionBuilder {
@@ -82,6 +90,9 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 				tree = null;
 			}
 		}
+		// A single condition is a whole tree too ({field, op, value}, as the API and packs may
+		// store it): read as a group of one, or the builder would show nothing and drop it on change.
+		if (tree && typeof tree === "object" && !Array.isArray(tree) && tree.field) tree = { all: [tree] };
 		this.mode = tree && tree.any ? "any" : "all";
 		const items = (tree && (tree.all || tree.any)) || [];
 		this.rows = items.filter((item) => item && item.field);
@@ -111,8 +122,17 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			this.wrapper.html(`<p class="text-muted">${__("Choose a Document Type first.")}</p>`);
 			return;
 		}
-		this.fields = await crm_automation.get_fields(this.doctype);
-		this.linked_fields = this.linked ? await crm_automation.get_linked_fields(this.doctype) : [];
+		try {
+			this.fields = await crm_automation.get_fields(this.doctype);
+		} catch (e) {
+			// The rows stay as saved (nothing is written back); the builder says why it shows none.
+			this.wrapper.html(
+				`<p class="text-muted crm-automation-condition-error">${__("The fields of {0} could not be loaded: reload the page to see the conditions.", [frappe.utils.escape_html(__(this.doctype))])}</p>`
+			);
+			return;
+		}
+		// Fields of linked documents are an extra: without them the document's own rows still show.
+		this.linked_fields = this.linked ? await crm_automation.get_linked_fields(this.doctype).catch(() => []) : [];
 		this.by_name = Object.fromEntries(
 			this.fields.concat(this.linked_fields).map((f) => [crm_automation.condition_key(f), f])
 		);
@@ -190,8 +210,9 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 			line.find(".op-area")
 		);
 		op_select.append(`<option value="">${__("Operator")}</option>`);
+		// With their own context: Frappe's "Like" and "In" mean other things in zh and ru.
 		field.operators.forEach((o) =>
-			op_select.append($("<option>").attr("value", o.operator).text(__(o.label)))
+			op_select.append($("<option>").attr("value", o.operator).text(__(o.label, null, "Condition Operator")))
 		);
 		op_select.val(row.op).on("change", (e) => {
 			row.op = e.target.value;
@@ -206,6 +227,10 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 	render_value(area, field, operator, row) {
 		if (operator.value === "none") return;
 		const make = (value, on_set, placeholder) => {
+			// Showing the saved value is not a change: a control may rewrite it as it shows it (a
+			// Datetime in the user's time zone, a Link that no longer exists), and the form must
+			// neither turn dirty nor store the rewritten value. Only what follows is the user's.
+			let shown = false;
 			const df = {
 				fieldtype: ["Link", "Select", "Date", "Datetime", "Time", "Check"].includes(field.fieldtype)
 					? field.fieldtype
@@ -213,9 +238,11 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 					? "Float"
 					: "Data",
 				options: field.options,
+				// A condition may name a value that does not exist yet (or any more): kept, not cleared.
+				ignore_link_validation: 1,
 				placeholder: placeholder || __(field.label),
 				onchange() {
-					on_set(this.get_value());
+					if (shown) on_set(this.get_value());
 				},
 			};
 			if (operator.value === "list" && df.fieldtype !== "Link") df.fieldtype = "Data";
@@ -225,7 +252,7 @@ crm_automation.ConditionBuilder = class ConditionBuilder {
 				render_input: true,
 				only_input: true,
 			});
-			control.set_value(value == null ? "" : value);
+			Promise.resolve(control.set_value(value == null ? "" : value)).then(() => (shown = true));
 			return control;
 		};
 		if (operator.value === "pair") {
@@ -273,14 +300,12 @@ crm_automation.show_dry_run = function (result) {
 	const esc = frappe.utils.escape_html;
 	const html = (result.results || [])
 		.map((entry) => {
-			const trace = (entry.trace || [])
-				.map((t) => `<li>${t.result ? "✔" : "✘"} ${esc(t.label)} ${esc(t.op)} ${esc(JSON.stringify(t.expected))} — ${__("is")} ${esc(JSON.stringify(t.actual))}</li>`)
-				.join("");
+			const trace = crm_automation.trace_items(entry.trace, __("is"));
 			const acts = (entry.actions || [])
 				.map((a) => `<li><b>${esc(a.type)}</b>: ${esc(a.summary)}${a.message ? `<div class="small text-muted">${esc(a.message)}</div>` : ""}</li>`)
 				.join("");
 			const steps = (entry.schedule || []).map((s) => `<li>${esc(s.at)} — ${esc(s.what)}</li>`).join("");
-			const score = entry.score ? `<div>${__("Score")} ${entry.score.score}: ${esc(entry.explained)}</div>` : "";
+			const score = entry.score ? `<div>${__("Score")} ${esc(String(entry.score.score))}: ${esc(entry.explained)}</div>` : "";
 			return `<div class="mb-3"><b>${esc(entry.document)}</b> → ${esc(entry.outcome)}${entry.branch ? ` (${esc(entry.branch)})` : ""}
 				${entry.reason ? `<div class="text-muted">${esc(entry.reason)}</div>` : ""}${score}
 				${trace ? `<ul>${trace}</ul>` : ""}${acts ? `<div>${__("Would")}:</div><ul>${acts}</ul>` : ""}${steps ? `<ul>${steps}</ul>` : ""}</div>`;

@@ -150,7 +150,11 @@ def before_after(filters):
 				from `tabIssue` where creation >= %s and creation < %s and first_responded_on is not null""",
 				(low, high),
 			)[0]
-			figures.append(f"{label}: {row[0]} issues, {flt(row[1]) / 60:.1f} h to first response" if row[0] else f"{label}: no responded issues")
+			figures.append(
+				_("{0}: {1} issues, {2} h to first response").format(label, row[0], f"{flt(row[1]) / 60:.1f}")
+				if row[0]
+				else _("{0}: no responded issues").format(label)
+			)
 		parts.append(f"<li>{frappe.bold(policy.name)}: {'; '.join(figures)}</li>")
 	if frappe.db.has_column("Lead", "crm_score_grade"):
 		bands = frappe.db.sql(
@@ -158,5 +162,9 @@ def before_after(filters):
 			from `tabLead` where crm_score_grade is not null group by crm_score_grade"""
 		)
 		for grade, total, converted in bands:
-			parts.append(f"<li>{_('Leads graded')} {frappe.bold(grade)}: {int(converted or 0)} / {total} {_('converted')} ({flt(converted) / total * 100:.0f}%)</li>")
+			share = f"{flt(converted) / total * 100:.0f}"
+			line = _("Leads graded {0}: {1} / {2} converted ({3}%)").format(
+				frappe.bold(grade), int(converted or 0), total, share
+			)
+			parts.append(f"<li>{line}</li>")
 	return f"<ul>{''.join(parts)}</ul>" if parts else None
