@@ -8,14 +8,17 @@ from frappe.utils import escape_html
 
 from crm_automation.engine import describe_operators
 from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
+from crm_automation.engine.i18n import translating
 from crm_automation.record_access import (
 	INTEGRATION_ROLE,
+	Reader,
 	may_edit_rules,
 	permitted_document,
 	redact_log,
 	redact_text,
 	redact_trace,
 	require_rule_manager,
+	scrub,
 )
 
 
@@ -107,11 +110,9 @@ def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	if chosen and len(chosen) > MAX_DRY_RUN_DOCUMENTS:
 		frappe.throw(_("A dry run takes at most {0} documents").format(MAX_DRY_RUN_DOCUMENTS))
 	last = min(max(int(last), 1), MAX_DRY_RUN_DOCUMENTS) if last else None
-	result = dry_run(rule, names=chosen, last=last)
-	for entry in result["results"]:
-		if entry.get("trace"):
-			entry["trace"] = redact_trace(entry["trace"], result["document_type"])
-	return result
+	# The answer shows the person asking only what they may read (dry_run.py masks it).
+	with translating(_):  # the engine's reasons and steps in the reader's language
+		return dry_run(rule, names=chosen, last=last)
 
 
 def _parse_names(names):
@@ -141,9 +142,13 @@ def get_applicable_automations(doctype: str, name: str):
 	from crm_automation.dry_run import automations_for
 
 	sees_recipients = may_edit_rules()
-	rows = automations_for(doc)
+	reader = Reader()
+	with translating(_):  # the engine's reasons in the reader's language
+		rows = automations_for(doc)
 	for row in rows:
-		row["trace"] = redact_trace(row.get("trace"), doctype)
+		secrets = set()
+		row["trace"] = redact_trace(row.get("trace"), doctype, doc=doc, reader=reader, found=secrets)
+		row["reason"] = scrub(row.get("reason"), secrets | reader.secrets_of(doc))
 		if not sees_recipients:
 			row["reason"] = redact_text(row.get("reason"))
 	return rows
@@ -197,7 +202,7 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 	if not log:
 		return {"outcome": "Skipped", "reason": _("The rule's conditions are not met")}
 	result = frappe.db.get_value("Automation Log", log, ["name", "outcome", "reason", "branch"], as_dict=True)
-	return redact_log(result, may_edit_rules())
+	return redact_log(result, may_edit_rules(), Reader(), doctype, doc)
 
 
 @frappe.whitelist()
@@ -215,8 +220,10 @@ def get_escalation_status(doctype: str, name: str):
 def get_automation_history(doctype: str, name: str, limit: int = 20):
 	"""Why automation did what it did on this document: its recent runs, for anyone who can read it.
 	Where messages and webhooks went is shown only to those who may edit rules."""
-	permitted_document(doctype, name)
+	doc = permitted_document(doctype, name)
 	sees_recipients = may_edit_rules()
+	# Values of fields the reader may not read are hidden, field by field (record_access.Reader).
+	reader = Reader()
 	logs = frappe.get_all(
 		"Automation Log",
 		filters={"reference_doctype": doctype, "reference_name": name},
@@ -225,14 +232,14 @@ def get_automation_history(doctype: str, name: str, limit: int = 20):
 		limit=max(min(int(limit), 100), 1),
 	)
 	for log in logs:
-		log.trace = redact_trace(json.loads(log.trace) if log.trace else [], doctype)
+		log.trace = json.loads(log.trace) if log.trace else []
 		log.actions = frappe.get_all(
 			"Automation Log Action",
 			filters={"parent": log.name, "parenttype": "Automation Log"},
-			fields=["action_type", "status", "result", "created_doctype", "created_name"],
+			fields=["action_type", "status", "result", "value_field", "created_doctype", "created_name"],
 			order_by="idx asc",
 		)
-		redact_log(log, sees_recipients)
+		redact_log(log, sees_recipients, reader, doctype, doc)
 	return logs
 
 
@@ -247,8 +254,7 @@ def retry_failed_actions(log: str):
 	log_doc = permitted_document("Automation Log", log)
 	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):
 		frappe.throw(_("Only the actions of an existing Workflow Rule can be retried"))
-	rule_doc = frappe.get_doc("Workflow Rule", log_doc.rule)
-	rule_doc.check_permission("read")
+	rule_doc = permitted_document("Workflow Rule", log_doc.rule)
 	doc = permitted_document(log_doc.reference_doctype, log_doc.reference_name, ("read", "write"))
 	compiled = compile_rule(rule_doc)
 	failed_rows = {row.action_row for row in log_doc.actions if row.status == "Failed"}
@@ -268,6 +274,7 @@ def retry_failed_actions(log: str):
 			row.created_doctype = result.get("created_doctype")
 			row.created_name = result.get("created_name")
 			row.response = result.get("error")
+			row.value_field = result.get("value_field") or row.value_field
 			row.attempts = (row.attempts or 0) + 1
 	if not any(row.status == "Failed" for row in log_doc.actions):
 		log_doc.outcome = "Success"

@@ -1,9 +1,11 @@
 """Validate rules inside the document's own validate: they may set values on it or reject the save.
 
-Only a deliberate Reject stops the user's save. Anything else that fails in a Validate rule (a
-template that does not render, a value its field refuses, a field that is gone) is the rule's
-failure, not the user's: what the rule set is undone, in memory and in the database (a savepoint),
-the run is logged Failed and counted towards the rule's health, and the user sees one short notice.
+Only a deliberate Reject stops the user's save, and only one the rule's run-as user could make (that
+user may create, or write, the document). Anything else in a Validate rule that fails (a template
+that does not render, a value its field refuses, a field that is gone, a Reject its author may not
+make) is the rule's failure, not the user's: what the rule set is undone, in memory and in the
+database (a savepoint), the run is logged Failed and counted towards the rule's health, and the user
+sees one short notice.
 
 Frappe checks links before validate and mandatory fields, options, lengths and e-mail addresses
 after it, so a value set here is checked here too: a bad one would otherwise fail the save later
@@ -12,12 +14,13 @@ after it, so a value set here is checked here too: a bad one would otherwise fai
 
 import frappe
 from frappe import _
-from frappe.utils import cstr
+from frappe.utils import cstr, escape_html
 
-from crm_automation import actions
+from crm_automation import actions, permissions
 from crm_automation.actions.common import ActionError, error_summary
 from crm_automation.engine.workflow import REJECT
 from crm_automation.permissions import run_as_of
+from crm_automation.record_access import value_field_of
 from crm_automation.rule_reads import reading_as
 
 SAVEPOINT = "crm_automation_validate_rule"
@@ -40,7 +43,14 @@ def _apply_intents(rule, doc, before, intents):
 	results = []
 	for position, intent in enumerate(intents):
 		if intent["type"] == REJECT:
-			return results, intent
+			refused = _refused_reject(intent, doc, rule)
+			if refused is None:
+				return results, intent
+			# A Reject its author could not make is the rule's failure: the save goes on, undone.
+			results.append(refused)
+			_undo(doc, originals, messages_before)
+			_mark_undone(results[:-1])
+			return results, None
 		try:
 			originals.setdefault(intent["field"], doc.get(intent["field"]))
 			result = actions.set_value_before_save(intent, doc, before, rule)
@@ -54,16 +64,42 @@ def _apply_intents(rule, doc, before, intents):
 				"result": error_summary(error),
 				"error": frappe.get_traceback(),
 			}
+		result["value_field"] = value_field_of(intent)
 		results.append(result)
 		if result["status"] == "Failed":
 			_undo(doc, originals, messages_before)
-			for done in results[:-1]:
-				if done["status"] == "Success":
-					done.update(status="Skipped", result=_("Undone: another action of the rule failed"))
-			# The rule's Reject, if it has one, still stands: it is the author's decision, not a fault.
+			_mark_undone(results[:-1])
+			# The rule's Reject, if it has one, still stands: it is the author's decision, not a fault;
+			# unless its author may not make it.
 			rest = intents[position + 1 :]
-			return results, next((i for i in rest if i["type"] == REJECT), None)
+			rejection = next((i for i in rest if i["type"] == REJECT), None)
+			refused = rejection and _refused_reject(rejection, doc, rule)
+			if refused:
+				results.append(refused)
+				return results, None
+			return results, rejection
 	return results, None
+
+
+def _refused_reject(intent, doc, rule):
+	"""None when the rule's run-as user may reject this save (permissions.check_can_reject), else the
+	Failed result saying why."""
+	try:
+		permissions.check_can_reject(doc, run_as_of(rule))
+	except (frappe.ValidationError, frappe.PermissionError) as error:
+		return {
+			"action_type": intent["type"],
+			"action_row": intent.get("row"),
+			"status": "Failed",
+			"result": error_summary(error),
+		}
+	return None
+
+
+def _mark_undone(results):
+	for done in results:
+		if done["status"] == "Success":
+			done.update(status="Skipped", result=_("Undone: another action of the rule failed"))
 
 
 def _undo(doc, originals, messages_before):
@@ -102,7 +138,7 @@ def check_value_fits(doc, fieldname):
 def notify_failure(rule):
 	frappe.msgprint(
 		_("Automation rule {0} failed and was skipped; it did not change this document.").format(
-			frappe.bold(rule.name)
+			frappe.bold(escape_html(rule.name))
 		),
 		indicator="orange",
 		alert=True,

@@ -13,12 +13,22 @@ from collections import Counter
 
 import frappe
 from frappe import _
-from frappe.utils import add_days, get_datetime, now_datetime
+from frappe.utils import add_days, escape_html, get_datetime, now_datetime
 
 from crm_automation import actions
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.engine import workflow as wf
-from crm_automation.record_access import permitted_document, readable_names
+from crm_automation.engine.budget import within_run_budget
+from crm_automation.record_access import (
+	HIDDEN,
+	Reader,
+	permitted_document,
+	readable_names,
+	redact_trace,
+	scrub,
+	scrub_all,
+	value_field_of,
+)
 from crm_automation.rule_reads import reading_as
 from crm_automation.runner import evaluation_values, field_values
 
@@ -28,10 +38,19 @@ MAX_REPLAY_DOCUMENTS = 10000
 
 
 def rule_doctype_of(name):
+	"""The doctype of the rule or policy named ``name`` that the session user may read. One that is
+	missing and one they may not read get the same answer."""
 	for doctype in RULE_DOCTYPES:
-		if frappe.db.exists(doctype, name):
-			return doctype
-	frappe.throw(_("No rule or policy is named {0}").format(frappe.bold(name)), frappe.DoesNotExistError)
+		if isinstance(name, str) and frappe.db.exists(doctype, name):
+			if frappe.has_permission(doctype, "read", doc=name):
+				return doctype
+			break
+	frappe.throw(
+		_("No rule or policy named {0} was found, or you may not read it").format(
+			frappe.bold(escape_html(str(name)))
+		),
+		frappe.PermissionError,
+	)
 
 
 def _documents(doctype, names, last, since=None):
@@ -45,9 +64,7 @@ def _documents(doctype, names, last, since=None):
 
 
 def _rule(rule_type, name):
-	rule_doc = frappe.get_doc(rule_type, name)
-	rule_doc.check_permission("read")
-	return rule_doc
+	return permitted_document(rule_type, name)
 
 
 def dry_run(rule, names=None, last=None, log=True):
@@ -58,7 +75,8 @@ def dry_run(rule, names=None, last=None, log=True):
 	# A preview reads (get_value in templates) only what the person asking for it may read.
 	with reading_as(frappe.session.user):
 		if rule_type == "Workflow Rule":
-			results = [_workflow(rule_doc, doc, log) for doc in documents]
+			# Each document's preview has the budget of one run, as a save has (runner.run_rule).
+			results = [within_run_budget(_workflow, rule_doc, doc, log) for doc in documents]
 		elif rule_type == "Lead Score Rule":
 			results = [_score(rule_doc, doc) for doc in documents]
 		else:
@@ -66,7 +84,7 @@ def dry_run(rule, names=None, last=None, log=True):
 	return {"rule": rule, "rule_type": rule_type, "document_type": doctype, "results": results}
 
 
-def _workflow(rule_doc, doc, log=True):
+def _workflow(rule_doc, doc, log=True, counts_only=False):
 	from crm_automation.rules import compile_rule
 
 	started = time.perf_counter()
@@ -84,7 +102,8 @@ def _workflow(rule_doc, doc, log=True):
 	if compiled.sequence and evaluation.fired:
 		from crm_automation.sequence_panel import dry_run_schedule
 
-		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, doc, now_datetime())
+		shown = Reader().shown_document(doc)
+		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, shown, now_datetime())
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
 		result["note"] = _(
 			"Evaluated as the document is now, with no earlier state: change triggers do not fire"
@@ -105,18 +124,38 @@ def _workflow(rule_doc, doc, log=True):
 			),
 			trace=evaluation.trace,
 			results=[
-				{"action_type": a["type"], "status": "Dry Run", "result": a["summary"][:500]}
-				for a in result["actions"]
+				{
+					"action_type": a["type"],
+					"status": "Dry Run",
+					"result": a["summary"][:500],
+					"value_field": value_field_of(intent) if intent["type"] == wf.SET_VALUE else None,
+				}
+				for intent, a in zip(evaluation.intents, result["actions"], strict=True)
 			],
 			duration_ms=(time.perf_counter() - started) * 1000,
 		)
-	return result
+	return result if counts_only else shown_to_asker(result, doc)
+
+
+def shown_to_asker(result, doc):
+	"""A dry run's answer for the person asking: the trace without values of fields they may not read
+	(own, linked, child rows: record_access.redact_trace), and those values, as far as they are known,
+	blotted out of every text. Templates were rendered on what they may read already (preview)."""
+	reader = Reader()
+	if reader.everything:
+		return result
+	secrets = set()
+	result["trace"] = redact_trace(result.get("trace"), doc.doctype, doc=doc, reader=reader, found=secrets)
+	return scrub_all(result, secrets | reader.secrets_of(doc))
 
 
 def preview(intent, doc, rule):
-	"""An action as it would be carried out, rendered, with nothing written."""
+	"""An action as it would be carried out, rendered, with nothing written: on the document as the
+	person asking may read it (fields they may not read are absent, on a linked target too)."""
 	kind = intent["type"]
 	out = {"type": kind}
+	reader = Reader()
+	source_doc, doc = doc, reader.shown_document(doc)
 	if intent.get("target"):
 		from crm_automation.actions.linked import preview_on_target
 
@@ -125,7 +164,7 @@ def preview(intent, doc, rule):
 		from crm_automation.actions.linked import TargetSkipped, with_linked_inputs
 
 		try:
-			intent = with_linked_inputs(intent, doc)
+			intent = with_linked_inputs(intent, doc, frappe.session.user)
 		except TargetSkipped as skipped:
 			return {"type": kind, "summary": _("skipped: {0}").format(frappe.utils.strip_html(str(skipped)))}
 	if kind == wf.SEND_SMS:
@@ -133,9 +172,14 @@ def preview(intent, doc, rule):
 
 		out.update(preview_sms(intent, doc))
 	elif kind == wf.SEND_EMAIL:
+		from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
+
 		subject, message = actions._email_content(intent, doc, None)
-		out.update(subject=subject, message=message, recipients=actions.resolve_addresses(intent, doc))
-		out["summary"] = _("email {0} to {1}").format(subject, ", ".join(out["recipients"]) or _("nobody"))
+		# Only the addresses the person asking may read are shown; the others are counted.
+		entries = address_entries(intent, doc)
+		shown, hidden = shown_addresses(entries, frappe.session.user, doc)
+		out.update(subject=subject, message=message, recipients=shown, hidden_recipients=hidden)
+		out["summary"] = _("email {0} to {1}").format(subject, format_addresses(shown, hidden) or _("nobody"))
 	elif kind == wf.NOTIFY:
 		out.update(
 			subject=actions.render(intent["subject"], doc, None), users=actions.resolve_users(intent, doc)
@@ -152,7 +196,9 @@ def preview(intent, doc, rule):
 	elif kind == wf.SET_VALUE:
 		new = actions._value_for(intent, doc, None)
 		out.update(field=intent["field"], old=doc.get(intent["field"]), new=new)
-		out["summary"] = _("{0}: {1} → {2}").format(intent["field"], out["old"], new)
+		if not reader.may_read_field(doc.doctype, intent["field"]):
+			out.update(old=HIDDEN, new=HIDDEN)
+		out["summary"] = _("{0}: {1} → {2}").format(intent["field"], out["old"], out["new"])
 	elif kind == wf.ASSIGN:
 		candidates = actions._assignment_candidates(intent, doc)
 		out.update(candidates=candidates, strategy=intent["strategy"])
@@ -160,21 +206,25 @@ def preview(intent, doc, rule):
 			intent["strategy"].lower(), ", ".join(candidates) or _("nobody")
 		)
 	elif kind == wf.CREATE_DOCUMENT:
-		mapper = (
-			actions.STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
-		)
+		from crm_automation.actions.records import STANDARD_MAPPERS
+
+		mapper = STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
 		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
 		for fieldname, source in intent["field_map"].items():
 			new.set(fieldname, actions.render(source, doc, None) if isinstance(source, str) else source)
 		actions._link_back(new, doc)
+		# A mapper copies from the stored document: only fields the person asking may read of the new
+		# document are shown, without the values they may not read of this one.
+		secrets = reader.secrets_of(source_doc)
 		shown = {
-			k: v
+			k: scrub(str(v), secrets)
 			for k, v in new.as_dict(no_default_fields=True).items()
-			if v not in (None, "", [], 0) and not isinstance(v, list)
+			if v not in (None, "", [], 0)
+			and not isinstance(v, list)
+			and reader.may_read_doctype(intent["doctype"])
+			and reader.may_read_field(intent["doctype"], k)
 		}
-		out.update(
-			document={"doctype": intent["doctype"], **{k: str(v) for k, v in list(shown.items())[:15]}}
-		)
+		out.update(document={"doctype": intent["doctype"], **dict(list(shown.items())[:15])})
 		out["summary"] = _("create a draft {0}").format(intent["doctype"])
 	elif kind == wf.WEBHOOK:
 		out.update(url=intent["url"])
@@ -276,7 +326,8 @@ def replay(rule, days=30):
 	outcomes, branches, action_counts = Counter(), Counter(), Counter()
 	for doc in documents:
 		with reading_as(frappe.session.user):
-			result = _workflow(rule_doc, doc, log=False)
+			# Only counts leave the replay: nothing of the document to mask for the asker.
+			result = _workflow(rule_doc, doc, log=False, counts_only=True)
 		outcomes[result["outcome"]] += 1
 		if result["branch"]:
 			branches[result["branch"]] += 1
@@ -304,7 +355,7 @@ def format_dry_run(result):
 			head += f" ({entry['reason']})"
 		lines.append(head)
 		for leaf in entry.get("trace") or []:
-			mark = "✔" if leaf["result"] else "✘"
+			mark = "•" if leaf.get("result") is None else "✔" if leaf["result"] else "✘"
 			lines.append(
 				f"      {mark} {leaf['label']} {leaf['op']} {json.dumps(leaf['expected'], default=str)}: is {json.dumps(leaf['actual'], default=str)}"
 			)

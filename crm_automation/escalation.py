@@ -18,7 +18,10 @@ from crm_automation.compiled_cache import CompiledCache
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import claim_occurrence
 from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
+from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
+from crm_automation.field_access import readable_view
+from crm_automation.permissions import run_as_of
 from crm_automation.rules import get_fields, get_fields_if_doctype, parse_conditions
 from crm_automation.runner import field_values
 
@@ -101,6 +104,12 @@ def sync_document(doc, now=None):
 		sync_one(policy, doc, now)
 
 
+def values_as_run_as(policy, doc):
+	"""What the policy's conditions and clock fields read: the document as its run-as user may read
+	it, fields above that user's levels absent (field_access.py)."""
+	return readable_view(field_values(doc), doc.doctype, run_as_of(policy))
+
+
 def get_state(policy_name, doc):
 	name = frappe.db.get_value(
 		"Escalation State", {"policy": policy_name, "reference_doctype": doc.doctype, "reference_name": doc.name}
@@ -109,7 +118,7 @@ def get_state(policy_name, doc):
 
 
 def sync_one(policy, doc, now):
-	values = field_values(doc)
+	values = values_as_run_as(policy, doc)
 	state = get_state(policy.name, doc)
 	live = policy.applies(values) and not policy.stopped(values)
 	if state is None:
@@ -203,7 +212,8 @@ def schedule(policy, state):
 			state.repeats or 0,
 		)
 	state.next_escalation_on = due.at if due else None
-	state.next_escalation = due.describe() if due else None
+	with translating(_):  # stored for the document's dashboard: in the site's language, not English
+		state.next_escalation = due.describe() if due else None
 	return due
 
 
@@ -293,7 +303,7 @@ def escalate(state_name, now):
 		state.db_set({"status": "Stopped", "next_escalation_on": None, "next_escalation": None})
 		return 0
 	doc = frappe.get_doc(state.reference_doctype, state.reference_name)
-	values = field_values(doc)
+	values = values_as_run_as(policy, doc)
 	if not policy.applies(values) or policy.stopped(values) or policy.paused(values):
 		# Changed without a save we saw (a db_set in a report, a direct import): catch up now.
 		sync_one(policy, doc, now)

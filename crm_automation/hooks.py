@@ -54,13 +54,14 @@ doc_events = {
 	},
 }
 
-# Records about a document (logs, occurrences, escalation clocks, tracked activities) are readable
-# only by those who may read the document (System Managers read all).
+# Records about a document (logs, occurrences, escalation clocks, tracked activities, follow-up
+# steps) are readable only by those who may read the document (System Managers read all).
 has_permission = {
 	"Automation Log": "crm_automation.record_access.has_reference_permission",
 	"Automation Occurrence": "crm_automation.record_access.has_reference_permission",
 	"Escalation State": "crm_automation.record_access.has_reference_permission",
 	"CRM Activity": "crm_automation.record_access.has_reference_permission",
+	"Automation Sequence Step": "crm_automation.record_access.has_reference_permission",
 }
 permission_query_conditions = {
 	"Automation Log": "crm_automation.record_access.reference_query_conditions",
@@ -68,6 +69,7 @@ permission_query_conditions = {
 	"Automation Occurrence": "crm_automation.record_access.reference_query_conditions",
 	"Escalation State": "crm_automation.record_access.reference_query_conditions",
 	"CRM Activity": "crm_automation.record_access.reference_query_conditions",
+	"Automation Sequence Step": "crm_automation.record_access.reference_query_conditions",
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.

@@ -2,9 +2,11 @@
 
 A compiled rule lists the linked paths its conditions read (``rule.linked_paths``, see
 engine/linked.py). Before evaluating, the runner fetches them all in one go: one query per linked
-document, whatever the number of leaves or rules reading it. The values are read as the system
-reads a fetch_from field: a condition may test the customer's territory even when the user who
-saved the order cannot open the customer.
+document, whatever the number of leaves or rules reading it. The values are read as the rule's
+run-as user may read them: a linked document that user may not read reads as missing, and its
+fields above that user's permission levels are not given (field_access.py). Who saved the order
+does not matter: a condition may test the customer's territory even when that person cannot open
+the customer.
 """
 
 from collections import ChainMap
@@ -12,8 +14,10 @@ from collections import ChainMap
 import frappe
 
 from crm_automation.engine.linked import fetch_linked_values, linked_paths_of
+from crm_automation.field_access import hidden_fields, may_read_record
+from crm_automation.permissions import is_system_manager
 
-__all__ = ["linked_paths_of", "load_linked", "with_linked_values"]
+__all__ = ["linked_paths_of", "linked_values_as", "load_linked", "load_linked_as", "with_linked_values"]
 
 
 def load_linked(doctype, name, fieldnames):
@@ -24,12 +28,42 @@ def load_linked(doctype, name, fieldnames):
 	return frappe.db.get_value(doctype, name, columns, as_dict=True) if columns else {}
 
 
-def with_linked_values(values, before_values, linked_paths):
-	"""(values, before_values) with the linked paths filled in. The document before the save sees
-	the linked documents as they are now: their earlier state is not known."""
+def load_linked_as(user):
+	"""The load of fetch_linked_values for `user`: only documents that user may read, and of them
+	only the fields at the user's permission levels; a missing and a forbidden document both read
+	as None. Without a user (or for a System Manager) documents are read as the system reads them."""
+	if not user or is_system_manager(user):
+		return load_linked
+
+	def load(doctype, name, fieldnames):
+		if not frappe.db.exists(doctype, name):
+			return None
+		# Frappe's document cache, which a save or set_value of the record clears.
+		record = frappe.get_cached_doc(doctype, name)
+		if not may_read_record(record, user):
+			return None
+		hidden, meta = hidden_fields(doctype, user).own, record.meta
+		return {
+			f: record.get(f)
+			for f in fieldnames
+			if f not in hidden and (f == "name" or f == "owner" or meta.has_field(f))
+		}
+
+	return load
+
+
+def linked_values_as(values, linked_paths, user=None):
+	"""{path: value} of `linked_paths` for the document `values`, as `user` may read them."""
+	return fetch_linked_values(values, linked_paths, load_linked_as(user))
+
+
+def with_linked_values(values, before_values, linked_paths, user=None):
+	"""(values, before_values) with the linked paths filled in, as `user` may read them (see
+	load_linked_as). The document before the save sees the linked documents as they are now: their
+	earlier state is not known."""
 	if not linked_paths or values is None:
 		return values, before_values
-	found = fetch_linked_values(values, linked_paths, load_linked)
+	found = linked_values_as(values, linked_paths, user)
 	# Views, not copies: a value an earlier rule sets on the document is seen by the next rule.
 	values = ChainMap(found, values)
 	if before_values is not None:

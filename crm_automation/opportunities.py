@@ -14,6 +14,7 @@ from frappe.utils import cint, flt
 from crm_automation import history_export
 from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
+from crm_automation.engine.i18n import translating
 from crm_automation.engine.mining_replay import replay
 from crm_automation.history_files import rule_problems
 from crm_automation.rules import get_fields
@@ -134,10 +135,11 @@ def replay_rule(rule_name, days=90):
 	"""What a Workflow Rule would have done over the last ``days`` days of the caller's readable
 	history, against what people did. Writes nothing."""
 	check_rule_manager()
+	from crm_automation.record_access import permitted_document
 	from crm_automation.rules import rule_as_dict
 
-	doc = frappe.get_doc("Workflow Rule", rule_name)
-	doc.check_permission("read")
+	# One answer whether the rule is missing or the caller may not read it.
+	doc = permitted_document("Workflow Rule", rule_name)
 	rule = rule_as_dict(doc)
 	readable, _refused = history_export.readable_doctypes([rule["document_type"]])
 	if not readable:
@@ -146,9 +148,10 @@ def replay_rule(rule_name, days=90):
 		)
 	since, until = history_export.period(parse_days(days))
 	try:
-		result = replay(
-			rule, history_export.iter_events(readable, since, until), get_fields(readable[0]), until=until
-		)
+		with translating(_):  # why a rule cannot be replayed, in the reader's language
+			result = replay(
+				rule, history_export.iter_events(readable, since, until), get_fields(readable[0]), until=until
+			)
 	except RuleError as error:
 		frappe.throw(_("This rule cannot be replayed over the history: {0}").format(error))
 	result["enabled"] = bool(doc.enabled)

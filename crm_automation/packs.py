@@ -53,6 +53,11 @@ _INTERNAL = {
 	"_liked_by",
 	"_seen",
 }
+# Who a rule runs as and who made it are never taken from a pack, even a hand-written one: the
+# importer becomes the run-as user (rules.py's set_run_as then holds for them as for any save).
+_NOT_IMPORTED = {"run_as", "owner", "creation", "modified", "modified_by"}
+# A row's identity is the site's: a pack row naming another rule's row would take it over.
+_NOT_IMPORTED_IN_ROWS = _NOT_IMPORTED | {"name", "parent", "parentfield", "parenttype"}
 _JSON_FIELDS = {"conditions", "stop_conditions", "until_conditions", "step_conditions", "field_map"}
 # Packs written before headers were a secret carry them as an object; they are still read.
 _JSON_ON_IMPORT = _JSON_FIELDS | {"headers"}
@@ -147,14 +152,20 @@ def site_problems(data):
 			if fieldname == "calendar_policy" and value in in_pack:
 				continue
 			if value and not frappe.db.exists(doctype, value):
-				problems.append(f"{where}.{fieldname}: {doctype} {value!r} does not exist on this site")
+				problems.append(
+					_("{0}: {1} {2} does not exist on this site").format(
+						f"{where}.{fieldname}", _(doctype), repr(value)
+					)
+				)
 		if (
 			row.get("action_type") in ("Assign", "System Notification", "Create ToDo")
 			or row.get("reassign_to") == "User"
 		):
 			for user in split_list(row.get("to_users")):
 				if not frappe.db.exists("User", user):
-					problems.append(f"{where}.to_users: user {user!r} does not exist on this site")
+					problems.append(
+						_("{0}: user {1} does not exist on this site").format(f"{where}.to_users", repr(user))
+					)
 		for key, value in row.items():
 			if isinstance(value, list):
 				for i, child in enumerate(value):
@@ -172,7 +183,7 @@ def _doc_values(doctype, item):
 	values = {"doctype": doctype}
 	child_doctypes = {df.fieldname: df.options for df in frappe.get_meta(doctype).get_table_fields()}
 	for key, value in item.items():
-		if key == "holidays" and doctype == "Escalation Policy":
+		if (key == "holidays" and doctype == "Escalation Policy") or key in _NOT_IMPORTED:
 			continue
 		if key in _JSON_ON_IMPORT and isinstance(value, dict | list):
 			value = json.dumps(value, indent=1, ensure_ascii=False)
@@ -184,6 +195,7 @@ def _doc_values(doctype, item):
 						if k in _JSON_ON_IMPORT and isinstance(v, dict | list)
 						else v
 						for k, v in child.items()
+						if k not in _NOT_IMPORTED_IN_ROWS
 					},
 					**_times(child_doctypes.get(key), child),
 				}
@@ -191,6 +203,7 @@ def _doc_values(doctype, item):
 			]
 		values[key] = value
 	values.update(_times(doctype, item))
+	values["run_as"] = frappe.session.user
 	return values
 
 

@@ -8,10 +8,12 @@ import frappe
 from frappe import _
 
 from crm_automation import permissions
+from crm_automation.engine.field_reads import fields_in_template
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.template_check import check_template, reads_in_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
+from crm_automation.field_access import hidden_fields
 from crm_automation.rule_reads import check_constant_reads
 
 TEMPLATE_FIELDS = ("subject", "message", "value", "tag", "sms_message")
@@ -22,7 +24,7 @@ def check_run_as_and_target(rule, what):
 	cannot read. `what` names the rule kind in messages ("Workflow Rules")."""
 	permissions.set_run_as(rule)
 	user = rule.run_as
-	if permissions.is_protected(rule.document_type) and not permissions.is_system_manager(user):
+	if permissions.is_protected_document_type(rule.document_type) and not permissions.is_system_manager(user):
 		frappe.throw(
 			_(
 				"{0} cannot run on {1}: it is a protected doctype, only rules running as a System Manager may"
@@ -40,16 +42,25 @@ def check_run_as_and_target(rule, what):
 		)
 
 
-def check_templates(rows, table_label, run_as):
+def check_templates(rows, table_label, run_as, document_type=None):
 	"""Every template of every action row parses and uses only what templates may, and reads (with
 	get_value) only what `run_as` may read: a clear error names the row and the field. An Email
-	Template used by a row is checked the same way."""
+	Template used by a row is checked the same way. With `document_type`, the fields of the
+	document a template names (and a Create Document mapping copies) must be ones `run_as` may read."""
 	for row in rows:
+		doctype = document_type and _row_doctype(document_type, row)
 		for fieldname in TEMPLATE_FIELDS:
-			_check_one(row.get(fieldname), row, table_label, row.meta.get_label(fieldname), run_as)
+			_check_one(row.get(fieldname), row, table_label, row.meta.get_label(fieldname), run_as, doctype)
 		for target, source in _field_map(row).items():
-			if isinstance(source, str):
-				_check_one(source, row, table_label, _("Field Mapping ({0})").format(target), run_as)
+			if not isinstance(source, str):
+				continue
+			label = _("Field Mapping ({0})").format(target)
+			_check_one(source, row, table_label, label, run_as, doctype)
+			if doctype and source.startswith("doc.") and not is_template(source):
+				where = _("{0}, row {1}, {2}").format(_(table_label), row.idx, label)
+				check_readable_fields(doctype, {source[4:]}, run_as, where)
+		if doctype:
+			_check_named_fields(document_type, doctype, row, table_label, run_as)
 		if row.get("email_template"):
 			template = frappe.db.get_value(
 				"Email Template",
@@ -60,11 +71,11 @@ def check_templates(rows, table_label, run_as):
 			if template:
 				body = template.response_html if template.use_html else template.response
 				label = _("Email Template {0}").format(row.email_template)
-				_check_one(template.subject, row, table_label, label, run_as)
-				_check_one(body, row, table_label, label, run_as)
+				_check_one(template.subject, row, table_label, label, run_as, doctype)
+				_check_one(body, row, table_label, label, run_as, doctype)
 
 
-def _check_one(text, row, table_label, field_label, run_as):
+def _check_one(text, row, table_label, field_label, run_as, doctype=None):
 	if not is_template(text):
 		return
 	try:
@@ -80,6 +91,8 @@ def _check_one(text, row, table_label, field_label, run_as):
 		)
 	where = _("{0}, row {1}, {2}").format(_(table_label), row.idx, field_label)
 	check_constant_reads(reads_in_template(text), run_as, where)
+	if doctype:
+		check_readable_fields(doctype, fields_in_template(text), run_as, where)
 
 
 def _field_map(row):
@@ -104,6 +117,8 @@ def check_action_rights(rows, document_type, run_as, table_label):
 		target_meta = _linked_target_meta(meta, row, run_as, where) or meta
 		if action_type == "Set Value" and row.get("target_field"):
 			_check_field(target_meta, row.target_field, run_as, where)
+		if action_type == "Reject":
+			permissions.check_can_reject_doctype(document_type, run_as, where)
 		if action_type == "Create Document" and row.get("target_doctype"):
 			_check_create(row.target_doctype, _field_map(row), run_as, where)
 
@@ -118,7 +133,7 @@ def _linked_target_meta(meta, row, user, where):
 	doctype = rest.rstrip("]") if rest else (meta.get_field(fieldname) or frappe._dict()).get("options")
 	if not doctype or not frappe.db.exists("DocType", doctype):
 		return None  # the compiler reports a target that is not a Link field
-	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
+	if permissions.is_protected_document_type(doctype) and not permissions.is_system_manager(user):
 		frappe.throw(
 			_("{0}: actions on the linked {1} are refused: it is a protected doctype").format(
 				frappe.bold(where), frappe.bold(doctype)
@@ -186,3 +201,144 @@ def _check_create(doctype, field_map, user, where):
 def _permlevels(meta, user):
 	roles = set(frappe.get_roles(user))
 	return {perm.permlevel for perm in meta.permissions if perm.role in roles and perm.get("write")}
+
+
+# ----------------------------------------------------------------------------------------------
+# Fields a rule reads: within its run-as user's permission levels
+
+
+def check_readable_fields(doctype, reads, user, where):
+	"""At save: every field of `doctype` a condition or template names is one `user` may read, as
+	Frappe's get_doc for that user would show it (field_access.py); else a PermissionError naming
+	`where`, the field and its permission level. `reads`: fieldnames, or (table fieldname, row
+	fieldname) pairs for fields of child rows."""
+	hidden = hidden_fields(doctype, user)
+	if not hidden:
+		return
+	meta = frappe.get_meta(doctype)
+	for read in sorted(reads, key=str):
+		table, fieldname = read if isinstance(read, tuple) else (None, read)
+		if not hidden.hides(fieldname, table):
+			continue
+		field_meta = frappe.get_meta(meta.get_field(table).options) if table else meta
+		frappe.throw(
+			_("{0}: run-as user {1} may not read {2} of {3} (permission level {4})").format(
+				frappe.bold(where),
+				frappe.bold(user),
+				frappe.bold(fieldname),
+				frappe.bold(field_meta.name),
+				field_meta.get_field(fieldname).permlevel,
+			),
+			frappe.PermissionError,
+			title=_("Read Not Allowed"),
+		)
+
+
+def condition_reads(condition):
+	"""The fields of the document a compiled condition reads: its own fields, the link fields its
+	linked paths start from, and child tables with the row fields their aggregates test."""
+	reads = set()
+	if condition is None or condition.root is None:
+		return reads
+	reads |= condition.fields
+	reads.update(linked.own_field for linked in condition.linked_paths.values())
+	for leaf in _leaves(condition.root):
+		if getattr(leaf, "table", None):
+			reads.add(leaf.table)
+			if leaf.row_field:
+				reads.add((leaf.table, leaf.row_field))
+	return reads
+
+
+def _leaves(node):
+	children = getattr(node, "children", None)
+	if children is None:
+		yield node
+		return
+	for child in children:
+		yield from _leaves(child)
+
+
+def check_workflow_rule_reads(rule, compiled):
+	"""At save of a Workflow Rule: its conditions, trigger and time fields, branches, stop
+	conditions and follow-up steps read only fields its run-as user may read."""
+	user, doctype, meta = rule.run_as, rule.document_type, rule.meta
+
+	def label(fieldname, child_meta=meta):
+		return _(child_meta.get_label(fieldname), context=child_meta.name)
+
+	def row_where(table, index, fieldname, child_doctype):
+		return _("{0}, {1}").format(
+			_("{0}, row {1}").format(label(table), index), label(fieldname, frappe.get_meta(child_doctype))
+		)
+
+	check_readable_fields(doctype, condition_reads(compiled.condition), user, label("conditions"))
+	for fieldname in ("trigger_field", "time_field"):
+		if rule.get(fieldname):
+			where = _("{0}, {1}").format(label("trigger"), label(fieldname))
+			check_readable_fields(doctype, {rule.get(fieldname)}, user, where)
+	for index, branch in enumerate(compiled.branches, start=1):
+		where = row_where("branches", index, "conditions", "Workflow Rule Branch")
+		check_readable_fields(doctype, condition_reads(branch.condition), user, where)
+	sequence = compiled.sequence
+	if not sequence:
+		return
+	check_readable_fields(doctype, condition_reads(sequence.stop), user, label("stop_conditions"))
+	for step in sequence.steps:
+		for attribute, fieldname in (("check", "step_conditions"), ("until", "until_conditions")):
+			where = row_where("steps", step.index, fieldname, "Workflow Rule Step")
+			check_readable_fields(doctype, condition_reads(getattr(step, attribute)), user, where)
+		if step.date_field:
+			where = row_where("steps", step.index, "date_field", "Workflow Rule Step")
+			check_readable_fields(doctype, {step.date_field}, user, where)
+
+
+def check_expression_reads(doctype, expression, user, where):
+	"""At save: the fields an Advanced Condition names are ones `user` may read."""
+	from crm_automation.engine.field_reads import fields_in_expression
+
+	check_readable_fields(doctype, fields_in_expression(expression), user, where)
+
+
+# Action fields that name a field of the document the action runs on, whose value they read.
+_FIELD_NAMING = ("to_field", "sms_phone_field", "sms_contact_of")
+
+
+def _check_named_fields(document_type, doctype, row, table_label, user):
+	"""Recipients read from a field, and the link a linked-document action follows, are reads too."""
+	for fieldname in _FIELD_NAMING:
+		if row.get(fieldname) and isinstance(row.get(fieldname), str):
+			where = _("{0}, row {1}, {2}").format(_(table_label), row.idx, row.meta.get_label(fieldname))
+			_check_field_path(doctype, row.get(fieldname).strip(), user, where)
+	link = (row.get("target_link_field") or "").strip().partition("[")[0]
+	if link:
+		where = _("{0}, row {1}, {2}").format(
+			_(table_label), row.idx, row.meta.get_label("target_link_field")
+		)
+		check_readable_fields(document_type, {link}, user, where)
+
+
+def _check_field_path(doctype, path, user, where):
+	"""A field, or a path through link fields (``customer.account_manager``): each field along it
+	within `user`'s levels on its doctype."""
+	for _hop in range(3):
+		fieldname, _sep, rest = path.partition(".")
+		fieldname, _bracket, declared = fieldname.partition("[")
+		check_readable_fields(doctype, {fieldname}, user, where)
+		field = frappe.get_meta(doctype).get_field(fieldname)
+		doctype = declared.rstrip("]") or (field.options if field and field.fieldtype == "Link" else None)
+		if not rest or not doctype or not frappe.db.exists("DocType", doctype):
+			return
+		path = rest
+
+
+def _row_doctype(document_type, row):
+	"""The doctype an action row's templates read: the linked document's for an action on a linked
+	document (``customer`` or ``party_name[Customer]``), else the rule's."""
+	raw = (row.get("target_link_field") or "").strip()
+	if not raw:
+		return document_type
+	fieldname, _sep, rest = raw.partition("[")
+	field = frappe.get_meta(document_type).get_field(fieldname)
+	doctype = rest.rstrip("]") if rest else (field.options if field else None)
+	return doctype if doctype and frappe.db.exists("DocType", doctype) else document_type

@@ -35,7 +35,12 @@ def reading_as(user):
 
 
 def current_reader():
-	return reader_for(getattr(frappe.local, _READ_AS, None) or "Guest")
+	return reader_for(reading_user())
+
+
+def reading_user():
+	"""The user the current template or condition reads as (Guest outside of `reading_as`)."""
+	return getattr(frappe.local, _READ_AS, None) or "Guest"
 
 
 def reader_for(user):
@@ -68,7 +73,7 @@ def readable_meta(doctype, user):
 	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
 		raise ReadRefused(
 			_("{0}: {1} is a protected doctype; only rules running as a System Manager may read it").format(
-				READ_HELPER, doctype
+				READ_HELPER, _shown(doctype)
 			)
 		)
 	meta = frappe.get_meta(doctype)

@@ -13,6 +13,7 @@ from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
+from crm_automation.field_access import readable_values
 from crm_automation.permissions import run_as_of
 from crm_automation.rule_reads import reader_for
 
@@ -79,10 +80,22 @@ EXCLUDED_DOCTYPES = frozenset(
 
 def expression_holds(expression, doc, before, rule=None):
 	"""The advanced condition on the values of `doc` and `before`, never on the Documents themselves:
-	nothing a condition calls can write, and its get_value reads only what `rule`'s run-as user may.
-	Raises ExpressionError when it is refused or fails."""
-	read = reader_for(run_as_of(rule))
-	return bool(evaluate_expression(expression, plain_values(doc), plain_values(before), read))
+	nothing a condition calls can write, and it sees the fields and get_value reads only what
+	`rule`'s run-as user may read. Raises ExpressionError when it is refused or fails."""
+	user = run_as_of(rule)
+	doc_values = readable_plain_values(doc, user)
+	before_values = readable_plain_values(before, user, (doc_values or {}).get("doctype"))
+	return bool(evaluate_expression(expression, doc_values, before_values, reader_for(user)))
+
+
+def readable_plain_values(doc, user, doctype=None):
+	"""plain_values of `doc` as `user` may read it: fields above that user's permission levels are
+	absent, as from Frappe's get_doc for that user (field_access.py)."""
+	values = plain_values(doc)
+	doctype = doctype or (values or {}).get("doctype")
+	if not values or not doctype:
+		return values
+	return readable_values(values, doctype, user)
 
 
 _PLAIN_TYPES = (str, int, float, bool, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta)

@@ -2,10 +2,17 @@
 
 Loop protection at run time: a depth counter across nested automation (settings, default 3) and
 "each rule fires at most once per document per request" (or background job).
+
+Budgets: one run of a rule shares engine/budget.RUN_SECONDS of evaluation time (its advanced
+condition and every template of every action; the actions' own writes are not counted, they are
+bounded by the depth and by Create Document's per-save bound, creating_document). Once it is spent
+the run's remaining actions are not carried out and the run fails, logged with the reason.
 """
 
 import time
 import traceback
+from collections import ChainMap
+from contextlib import contextmanager
 
 import frappe
 from frappe import _
@@ -15,20 +22,37 @@ from crm_automation.crm_automation.doctype.automation_log.automation_log import 
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
 	claim_occurrence,
 )
+from crm_automation.crm_automation.doctype.crm_automation_settings import (
+	crm_automation_settings as settings_doctype,
+)
 from crm_automation.engine import Evaluation
+from crm_automation.engine.budget import current_run, run_budget
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
-from crm_automation.linked_values import linked_paths_of, with_linked_values
+from crm_automation.field_access import (
+	Hidden,
+	ReadableView,
+	fields_above_level_zero,
+	hidden_fields,
+	may_read_doctype,
+	may_read_record,
+)
+from crm_automation.linked_values import linked_paths_of, linked_values_as, with_linked_values
+from crm_automation.permissions import run_as_of
 from crm_automation.rules import expression_holds
 
 
 class _State:
-	__slots__ = ("chain", "depth", "fired")
+	__slots__ = ("chain", "created", "creating", "depth", "fired", "root")
 
 	def __init__(self):
 		self.depth = 0
 		self.chain = []
 		self.fired = {}
+		# Documents created by automation, by the document whose save started it (root).
+		self.created = {}
+		self.creating = 0
+		self.root = None
 
 
 def _state():
@@ -50,10 +74,112 @@ def field_values(doc):
 	return doc.__dict__
 
 
-def evaluation_values(doc, before, rules):
+def evaluation_values(doc, before, rules, user=None):
 	"""(values, before values) for evaluating ``rules``: the documents' own dicts, plus the linked
-	values the rules read, fetched once for all of them (linked_values.py)."""
-	return with_linked_values(field_values(doc), field_values(before), linked_paths_of(rules))
+	values the rules read, fetched once for all of them (linked_values.py). With ``user``: as that
+	user may read them, fields above their permission levels absent (field_access.py)."""
+	own, own_before = field_values(doc), field_values(before)
+	if user is None:
+		return with_linked_values(own, own_before, linked_paths_of(rules))
+	hidden = hidden_fields(doc.doctype, user)
+	if hidden:
+		own, own_before = _view(own, hidden), _view(own_before, hidden)
+	return with_linked_values(own, own_before, linked_paths_of(rules), user)
+
+
+def _view(values, hidden):
+	return None if values is None else ReadableView(values, hidden)
+
+
+class _RunAsValues:
+	"""The values each rule of one save is evaluated on: the document as the rule's run-as user may
+	read it, with the linked values that user may read (fetched once per user for all the rules
+	given). A rule that reads no field hidden from its user evaluates on the document's own dict,
+	as before: nothing is built for a rule that reads no hidden field and no linked value."""
+
+	__slots__ = ("by_user", "doctype", "own", "own_before", "rules")
+
+	def __init__(self, doctype, own, own_before, rules):
+		self.doctype = doctype
+		self.own = own
+		self.own_before = own_before
+		self.rules = rules
+		self.by_user = {}
+
+	def of(self, rule):
+		user = run_as_of(rule)
+		entry = self.by_user.get(user)
+		if entry is None:
+			entry = self.by_user[user] = self._for_user(user)
+		plain, shown, hidden = entry
+		return shown if hidden and _reads_hidden(rule, hidden) else plain
+
+	def _for_user(self, user):
+		own, before = self.own, self.own_before
+		hidden = hidden_fields(self.doctype, user)
+		shown = (_view(own, hidden), _view(before, hidden)) if hidden else (own, before)
+		paths = linked_paths_of([rule for rule in self.rules if run_as_of(rule) == user])
+		if not paths:
+			return (own, before), shown, hidden
+		# Linked values follow the links the user may read: through the view of the document.
+		found = linked_values_as(shown[0], paths, user)
+		plain = (ChainMap(found, own), None if before is None else ChainMap(found, before))
+		if hidden:
+			shown = (ChainMap(found, shown[0]), None if before is None else ChainMap(found, shown[1]))
+		else:
+			shown = plain
+		return plain, shown, hidden
+
+
+def _reads_hidden(rule, hidden):
+	"""Whether a rule's conditions read a field in ``hidden`` (worked out once per compiled rule)."""
+	reads = getattr(rule, "_crm_automation_reads", None)
+	if reads is None:
+		reads = _condition_reads(rule)
+		try:
+			rule._crm_automation_reads = reads
+		except AttributeError:
+			pass
+	if reads is True:
+		return True
+	fields, tables = reads
+	return not fields.isdisjoint(hidden.own) or not tables.isdisjoint(hidden.tables)
+
+
+def _condition_reads(rule):
+	"""(own fields, child tables) the conditions of a compiled rule read; True when not known."""
+	try:
+		conditions = [rule.trigger_condition, rule.condition, *(b.condition for b in rule.branches)]
+	except AttributeError:
+		return True
+	fields, tables = set(), set()
+	for condition in conditions:
+		if condition is None:
+			continue
+		fields |= condition.fields
+		tables |= condition.tables
+		fields.update(linked.own_field for linked in condition.linked_paths.values())
+	return frozenset(fields), frozenset(tables)
+
+
+def _masked(doctype, own, own_before):
+	"""The document without any field above level 0, or None when the doctype has none. The index
+	also looks rules up on it, so a rule whose indexed field its user may not read is found as
+	that field's absence would find it, not by the value its user may not see."""
+	high = fields_above_level_zero(doctype)
+	if not high:
+		return None
+	hidden = Hidden(high)
+	return _view(own, hidden), _view(own_before, hidden)
+
+
+def _candidates(rules, own, own_before, masked, after=None):
+	found = rules.candidates(own, own_before, after=after)
+	if masked is None:
+		return found
+	more = rules.candidates(*masked, after=after)
+	position = rules.index.position
+	return sorted({id(rule): rule for rule in (*found, *more)}.values(), key=lambda r: position[id(r)])
 
 
 def get_settings():
@@ -67,20 +193,23 @@ def run_rules(doc, event, rules):
 	before = doc.get_doc_before_save()
 	own, own_before = field_values(doc), field_values(before)
 	if get_settings().log_skipped_runs or not hasattr(rules, "candidates"):
-		values = with_linked_values(own, own_before, linked_paths_of(rules))
+		by_user = _RunAsValues(doc.doctype, own, own_before, rules)
 		log_skipped = get_settings().log_skipped_runs
 		for rule in rules:
+			values = by_user.of(rule)
 			if log_skipped or rule.condition_holds(*values):
 				run_rule(rule, doc, before, event, values=values)
 		return
-	candidates = rules.candidates(own, own_before)
+	masked = _masked(doc.doctype, own, own_before)
+	candidates = _candidates(rules, own, own_before, masked)
 	while candidates:
-		values = with_linked_values(own, own_before, linked_paths_of(candidates))
+		by_user = _RunAsValues(doc.doctype, own, own_before, candidates)
 		for rule in candidates:
+			values = by_user.of(rule)
 			if rule.condition_holds(*values):
 				run_rule(rule, doc, before, event, values=values)
 				# What it did may have changed the document: the rules after it are looked up again.
-				candidates = rules.candidates(own, own_before, after=rule)
+				candidates = _candidates(rules, own, own_before, masked, after=rule)
 				break
 		else:
 			return
@@ -88,7 +217,16 @@ def run_rules(doc, event, rules):
 
 def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	"""Evaluate one rule on one document and, if it fires, carry out its intents and log the run.
-	Returns the Automation Log name (or None when nothing was logged)."""
+	Returns the Automation Log name (or None when nothing was logged). The run has its own budget
+	(run_budget): the rules its actions start have theirs."""
+	state = _state()
+	if not state.depth and not state.creating:
+		state.root = (doc.doctype, doc.name)
+	with run_budget():
+		return _run_rule(rule, doc, before, event, occurrence_key, values)
+
+
+def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	started = time.perf_counter()
 	state = _state()
 	settings = get_settings()
@@ -99,8 +237,17 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	# One evaluation, with the trace the log shows as "why did this fire / not fire". Callers reach
 	# here only for rules whose conditions hold (or while skipped runs are logged), so the trace's
 	# extra cost is never paid by a rule that does not match.
-	values, before_values = values or evaluation_values(doc, before, (rule,))
+	values, before_values = values or evaluation_values(doc, before, (rule,), user=run_as_of(rule))
 	evaluation = rule.evaluate(values, before_values, explain=True)
+	if evaluation.fired and not _may_read(rule, doc):
+		# A rule acts only on documents its run-as user may read (a manager restricted to a
+		# territory); nothing is wrong with the rule, so this is no failure, and the log keeps no
+		# values of a document that user may not see.
+		reason = _("Skipped: run-as user {0} may not read {1} {2}").format(
+			run_as_of(rule), _(doc.doctype), doc.name
+		)
+		evaluation = Evaluation(rule.name, Evaluation.SKIPPED, reason)
+		return _log(rule, doc, event, evaluation, "Skipped", started, reason=reason)
 	if evaluation.fired and rule.condition_expression:
 		try:
 			holds = expression_holds(rule.condition_expression, doc, before, rule)
@@ -142,13 +289,13 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	state.depth += 1
 	state.chain.append(rule.name)
 	try:
-		results = actions.carry_out(evaluation.intents, doc, before, rule)
+		results = _carry_out_within_budget(evaluation.intents, doc, before, rule)
 	finally:
 		state.depth -= 1
 		state.chain.pop()
 	failed = [r for r in results if r["status"] == "Failed"]
 	outcome = "Failed" if failed else "Success"
-	log_name = _log(rule, doc, event, evaluation, outcome, started, results=results)
+	log_name = _log(rule, doc, event, evaluation, outcome, started, results=results, reason=_over_budget())
 	actions.after_run(log_name, results)
 	record_health(rule, failed)
 	if getattr(rule, "sequence", None):
@@ -156,6 +303,71 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 
 		start_sequence(rule, doc, event)
 	return log_name
+
+
+def _carry_out_within_budget(intents, doc, before, rule):
+	"""The actions one by one while the run's budget lasts; those after it is spent are not carried
+	out, each reported Failed with the reason."""
+	budget, results = current_run(), []
+	for intent in intents:
+		if budget is not None and budget.exhausted:
+			reason = _("Not carried out: the run went over its time budget of {0} s").format(budget.seconds)
+			results.append(
+				{
+					"action_type": intent["type"],
+					"action_row": intent.get("row"),
+					"status": "Failed",
+					"result": reason,
+				}
+			)
+			continue
+		results.extend(actions.carry_out([intent], doc, before, rule))
+	return results
+
+
+def _over_budget():
+	budget = current_run()
+	if budget is None or not budget.exhausted:
+		return None
+	return _("Stopped: the run went over its time budget of {0} s").format(budget.seconds)
+
+
+@contextmanager
+def creating_document(source):
+	"""Create Document's bound: automation creates at most Max Documents Created per Save documents
+	while one document is saved, in all (every rule, and the rules those documents start). One Lead
+	whose rule creates three Leads, each of which does the same, is 39 Leads three levels down."""
+	state = _state()
+	if not state.depth and not state.creating:
+		state.root = (source.doctype, source.name)
+	root = state.root
+	limit = frappe.utils.cint(get_settings().get("max_documents_per_save"))
+	limit = limit or settings_doctype.DEFAULT_DOCUMENTS_PER_SAVE
+	count = state.created.get(root, 0)
+	if count >= limit:
+		raise actions.ActionError(
+			_(
+				"Not created: automation may create at most {0} documents while one document is saved "
+				"({1} {2}); see Max Documents Created per Save in CRM Automation Settings"
+			).format(limit, _(root[0]), root[1])
+		)
+	state.created[root] = count + 1
+	state.creating += 1
+	try:
+		yield
+	except BaseException:
+		state.created[root] -= 1  # not created after all
+		raise
+	finally:
+		state.creating -= 1
+
+
+def _may_read(rule, doc):
+	"""False when the rule's run-as user may read the doctype but not this document. A user who may
+	not read the doctype at all is a rule that lost its rights: its actions fail, visibly, and
+	count toward its health (permissions.check_action_allowed)."""
+	user = run_as_of(rule)
+	return may_read_record(doc, user) or not may_read_doctype(doc.doctype, user)
 
 
 def _run_before_save(rule, doc, before, evaluation, started):
@@ -170,7 +382,11 @@ def _run_before_save(rule, doc, before, evaluation, started):
 		message = actions.reject_message(rejection, doc, before, rule)
 		# The rejected save is rolled back, and the log with it; write the log after the rollback.
 		frappe.db.after_rollback.add(lambda: _log_after_rollback(rule, doc, evaluation, started, message))
-		frappe.throw(message, title=_("Rejected by {0}").format(rule.name))
+		# The desk shows server messages as HTML; the message is the author's text over values users
+		# typed, so it is shown as text (the log keeps it plain: its readers escape it).
+		frappe.throw(
+			actions.shown_text(message), title=_("Rejected by {0}").format(actions.shown_text(rule.name))
+		)
 	_log(rule, doc, "validate", evaluation, "Failed" if failed else "Success", started, results=results)
 	record_health(rule, failed)
 	if failed:
@@ -202,6 +418,7 @@ def _log(rule, doc, event, evaluation, outcome, started, results=(), reason=None
 		minutes_saved=minutes,
 		depth=_state().depth,
 		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
+		run_as=run_as_of(rule),
 	)
 
 
@@ -224,21 +441,24 @@ def record_health(rule, failed):
 	count = count[0][0] if count else current + 1
 	threshold = get_settings().failure_threshold or 5
 	values = {"consecutive_failures": count}
-	subject = _("Workflow Rule {0} failed: {1}").format(rule.name, failed[0]["result"])
+	# Both are shown as HTML (the bell, the rule's read-only field) and carry what the failure said,
+	# values users typed included: shown as text.
+	name, last = actions.shown_text(rule.name), actions.shown_text(failed[0]["result"])
+	subject = _("Workflow Rule {0} failed: {1}").format(name, last)
 	if count >= threshold:
 		values.update(
 			enabled=0,
-			disabled_reason=_("Disabled after {0} consecutive failures; last: {1}").format(
-				count, failed[0]["result"]
-			),
+			disabled_reason=_("Disabled after {0} consecutive failures; last: {1}").format(count, last),
 		)
-		subject = _("Workflow Rule {0} was disabled after {1} consecutive failures").format(rule.name, count)
+		subject = _("Workflow Rule {0} was disabled after {1} consecutive failures").format(name, count)
 	frappe.db.set_value("Workflow Rule", rule.name, values, update_modified=False)
 	if count >= threshold:
 		from crm_automation.rules import clear_rule_cache
 
 		clear_rule_cache()
-	actions.notify_users([rule.owner], subject, "Workflow Rule", rule.name)
+	from crm_automation.permissions import run_as_of
+
+	actions.notify_users([rule.owner], subject, "Workflow Rule", rule.name, from_user=run_as_of(rule))
 
 
 def format_exception():

@@ -15,6 +15,7 @@ from frappe.utils import add_days, get_datetime, now_datetime
 from crm_automation import permissions
 from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
+from crm_automation.field_access import ReadableView, hidden_fields, readable_view
 from crm_automation.rules import get_fields, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
@@ -51,16 +52,17 @@ def compile_rule(rule):
 	return compiled
 
 
-def band_field_allowed(rule, doc, fieldname):
+def band_field_allowed(rule, doc, fieldname, value=None):
 	"""A band's field is written only if the score rule's run-as user may write it on this document
 	(rights change after a rule is saved); otherwise the score is kept and the refusal logged."""
 	user = permissions.run_as_of(rule)
 	try:
 		permissions.check_run_as_user(user)
-		permissions.check_not_protected(doc.doctype, user, _("Lead Score Rules"))
-		if not doc.is_new():
-			permissions.check_right(doc, "write", user)
+		permissions.check_not_protected(doc.doctype, user, _("Lead Score Rules"), document_type=True)
+		# On a new document as well: creating is no right to change what someone else creates.
+		permissions.check_can_write_document(doc, user)
 		permissions.check_field_writable(doc, fieldname, user)
+		permissions.check_workflow_change(doc, fieldname, value, user, before=doc.get_doc_before_save())
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		frappe.log_error(
 			title=f"Lead Score band did not set {fieldname} of {doc.doctype} {doc.name}", message=str(error)
@@ -182,12 +184,15 @@ def score_documents(rule, rows, now=None):
 	counts = {activity.key: count_activity(activity, rule.document_type, names, now) for activity in rule.activities}
 	latest = last_activity(rule.document_type, names) if rule.decay_mode != "None" else {}
 	results = {}
+	hidden = hidden_fields(rule.document_type, permissions.run_as_of(rule))
 	for row in rows:
 		name = row["name"]
 		activity_counts = {key: by_name.get(name, 0) for key, by_name in counts.items()}
 		idle_since = max(filter(None, [latest.get(name), get_datetime(row.get("creation")) if row.get("creation") else None]), default=now)
 		days_idle = max((now - idle_since).total_seconds() / 86400, 0)
-		results[name] = rule.score(row, activity_counts, round(days_idle, 2))
+		# Criteria see the document as the rule's run-as user may: fields above their levels absent.
+		shown = ReadableView(row, hidden) if hidden else row
+		results[name] = rule.score(shown, activity_counts, round(days_idle, 2))
 	return results
 
 
@@ -218,8 +223,9 @@ def score_on_save(doc):
 	before = doc.get_doc_before_save()
 	old_grade = before.get("crm_score_grade") if before else None
 	doc.update(score_values(result, now))
-	if result.band and result.band.set_field and band_field_allowed(rule, doc, result.band.set_field):
-		doc.set(result.band.set_field, result.band.set_value)
+	band = result.band
+	if band and band.set_field and band_field_allowed(rule, doc, band.set_field, band.set_value):
+		doc.set(band.set_field, band.set_value)
 	if old_grade != result.grade:
 		doc.flags.crm_score_band_change = (old_grade, result)
 
@@ -230,7 +236,8 @@ def _score_new_document(rule, row, now):
 	idle since its creation."""
 	creation = get_datetime(row.get("creation")) if row.get("creation") else now
 	days_idle = max((now - creation).total_seconds() / 86400, 0)
-	return rule.score(row, {activity.key: 0 for activity in rule.activities}, round(days_idle, 2))
+	shown = readable_view(row, rule.document_type, permissions.run_as_of(rule))
+	return rule.score(shown, {activity.key: 0 for activity in rule.activities}, round(days_idle, 2))
 
 
 def after_save(doc):
@@ -250,8 +257,10 @@ def rescore(doctype, name, announce=True):
 	result = score_documents(rule, [doc.__dict__], now)[name]
 	old_grade = doc.get("crm_score_grade")
 	values = score_values(result, now)
-	if result.band and result.band.set_field and band_field_allowed(rule, doc, result.band.set_field):
-		values[result.band.set_field] = result.band.set_value
+	band = result.band
+	if band and band.set_field and band_field_allowed(rule, doc, band.set_field, band.set_value):
+		# db_set skips the save's sanitising: the value is stored as a save would store it.
+		values[band.set_field] = permissions.as_a_save_stores(doc, band.set_field, band.set_value)
 	doc.db_set(values, update_modified=False)
 	if announce and old_grade != result.grade:
 		announce_band_change(doc, old_grade, result)

@@ -10,7 +10,9 @@ from frappe import _
 from frappe.utils import get_datetime, get_system_timezone
 
 from crm_automation import sequences
+from crm_automation.engine.i18n import translating
 from crm_automation.engine.sequence_story import timeline, timeline_text
+from crm_automation.record_access import permitted_document
 
 PANEL_STATUSES = ("Pending", "Running")
 
@@ -18,9 +20,9 @@ PANEL_STATUSES = ("Pending", "Running")
 @frappe.whitelist()
 def get_pending_steps(doctype: str, name: str):
 	"""The document's pending follow-up steps, for anyone who may read the document; ``can_control``
-	says whether this user may skip or cancel them (rule managers, and users who may write it)."""
-	if not frappe.has_permission(doctype, "read", name):
-		raise frappe.PermissionError(_("Not permitted to read {0} {1}").format(_(doctype), name))
+	says whether this user may skip or cancel them (rule managers, and users who may write it). A
+	missing and a forbidden document get the same answer."""
+	permitted_document(doctype, name)
 	if doctype not in (sequences.sequence_doctypes() or ()):
 		return []  # every form asks; most doctypes never had a sequence
 	rows = frappe.get_all(
@@ -89,7 +91,10 @@ def describe_timeline(doc: str | dict):
 		compiled = compile_rule(rule)
 	except Exception:
 		return ""  # the form shows the problems when saved
-	return timeline_text(timeline(immediate_actions(rule), compiled.sequence, get_fields(rule.document_type)))
+	with translating(_):  # the timeline in the reader's language
+		return timeline_text(
+			timeline(immediate_actions(rule), compiled.sequence, get_fields(rule.document_type))
+		)
 
 
 def immediate_actions(rule):
@@ -101,13 +106,15 @@ def dry_run_schedule(rule_doc, compiled, doc, start):
 	from crm_automation.rules import get_fields
 	from crm_automation.runner import field_values
 
-	entries = timeline(
-		immediate_actions(rule_doc),
-		compiled.sequence,
-		get_fields(rule_doc.document_type),
-		field_values(doc),
-		start,
-	)
+	with translating(_):  # the steps' words in the reader's language
+		entries = timeline(
+			immediate_actions(rule_doc),
+			compiled.sequence,
+			get_fields(rule_doc.document_type),
+			field_values(doc),
+			start,
+		)
+		text = timeline_text(entries)
 	schedule = []
 	for entry in entries[1:]:
 		what = entry["when"]
@@ -118,4 +125,4 @@ def dry_run_schedule(rule_doc, compiled, doc, start):
 			what += "; " + _("on timeout: {0}").format(", ".join(entry["on_timeout"]))
 		at = str(entry["at"]) if entry["at"] else _("passed over (no date or already past)")
 		schedule.append({"at": at, "what": what})
-	return schedule, timeline_text(entries)
+	return schedule, text

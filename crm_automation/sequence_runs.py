@@ -19,7 +19,6 @@ from frappe.utils import get_datetime
 
 from crm_automation import sequences
 from crm_automation.engine import sequences as seq
-from crm_automation.runner import field_values
 from crm_automation.sequences import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
 
 CHUNK_SIZE = 200
@@ -124,7 +123,9 @@ def fire_claimed(name, at, catchup, token=None):
 	sequence = compiled.sequence
 	step = sequence.step(row.step_index)
 	doc = frappe.get_doc(row.reference_doctype, row.reference_name)
-	values = field_values(doc)
+	# Exit conditions, date-field waits and the step's own condition see the document as the rule's
+	# run-as user may read it now.
+	values = sequences.values_as(doc, live.run_as or live.owner)
 	if doc.docstatus == 2:
 		return _close(name, EXITED, _("The document was cancelled"), at, token)
 	reason = sequence.exit_reason(values, None)
@@ -135,16 +136,16 @@ def fire_claimed(name, at, catchup, token=None):
 		log = _log(compiled, doc, row, step, "Skipped", message, (), 0.0, time.perf_counter())
 		_close(name, MISSED, message, at, token, log=log)
 	else:
-		_run_step(compiled, doc, row, step, at, token, live.run_as or live.owner)
+		_run_step(compiled, doc, row, step, at, token, live.run_as or live.owner, values)
 	sequences._schedule_next(sequence, row, step, due_at, values)
 
 
-def _run_step(compiled, doc, row, step, at, token, run_as):
+def _run_step(compiled, doc, row, step, at, token, run_as, values):
 	from crm_automation import actions
 	from crm_automation.runner import _state, get_settings, record_health
 
 	started = time.perf_counter()
-	outcome, detail, intents = step.decide(field_values(doc), condition_met=bool(row.condition_met))
+	outcome, detail, intents = step.decide(values, condition_met=bool(row.condition_met))
 	if outcome == seq.SKIPPED:
 		log = None
 		if get_settings().log_skipped_runs:

@@ -15,10 +15,12 @@ import types
 
 import frappe
 from frappe import _
-from frappe.utils import get_datetime
+from frappe.utils import escape_html, get_datetime
 
 from crm_automation.engine import sequences as seq
 from crm_automation.engine.workflow import compile_workflow_rule
+from crm_automation.field_access import readable_view
+from crm_automation.permissions import run_as_of
 from crm_automation.runner import field_values
 
 STEP_DOCTYPE = "Automation Sequence Step"
@@ -201,6 +203,12 @@ def start_sequence(rule, doc, event=None, at=None):
 	return _guarded(_start, rule, doc, event, at, title=f"Follow-up steps of {rule.name} could not start")
 
 
+def values_as(doc, user):
+	"""The values conditions and date-field waits read: the document as `user` (the rule's run-as
+	user) may read it, fields above that user's levels absent (field_access.py)."""
+	return readable_view(field_values(doc), doc.doctype, user)
+
+
 def _guarded(function, *args, title):
 	frappe.db.savepoint(_HOOK_SAVEPOINT)
 	try:
@@ -217,7 +225,7 @@ def _start(rule, doc, event, at):
 		return None
 	definition = ensure_definition(rule)
 	sequence_id = frappe.generate_hash(length=12)
-	step, due, passed = rule.sequence.schedule(1, at, field_values(doc))
+	step, due, passed = rule.sequence.schedule(1, at, values_as(doc, run_as_of(rule)))
 	base = {
 		"workflow_rule": rule.name,
 		"reference_doctype": doc.doctype,
@@ -285,12 +293,15 @@ def _follow_save(doc):
 	rows = _pending_rows(doc)
 	if not rows:
 		return
-	values = field_values(doc)
-	before = field_values(doc.get_doc_before_save())
+	own, own_before = field_values(doc), field_values(doc.get_doc_before_save())
 	at = now()
 	for row in rows:
 		compiled, _snapshot = compiled_definition(row.definition)
 		sequence = compiled.sequence
+		# Exit and wait conditions see the document as the rule's run-as user may read it.
+		user = run_as_of(compiled)
+		values = readable_view(own, doc.doctype, user)
+		before = readable_view(own_before, doc.doctype, user)
 		reason = sequence.exit_reason(values, before)
 		if reason:
 			_finish(row.name, EXITED, _("Ended on save: {0}").format(reason), at, expect=PENDING)
@@ -377,21 +388,24 @@ def _schedule_next(sequence, row, step, anchor, values):
 # Skip and cancel from the document
 
 
+class StepNotAvailable(frappe.DoesNotExistError, frappe.PermissionError):
+	"""The one answer to a step that does not exist, one on a document the user may not read and
+	one they may not change: it never tells whether a step, or its document, exists."""
+
+	http_status_code = 403
+
+
 def skip_or_cancel(name, action, user=None):
 	"""Skip one pending step (the sequence goes on with the next) or cancel it (the sequence ends).
-	Allowed to rule managers and to users who may write the document."""
+	Allowed to rule managers who may read the document and to users who may write it."""
 	user = user or frappe.session.user
-	row = frappe.db.get_value(STEP_DOCTYPE, name, ["*"], as_dict=True)
-	if not row:
+	row = frappe.db.get_value(STEP_DOCTYPE, name, ["*"], as_dict=True) if isinstance(name, str) else None
+	if not row or not may_control(row, user):
 		frappe.throw(
-			_("Sequence step {0} does not exist").format(frappe.bold(name)), frappe.DoesNotExistError
-		)
-	if not may_control(row, user):
-		frappe.throw(
-			_("You may not change the automation of {0} {1}").format(
-				row.reference_doctype, frappe.bold(row.reference_name)
+			_("Sequence step {0} was not found, or you may not change it").format(
+				frappe.bold(escape_html(str(name)))
 			),
-			frappe.PermissionError,
+			StepNotAvailable,
 		)
 	if action not in ("skip", "cancel"):
 		frappe.throw(_("{0} is not skip or cancel").format(frappe.bold(action)))
@@ -405,16 +419,25 @@ def skip_or_cancel(name, action, user=None):
 	compiled, _snapshot = compiled_definition(row.definition)
 	step = compiled.sequence.step(row.step_index)
 	doc = frappe.get_doc(row.reference_doctype, row.reference_name)
-	_schedule_next(compiled.sequence, row, step, get_datetime(row.due_at), field_values(doc))
+	values = values_as(doc, run_as_of(compiled))
+	_schedule_next(compiled.sequence, row, step, get_datetime(row.due_at), values)
 	return SKIPPED
 
 
 def may_control(row, user):
+	"""Rule managers may skip or cancel the steps of a document they may read (they could change the
+	rule itself); anyone else needs write permission on the document. The steps of a document that
+	no longer exists are a System Manager's to clear."""
 	from crm_automation.permissions import is_system_manager
 
+	doctype, name = row.reference_doctype, row.reference_name
+	if not (doctype and name and frappe.db.exists("DocType", doctype) and frappe.db.exists(doctype, name)):
+		return is_system_manager(user)
+	if not frappe.has_permission(doctype, "read", doc=name, user=user):
+		return False
 	if is_system_manager(user) or "CRM Automation Manager" in frappe.get_roles(user):
 		return True
-	return bool(frappe.has_permission(row.reference_doctype, "write", row.reference_name, user=user))
+	return bool(frappe.has_permission(doctype, "write", doc=name, user=user))
 
 
 # The rule form

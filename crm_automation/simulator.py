@@ -17,6 +17,7 @@ import datetime
 import functools
 import os
 
+from crm_automation.engine.budget import run_budget
 from crm_automation.engine.fieldtypes import kind_of
 from crm_automation.engine.linked import linked_paths_of
 from crm_automation.engine.packs import check_pack
@@ -310,7 +311,9 @@ class Simulation:
 		for rule, _as_is in self.workflow_rules.get(doctype, ()):
 			evaluation, extra = _evaluate(rule, linked_values, record["before"], True)
 			summary.count_rule(rule, evaluation)
-			outcome = _describe_outcome(rule, evaluation, extra, values, self.read)
+			# The rule's templates share one run's budget, as on a site (runner.run_rule).
+			with run_budget():
+				outcome = _describe_outcome(rule, evaluation, extra, values, self.read)
 			if summary.sequences is not None and rule.sequence is not None and evaluation and evaluation.fired:
 				outcome["follow_up"] = _follow_up(summary.sequences.play(rule, linked_values, record["changes"]))
 			entry["rules"].append(outcome)

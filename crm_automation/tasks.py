@@ -6,6 +6,8 @@ import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation.engine.workflow import TRIGGER_TIME
+from crm_automation.field_access import ReadableView, hidden_fields
+from crm_automation.permissions import run_as_of
 from crm_automation.savepoints import TransactionLost, run_alone
 
 CHUNK_SIZE = 100
@@ -54,6 +56,11 @@ def find_due_documents(rule, now=None):
 	catchup = frappe.db.get_single_value("CRM Automation Settings", "time_trigger_catchup_hours") or 24
 	low, high = due_window(rule, now, catchup)
 	field = rule.time_field
+	# The rule sees the documents as its run-as user may read them: a date field that user may no
+	# longer read sets nothing off, and conditions on a field they may not read see it absent.
+	hidden = hidden_fields(rule.document_type, run_as_of(rule))
+	if hidden.hides(field):
+		return []
 	is_date = frappe.get_meta(rule.document_type).get_field(field).fieldtype == "Date"
 	bounds = (low.date(), high.date()) if is_date else (low, high)
 	fields = ["name", field, *sorted(rule.condition.fields | {"docstatus"})]
@@ -66,7 +73,8 @@ def find_due_documents(rule, now=None):
 	due = []
 	for row in rows:
 		moment = get_datetime(row[field])
-		if low < moment <= high and rule.condition.matches(row, None):
+		shown = ReadableView(row, hidden) if hidden else row
+		if low < moment <= high and rule.condition.matches(shown, None):
 			due.append((row.name, row[field]))
 	if not due:
 		return []

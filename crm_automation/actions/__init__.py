@@ -32,9 +32,11 @@ from crm_automation.actions.records import (
 	reject_message,
 	set_value,
 	set_value_before_save,
+	shown_text,
 )
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
+from crm_automation.record_access import value_field_of
 from crm_automation.rule_reads import reading_as
 
 
@@ -47,6 +49,9 @@ def _carry_out_one(intent, doc, before, rule):
 	if intent.get("target"):
 		handler = linked_targets.LINKED_HANDLERS.get(intent["type"], handler)
 	result = {"action_type": intent["type"], "action_row": intent.get("row"), "status": "Success"}
+	if intent["type"] == wf.SET_VALUE:
+		# Kept apart from the sentence: the history hides the values from those who may not read it.
+		result["value_field"] = value_field_of(intent)
 	savepoint = f"crm_automation_action_{intent.get('row') or 0}"
 	messages_before = len(frappe.local.message_log)
 	frappe.db.savepoint(savepoint)
@@ -55,8 +60,10 @@ def _carry_out_one(intent, doc, before, rule):
 		# whose save set it off: a rule never does more than its author may.
 		# An action on a linked document ("the Customer of this order") is checked, and runs, on it.
 		run_as = permissions.run_as_of(rule)
-		target_doc = linked_targets.resolve_target(intent, doc)
-		intent = linked_targets.with_linked_inputs(intent, target_doc)
+		# A departed run-as user is named as such, before a linked document reads as not found.
+		permissions.check_run_as_user(run_as)
+		target_doc = linked_targets.resolve_target(intent, doc, run_as)
+		intent = linked_targets.with_linked_inputs(intent, target_doc, run_as)
 		permissions.check_action_allowed(intent["type"], target_doc, run_as)
 		with reading_as(run_as):
 			outcome = handler(intent, target_doc, before if target_doc is doc else None, rule) or {}

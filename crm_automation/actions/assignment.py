@@ -47,13 +47,16 @@ def assign(intent, doc, before, rule):
 		for user in chosen
 		if not frappe.has_permission(doc.doctype, "read", doc=doc, user=user, throw=False)
 	}
-	_check_can_share_with(doc, unreadable, permissions.run_as_of(rule))
+	run_as = permissions.run_as_of(rule)
+	_check_can_share_with(doc, unreadable, run_as)
 	already = _with_open_todo(doc, chosen)
 	newly = [user for user in chosen if user not in already]
 	if not newly:
 		return {"status": "Skipped", "result": _("Already assigned to {0}").format(", ".join(chosen))}
 	description = _("Assigned by automation rule {0}").format(rule.name)
-	todos = [add_assignment(doc, user, description, share=user in unreadable) for user in newly]
+	todos = [
+		add_assignment(doc, user, description, share=user in unreadable, assigned_by=run_as) for user in newly
+	]
 	shared = [user for user in newly if user in unreadable]
 	if shared:
 		frappe.msgprint(
@@ -82,14 +85,15 @@ def _with_open_todo(doc, users):
 	return {user for (user,) in rows}
 
 
-def add_assignment(doc, user, description, share):
+def add_assignment(doc, user, description, share, assigned_by=None):
 	"""What frappe.desk.form.assign_to.add does for one user, with the document at hand: the ToDo
 	(whose controller adds the "assigned" comment and updates ``_assign``), ``assigned_to`` where the
 	doctype has it, a share when the assignee cannot read the document, following the document
 	when the user asked for that, and the Assignment notification. assign_to.add also loads the
 	document again and lists every assignment for its caller: the profile of a rule's run showed
 	those, not the work, as what the action cost on top of Frappe's Assignment Rule. ``share``: the
-	user cannot read the document (the caller has asked)."""
+	user cannot read the document (the caller has asked). ``assigned_by``: who gives the ToDo and
+	the Assignment alert (a rule's run-as user), else the session user."""
 	todo = frappe.get_doc(
 		{
 			"doctype": "ToDo",
@@ -100,7 +104,7 @@ def add_assignment(doc, user, description, share):
 			"priority": "Medium",
 			"status": "Open",
 			"date": nowdate(),
-			"assigned_by": frappe.session.user,
+			"assigned_by": assigned_by or frappe.session.user,
 		}
 	).insert(ignore_permissions=True)
 	if doc.meta.get_field("assigned_to"):
@@ -109,9 +113,11 @@ def add_assignment(doc, user, description, share):
 		frappe.share.add(doc.doctype, doc.name, user)
 	if frappe.get_cached_value("User", user, "follow_assigned_documents"):
 		follow_document(doc.doctype, doc.name, user)
-	notify_assignment(
-		todo.assigned_by, user, doc.doctype, todo.reference_name, action="ASSIGN", description=description
-	)
+	# Frappe's alert names the session user as its sender: the one who gives the ToDo, here.
+	with permissions.acting_as(todo.assigned_by):
+		notify_assignment(
+			todo.assigned_by, user, doc.doctype, todo.reference_name, action="ASSIGN", description=description
+		)
 	return todo.name
 
 

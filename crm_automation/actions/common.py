@@ -5,8 +5,8 @@ from frappe import _
 
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.templates import TemplateError, render_template
-from crm_automation.rule_reads import current_reader
-from crm_automation.rules import plain_values
+from crm_automation.rule_reads import reader_for, reading_user
+from crm_automation.rules import readable_plain_values
 
 
 class ActionError(frappe.ValidationError):
@@ -15,12 +15,16 @@ class ActionError(frappe.ValidationError):
 
 def render(template, doc, before):
 	"""A rule's template in the read-only sandbox: it sees the document's values, never the Document,
-	and its get_value reads as the rule's run-as user (rule_reads.reading_as, set by the caller).
+	and both those values and its get_value reads are what the rule's run-as user may read
+	(rule_reads.reading_as, set by the caller; fields above that user's levels are absent).
 	A template that fails or reaches for what it may not fails its action (ActionError)."""
 	if not template or not wf.is_template(template):
 		return template or ""
+	user = reading_user()
+	values = readable_plain_values(doc, user)
+	before_values = readable_plain_values(before, user, (values or {}).get("doctype"))
 	try:
-		return render_template(template, plain_values(doc), plain_values(before), read=current_reader())
+		return render_template(template, values, before_values, read=reader_for(user))
 	except TemplateError as error:
 		raise ActionError(_("Template could not be rendered: {0}").format(error.first.message))
 	except Exception as error:

@@ -8,6 +8,7 @@ the runner's depth limit and "once per document per request" hold across that sa
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes
@@ -19,8 +20,10 @@ class TargetSkipped(Exception):
 	"""The document has nothing in the target field: the action has nothing to act on."""
 
 
-def resolve_target(intent, doc):
-	"""The document the intent acts on: ``doc`` itself, or the document linked in its field."""
+def resolve_target(intent, doc, user):
+	"""The document the intent acts on: ``doc`` itself, or the document linked in its field when
+	``user`` (the run-as user in a run, the person asking in a dry run) may read it. A linked
+	document that is missing and one ``user`` may not read fail alike, naming neither reason."""
 	target = intent.get("target")
 	if not target:
 		return doc
@@ -36,11 +39,25 @@ def resolve_target(intent, doc):
 		raise TargetSkipped(
 			_("{0} is empty: no linked {1} to act on").format(frappe.bold(label), _(target["doctype"]))
 		)
-	if not frappe.db.exists(target["doctype"], name):
+	target_doc = readable_record(target["doctype"], name, user)
+	if target_doc is None:
 		raise ActionError(
-			_("{0} {1} (in {2}) does not exist").format(_(target["doctype"]), frappe.bold(name), label)
+			_("{0} {1} (in {2}) was not found, or {3} may not read it").format(
+				_(target["doctype"]), frappe.bold(escape_html(str(name))), label, frappe.bold(user)
+			)
 		)
-	return frappe.get_doc(target["doctype"], name)
+	return target_doc
+
+
+def readable_record(doctype, name, user):
+	"""The record if ``user`` may read it (roles, User Permissions, shares), else None: a missing and a
+	forbidden record look the same."""
+	if not isinstance(name, str) or not name or not frappe.db.exists(doctype, name):
+		return None
+	record = frappe.get_doc(doctype, name)
+	if not frappe.has_permission(doctype, "read", doc=record, user=user):
+		return None
+	return record
 
 
 def set_linked_value(intent, doc, before, rule):
@@ -53,6 +70,8 @@ def set_linked_value(intent, doc, before, rule):
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
+	# The save's own workflow check is the saver's; the transition must be one the run-as user may take.
+	permissions.check_workflow_change(doc, intent["field"], value, user)
 	doc.set(intent["field"], value)
 	# The run-as user's rights were checked above; the user whose save set this off may have none.
 	doc.flags.ignore_permissions = True
@@ -77,7 +96,7 @@ def preview_on_target(intent, doc, rule, preview):
 	"""A dry run of an action on a linked document: the same preview, on the linked document, with
 	nothing written."""
 	try:
-		target_doc = resolve_target(intent, doc)
+		target_doc = resolve_target(intent, doc, frappe.session.user)
 	except (TargetSkipped, ActionError) as error:
 		return {
 			"type": intent["type"],
@@ -91,19 +110,30 @@ def preview_on_target(intent, doc, rule, preview):
 	return out
 
 
-def with_linked_inputs(intent, doc):
+def with_linked_inputs(intent, doc, reader):
 	"""An Assign to the user in a linked field (``customer.account_manager``) becomes an Assign to
-	that user, read now from the linked document."""
+	that user, read now from the linked document: only through documents ``reader`` may read, so a
+	missing and a forbidden one both leave nobody to assign."""
 	path = intent.get("user_path")
 	if not path:
 		return intent
 	from crm_automation.engine.linked import Hop, LinkedPath, fetch_linked_values
-	from crm_automation.linked_values import load_linked
 
 	linked = LinkedPath(
 		path["path"], [Hop(**hop) for hop in path["hops"]], path["fieldname"], None, path["label"]
 	)
-	user = fetch_linked_values(doc.as_dict(), {linked.path: linked}, load_linked).get(linked.path)
+	user = fetch_linked_values(doc.as_dict(), {linked.path: linked}, _loader_for(reader)).get(linked.path)
 	if not user:
 		raise TargetSkipped(_("{0} is empty: nobody to assign").format(frappe.bold(path["label"])))
 	return {**intent, "assign_to_type": wf.ASSIGN_TO_USERS, "users": [user], "user_field": None}
+
+
+def _loader_for(reader):
+	from crm_automation.linked_values import load_linked
+
+	def load(doctype, name, fieldnames):
+		if readable_record(doctype, name, reader) is None:
+			return None
+		return load_linked(doctype, name, fieldnames)
+
+	return load

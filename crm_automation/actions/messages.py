@@ -2,17 +2,25 @@
 
 import frappe
 from frappe import _
-from frappe.utils import add_to_date, now_datetime
+from frappe.utils import add_to_date, escape_html, now_datetime
+from frappe.utils.html_utils import sanitize_html
 
+from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes, render
-from crm_automation.actions.recipients import enabled_users, resolve_addresses, resolve_users
+from crm_automation.actions.recipients import (
+	address_entries,
+	describe_addresses,
+	enabled_users,
+	resolve_users,
+)
 from crm_automation.engine import workflow as wf
 
 
 def send_email(intent, doc, before, rule):
 	from frappe.core.doctype.communication.email import _make
 
-	recipients = resolve_addresses(intent, doc)
+	entries = address_entries(intent, doc)
+	recipients = [address for address, _source in entries]
 	if not recipients:
 		raise ActionError(_("No recipient has an email address"))
 	subject, message = _email_content(intent, doc, before)
@@ -27,7 +35,10 @@ def send_email(intent, doc, before, rule):
 	)
 	queue = frappe.db.get_value("Email Queue", {"communication": communication["name"]}, "name")
 	return {
-		"result": _("Queued to {0}: {1}").format(", ".join(recipients), subject),
+		# Addresses the run-as user may not read are sent to, not written into the log.
+		"result": _("Queued to {0}: {1}").format(
+			describe_addresses(entries, permissions.run_as_of(rule), doc), subject
+		),
 		"created_doctype": "Email Queue" if queue else "Communication",
 		"created_name": queue or communication["name"],
 		"minutes_saved": default_minutes(wf.SEND_EMAIL),
@@ -48,7 +59,12 @@ def system_notification(intent, doc, before, rule):
 		raise ActionError(_("No enabled user to notify"))
 	subject = render(intent["subject"], doc, before)
 	message = render(intent.get("message"), doc, before)
-	_enqueue_alerts(users, subject, doc.doctype, doc.name, message)  # resolve_users: enabled users only
+	# The bell shows the subject as HTML: it is a line of text, escaped; the body is rich text, and
+	# sanitised as Frappe sanitises a Text Editor (also when it looks like JSON, which Frappe skips).
+	shown_subject = escape_html(subject)
+	message = sanitize_html(message, always_sanitize=True) if message else message
+	# resolve_users: enabled users only. The alert comes from the user the rule runs as.
+	_enqueue_alerts(users, shown_subject, doc.doctype, doc.name, message, permissions.run_as_of(rule))
 	return {
 		"result": _("Notified {0}: {1}").format(", ".join(users), subject),
 		"created_doctype": "Notification Log",
@@ -56,18 +72,19 @@ def system_notification(intent, doc, before, rule):
 	}
 
 
-def notify_users(users, subject, doctype, name, message=None):
+def notify_users(users, subject, doctype, name, message=None, from_user=None):
 	"""A Notification Log (Alert) for each enabled user, written by a background job once the run is
 	committed, as Frappe writes the alerts of its own Notifications and assignments: the save does
 	not wait for the inserts and their realtime pushes, and a run that is rolled back notifies no
-	one. Returns the users to be notified."""
+	one. ``from_user``: whom the alert comes from (a rule's run-as user). Returns the users to be
+	notified."""
 	recipients = enabled_users(users)
 	if recipients:
-		_enqueue_alerts(recipients, subject, doctype, name, message)
+		_enqueue_alerts(recipients, subject, doctype, name, message, from_user)
 	return recipients
 
 
-def _enqueue_alerts(users, subject, doctype, name, message):
+def _enqueue_alerts(users, subject, doctype, name, message, from_user=None):
 	frappe.enqueue(
 		"crm_automation.actions.messages.make_notification_logs",
 		users=users,
@@ -75,12 +92,13 @@ def _enqueue_alerts(users, subject, doctype, name, message):
 		doctype=doctype,
 		name=name,
 		message=message,
+		from_user=from_user,
 		enqueue_after_commit=True,
 		now=frappe.flags.in_test,
 	)
 
 
-def make_notification_logs(users, subject, doctype, name, message=None):
+def make_notification_logs(users, subject, doctype, name, message=None, from_user=None):
 	for user in users:
 		frappe.get_doc(
 			{
@@ -91,7 +109,7 @@ def make_notification_logs(users, subject, doctype, name, message=None):
 				"document_name": name,
 				"subject": subject,
 				"email_content": message,
-				"from_user": "Administrator",
+				"from_user": from_user or "Administrator",
 			}
 		).insert(ignore_permissions=True)
 
@@ -100,7 +118,9 @@ def create_todo(intent, doc, before, rule):
 	users = resolve_users(intent, doc)
 	if not users:
 		raise ActionError(_("No enabled user to give the ToDo to"))
-	description = render(intent["description"], doc, before)
+	# A ToDo's description is a Text Editor: the author may format it, but nothing in it may run
+	# (sanitised as Frappe does, also when it looks like JSON, which Frappe's own save lets through).
+	description = sanitize_html(render(intent["description"], doc, before), always_sanitize=True)
 	due = add_to_date(now_datetime(), **{intent["due_unit"].lower(): intent["due_in"]})
 	names = []
 	for user in users:
@@ -113,7 +133,8 @@ def create_todo(intent, doc, before, rule):
 				"reference_name": doc.name,
 				"priority": intent["priority"],
 				"date": due.date(),
-				"assigned_by": frappe.session.user,
+				# The rule's run-as user gives the ToDo, not whoever saved the document.
+				"assigned_by": permissions.run_as_of(rule),
 			}
 		).insert(ignore_permissions=True)
 		names.append(todo.name)

@@ -4,10 +4,13 @@ import copy
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
+from frappe.utils.html_utils import sanitize_html
 
 from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
+from crm_automation.field_access import hidden_fields, without_hidden
 from crm_automation.rule_reads import reading_as
 
 # ERPNext's own mappers, used when a Create Document action asks for them.
@@ -48,12 +51,16 @@ def _check_value_fits(doc, fieldname, value):
 
 
 def set_value(intent, doc, before, rule):
-	permissions.check_field_writable(doc, intent["field"], permissions.run_as_of(rule))
-	value = _value_for(intent, doc, before)
+	user = permissions.run_as_of(rule)
+	permissions.check_field_writable(doc, intent["field"], user)
+	value = permissions.as_a_save_stores(doc, intent["field"], _value_for(intent, doc, before))
 	_check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
+	# What the run-as user's own save of this change would be checked for besides the field itself:
+	# a Frappe Workflow state moves only by a transition they may take.
+	permissions.check_workflow_change(doc, intent["field"], value, user)
 	# db_set writes once, without another save; Frappe runs on_change, so Value Change rules on
 	# this field still see it (the runner stops this rule from re-firing itself).
 	if doc.get_doc_before_save() is None and not doc.is_new():
@@ -76,10 +83,13 @@ def set_value_before_save(intent, doc, before, rule=None):
 	try:
 		user = permissions.run_as_of(rule) if rule else frappe.session.user
 		permissions.check_run_as_user(user)
-		permissions.check_not_protected(doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)))
-		permissions.check_right(doc, "create" if doc.is_new() else "write", user)
+		permissions.check_not_protected(
+			doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)), document_type=True
+		)
+		permissions.check_can_write_document(doc, user)
 		permissions.check_field_writable(doc, intent["field"], user)
-		value = _value_for(intent, doc, before)
+		value = permissions.as_a_save_stores(doc, intent["field"], _value_for(intent, doc, before))
+		permissions.check_workflow_change(doc, intent["field"], value, user, before=before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
 	doc.set(intent["field"], value)
@@ -94,13 +104,25 @@ def set_value_before_save(intent, doc, before, rule=None):
 def add_tag(intent, doc, before, rule):
 	from frappe.desk.doctype.tag.tag import add_tag as frappe_add_tag
 
-	tag = render(intent["tag"], doc, before)
+	# A tag is a name, shown in lists and the sidebar: no markup in it (Frappe refuses < and > in
+	# names, but DocTags writes the document's _user_tags before the Tag is named).
+	tag = frappe.utils.strip_html(render(intent["tag"], doc, before))
+	tag = tag.replace("<", "").replace(">", "").strip()
+	if not tag:
+		raise ActionError(_("The tag is empty"))
 	frappe_add_tag(tag, doc.doctype, doc.name)
 	return {"result": _("Tagged {0}").format(tag), "minutes_saved": default_minutes(wf.ADD_TAG)}
 
 
 def add_comment(intent, doc, before, rule):
-	comment = doc.add_comment("Comment", text=render(intent["message"], doc, before))
+	# Rich text, sanitised as Frappe's Comment sanitises what a user types: simple formatting stays,
+	# scripts, handlers and forms go (also for text that looks like JSON, which sanitize_html skips).
+	text = sanitize_html(
+		render(intent["message"], doc, before),
+		always_sanitize=True,
+		disallowed_tags=["form", "input", "button"],
+	)
+	comment = doc.add_comment("Comment", text=text)
 	return {
 		"result": _("Commented"),
 		"created_doctype": "Comment",
@@ -118,9 +140,12 @@ def create_document(intent, doc, before, rule):
 		new = frappe.get_attr(mapper)(doc.name)
 	else:
 		new = frappe.new_doc(target_doctype)
+	hidden = hidden_fields(doc.doctype, run_as)
 	for fieldname, source in intent["field_map"].items():
 		if isinstance(source, str) and source.startswith("doc.") and not wf.is_template(source):
-			new.set(fieldname, doc.get(source[4:]))
+			# Copied as the run-as user may read it: a field above that user's levels is absent.
+			if not hidden.hides(source[4:]):
+				new.set(fieldname, _readable_source(doc, source[4:], hidden))
 		else:
 			new.set(fieldname, render(source, doc, before) if isinstance(source, str) else source)
 	_link_back(new, doc)
@@ -131,7 +156,10 @@ def create_document(intent, doc, before, rule):
 	new.flags.ignore_mandatory = True
 	# The document is the run-as user's, whoever's save started the rule: its creator, "only if
 	# creator" rights and the defaults its controller takes from the session are that user's.
-	with permissions.acting_as(run_as):
+	# It counts toward the documents automation may create in one save (runner.creating_document).
+	from crm_automation.runner import creating_document
+
+	with creating_document(doc), permissions.acting_as(run_as):
 		new.insert(ignore_permissions=True)
 	return {
 		"result": _("Created {0} {1}").format(target_doctype, new.name),
@@ -139,6 +167,16 @@ def create_document(intent, doc, before, rule):
 		"created_name": new.name,
 		"minutes_saved": default_minutes(wf.CREATE_DOCUMENT),
 	}
+
+
+def _readable_source(doc, fieldname, hidden):
+	value = doc.get(fieldname)
+	if fieldname not in hidden.tables or not isinstance(value, list):
+		return value
+	# Rows without the fields the run-as user may not read, as new rows of the created document.
+	identity = ("name", "parent", "parentfield", "parenttype", "idx", "doctype")
+	rows = without_hidden({fieldname: value}, hidden)[fieldname]
+	return [{key: item for key, item in row.items() if key not in identity} for row in rows]
 
 
 def _link_back(new, source):
@@ -159,10 +197,17 @@ def reject(intent, doc, before, rule):
 
 
 def reject_message(intent, doc, before, rule):
-	"""The message a Reject shows; a template that fails still rejects, with a plain message."""
+	"""The message a Reject shows, as plain text (escape it where it is shown as HTML: shown_text);
+	a template that fails still rejects, with a plain message."""
 	try:
 		with reading_as(permissions.run_as_of(rule)):
 			return render(intent["message"], doc, before)
 	except ActionError:
 		frappe.log_error(title=f"Reject message of {rule.name} could not be rendered")
 		return _("Rejected by the automation rule {0}").format(rule.name)
+
+
+def shown_text(text):
+	"""Plain text a rule made (its template over values users typed), safe to show where the desk
+	renders HTML (server messages, alert subjects): nothing in it becomes markup."""
+	return escape_html(frappe.utils.cstr(text))

@@ -9,6 +9,11 @@ queued, hence nothing sent, when the save rolls back.
 
 The gateway is configured by a System Manager in SMS Settings, not by rule authors, so the webhook
 network guard does not apply to it.
+
+A number read from a record the rule's run-as user may not read (another user's mobile, a Contact
+they cannot open) is still sent to, as Frappe's own Notification sends to a role's users, but it is
+never written into the log: its row names the recipient and the record the number is read from, and
+the number is read again when the SMS is sent.
 """
 
 import json
@@ -17,10 +22,13 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
+from crm_automation import permissions
 from crm_automation.actions import delivery
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
+from crm_automation.actions.recipients import may_read_value
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.sms import normalize_number
+from crm_automation.record_access import HIDDEN
 
 SMS_RETRIES = 3
 SMS_BACKOFF_MINUTES = (1, 5, 15, 60)
@@ -41,10 +49,13 @@ def send_sms(intent, doc, before, rule):
 	message = render(intent["message"], doc, before)
 	if not message.strip():
 		raise ActionError(_("The SMS text is empty for this document"))
+	run_as = permissions.run_as_of(rule)
 	rows, seen = [], set()
-	for label, raw in sms_recipients(intent, doc):
+	for label, raw, source, shown in visible_recipients(intent, doc, run_as):
 		number, reason = normalize_number(raw) if raw is not None else (None, None)
 		if number is None:
+			if not shown:
+				reason = _("no valid number")  # the reason would quote what the number field holds
 			rows.append(
 				{
 					"status": "Skipped",
@@ -53,13 +64,14 @@ def send_sms(intent, doc, before, rule):
 			)
 		elif number not in seen:
 			seen.add(number)
-			rows.append(
-				{
-					"status": "Queued",
-					"result": _("{0}: SMS to {1} queued").format(label, number),
-					"payload": json.dumps({"number": number, "message": message, "recipient": label}),
-				}
-			)
+			payload = {"message": message, "recipient": label}
+			if shown:
+				payload["number"] = number
+				result = _("{0}: SMS to {1} queued").format(label, number)
+			else:
+				payload["source"] = list(source)
+				result = _("{0}: SMS queued (number hidden)").format(label)
+			rows.append({"status": "Queued", "result": result, "payload": json.dumps(payload)})
 	queued = sum(1 for row in rows if row["status"] == "Queued")
 	skipped = len(rows) - queued
 	if not rows:
@@ -69,7 +81,19 @@ def send_sms(intent, doc, before, rule):
 
 
 # ----------------------------------------------------------------------------------------------
-# Recipients: (label, number or None with the reason in the label's row)
+# Recipients: (label, number or None with the reason in the label's row, source). The source is
+# (doctype, name, fieldname) of the record the number is read from, or None when there is none.
+
+
+def visible_recipients(intent, doc, user):
+	"""(label, number or None, source, shown) for each recipient, as ``user`` may see them: a
+	recipient whose number ``user`` may not read keeps its place, with a label that names neither
+	the number nor a Contact's (a person's) name."""
+	found = []
+	for label, raw, source, *hidden_label in sms_recipients(intent, doc):
+		shown = source is None or may_read_value(*source, user, doc=doc)
+		found.append((label if shown or not hidden_label else hidden_label[0], raw, source, shown))
+	return found
 
 
 def sms_recipients(intent, doc):
@@ -77,7 +101,13 @@ def sms_recipients(intent, doc):
 	if intent.get("phone_field"):
 		df = doc.meta.get_field(intent["phone_field"])
 		label = _(df.label) if df and df.label else intent["phone_field"]
-		found.append((_("{0} of {1}").format(label, doc.name), doc.get(intent["phone_field"]) or ""))
+		found.append(
+			(
+				_("{0} of {1}").format(label, doc.name),
+				doc.get(intent["phone_field"]) or "",
+				(doc.doctype, doc.name, intent["phone_field"]),
+			)
+		)
 	if intent.get("contact_of"):
 		found.extend(_contact_numbers(intent["contact_of"], doc))
 	for user in intent.get("users") or ():
@@ -98,26 +128,33 @@ def sms_recipients(intent, doc):
 def _user_number(user):
 	row = frappe.db.get_value("User", user, ["mobile_no", "enabled"], as_dict=True)
 	if not row:
-		return (_("User {0}").format(user), None)
+		return (_("User {0}").format(user), None, None)
 	if not row.enabled:
-		return (_("User {0} (disabled)").format(user), None)
-	return (_("User {0}").format(user), row.mobile_no or "")
+		return (_("User {0} (disabled)").format(user), None, None)
+	return (_("User {0}").format(user), row.mobile_no or "", ("User", user, "mobile_no"))
 
 
 def _contact_numbers(source, doc):
 	"""The primary Contact of the document (or of the document in a Link field): its mobile."""
 	if source.get("fieldname"):
 		if source.get("type_field") and doc.get(source["type_field"]) != source["doctype"]:
-			return [(_("Contact of {0}").format(source["fieldname"]), None)]
+			return [(_("Contact of {0}").format(source["fieldname"]), None, None)]
 		doctype, name = source["doctype"], doc.get(source["fieldname"])
 		if not name:
-			return [(_("Contact of {0} (empty)").format(source["fieldname"]), None)]
+			return [(_("Contact of {0} (empty)").format(source["fieldname"]), None, None)]
 	else:
 		doctype, name = doc.doctype, doc.name
 		contact_person = doc.get("contact_person") if doc.meta.has_field("contact_person") else None
 		if contact_person:
 			mobile = frappe.db.get_value("Contact", contact_person, "mobile_no")
-			return [(_("Contact {0}").format(contact_person), mobile or "")]
+			# The Contact named in the document's own field: its name is no secret to its reader.
+			return [
+				(
+					_("Contact {0}").format(contact_person),
+					mobile or "",
+					("Contact", contact_person, "mobile_no"),
+				)
+			]
 	contacts = frappe.get_all(
 		"Contact",
 		filters=[["Dynamic Link", "link_doctype", "=", doctype], ["Dynamic Link", "link_name", "=", name]],
@@ -126,8 +163,17 @@ def _contact_numbers(source, doc):
 		limit=1,
 	)
 	if not contacts:
-		return [(_("Contact of {0} {1} (none linked)").format(_(doctype), name), None)]
-	return [(_("Contact {0}").format(contacts[0].name), contacts[0].mobile_no or "")]
+		return [(_("Contact of {0} {1} (none linked)").format(_(doctype), name), None, None)]
+	contact = contacts[0].name
+	# A Contact is named after a person: who may not read it is told only whose contact it is.
+	return [
+		(
+			_("Contact {0}").format(contact),
+			contacts[0].mobile_no or "",
+			("Contact", contact, "mobile_no"),
+			_("Contact of {0} {1}").format(_(doctype), name),
+		)
+	]
 
 
 def add_recipient_rows(log_name, results):
@@ -201,11 +247,14 @@ def deliver_row(row_name):
 	if not _claim(row_name, token):
 		return False
 	frappe.db.savepoint(_SAVEPOINT)
+	hidden = []
 	try:
-		outcome = _send(row_name)
+		outcome = _send(row_name, hidden)
 	except Exception as error:
 		frappe.db.rollback(save_point=_SAVEPOINT)
-		outcome = _retry_or_fail(row_name, error_summary(error), _answer_of(error))
+		# A gateway's error (a GET URL) may quote the number a hidden row must not show.
+		summary, answer = _without(error_summary(error), hidden), _without(_answer_of(error), hidden)
+		outcome = _retry_or_fail(row_name, summary, answer)
 	delivery.finish(row_name, token, outcome)
 	frappe.db.commit()
 	return True
@@ -215,7 +264,15 @@ def _claim(row_name, token):
 	return delivery.claim(row_name, wf.SEND_SMS, token, now_datetime(), CLAIM_SECONDS)
 
 
-def _send(row_name):
+def _without(text, numbers):
+	for number in numbers:
+		text = text.replace(number, HIDDEN).replace(number.lstrip("+"), HIDDEN)
+	return text
+
+
+def _send(row_name, hidden):
+	"""Send one row's SMS. A row whose number is hidden reads it now from its record; the number
+	is put in ``hidden`` for the caller to keep out of an error."""
 	from frappe.core.doctype.sms_settings import sms_settings as frappe_sms
 
 	row = frappe.db.get_value("Automation Log Action", row_name, ["attempts", "payload"], as_dict=True)
@@ -227,13 +284,28 @@ def _send(row_name):
 	if not gateway_configured():
 		return _retry_or_fail(row_name, _("SMS Settings has no SMS Gateway URL"), None)
 	payload = json.loads(row.payload)
+	number = payload.get("number")
+	if not number:
+		doctype, name, fieldname = payload["source"]
+		number, _reason = normalize_number(frappe.db.get_value(doctype, name, fieldname))
+		if number is None:
+			return {
+				"status": "Failed",
+				"result": _("{0}: no valid number any more").format(payload.get("recipient") or ""),
+			}
+		hidden.append(number)
 	messages_before = len(frappe.local.message_log)
-	frappe_sms.send_sms([payload["number"]], payload["message"], success_msg=False)
+	frappe_sms.send_sms([number], payload["message"], success_msg=False)
 	# send_sms speaks to a desk user; here nobody is listening.
 	del frappe.local.message_log[messages_before:]
+	sent = (
+		_("{0}: SMS to {1} sent").format(payload.get("recipient") or "", number)
+		if payload.get("number")
+		else _("{0}: SMS sent (number hidden)").format(payload.get("recipient") or "")
+	)
 	return {
 		"status": "Success",
-		"result": _("{0}: SMS to {1} sent").format(payload.get("recipient") or "", payload["number"]),
+		"result": sent,
 		"response": json.dumps({"accepted": True}),
 		"minutes_saved": default_minutes(wf.SEND_SMS),
 	}
@@ -296,11 +368,18 @@ def preview_sms(intent, doc):
 	"""What Send SMS would do for this document: the text and each recipient's number or the reason
 	it would be skipped. Nothing is sent."""
 	message = render(intent["message"], doc, None)
-	recipients = []
-	for label, raw in sms_recipients(intent, doc):
+	recipients, hidden = [], 0
+	# The person asking sees only the numbers they may read themselves; the others are counted.
+	for label, raw, _source, shown in visible_recipients(intent, doc, frappe.session.user):
+		if not shown:
+			hidden += 1
+			recipients.append({"recipient": label, "number": HIDDEN, "hidden": True})
+			continue
 		number, reason = normalize_number(raw) if raw is not None else (None, _("no number"))
 		recipients.append({"recipient": label, "number": number, "skipped": reason})
-	numbers = [r["number"] for r in recipients if r["number"]]
+	numbers = [r["number"] for r in recipients if r["number"] and not r.get("hidden")]
+	if hidden:
+		numbers.append(_("{0} hidden ({1})").format(hidden, HIDDEN))
 	summary = _("SMS to {0}: {1}").format(", ".join(numbers) or _("nobody"), message)
 	if not gateway_configured():
 		summary = _("{0} · SMS Settings has no SMS Gateway URL").format(summary)

@@ -22,6 +22,8 @@ from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.packs import SECRET_PLACEHOLDER
+from crm_automation.field_access import readable_values
+from crm_automation.permissions import run_as_of
 
 WEBHOOK_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720, 1440, 1440, 1440)
 SIGNATURE_HEADER = "X-CRM-Automation-Signature"
@@ -51,9 +53,17 @@ def webhook(intent, doc, before, rule):
 		"status": "Queued",
 		"result": _("POST {0} queued").format(intent["url"]),
 		"attempts": 0,
-		# The document the action runs on: the rule's, or a linked one ("the Customer of this order").
-		"payload": json.dumps({"doctype": doc.doctype, "name": doc.name, "doc": doc.as_dict()}, default=str),
+		# The document the action runs on: the rule's, or a linked one ("the Customer of this order"),
+		# as the rule's run-as user may read it (fields above that user's levels are not sent).
+		"payload": json.dumps(
+			{"doctype": doc.doctype, "name": doc.name, "doc": _readable_snapshot(doc, run_as_of(rule))},
+			default=str,
+		),
 	}
+
+
+def _readable_snapshot(doc, user):
+	return readable_values(doc.as_dict(), doc.doctype, user)
 
 
 def deliver_webhooks(log_name):
@@ -199,11 +209,17 @@ def _body(log, row):
 	elif frappe.db.exists(log.reference_doctype, log.reference_name):
 		# Queued before snapshots were kept: the document as it is now is the best there is.
 		doctype, name = log.reference_doctype, log.reference_name
-		doc = frappe.get_doc(doctype, name).as_dict()
+		doc = _readable_snapshot(frappe.get_doc(doctype, name), _log_run_as(log))
 	else:
 		return None
 	body = {"rule": log.rule, "event": log.event, "doctype": doctype, "name": name, "doc": doc}
 	return json.dumps(body, default=str).encode()
+
+
+def _log_run_as(log):
+	"""Who the rule of a log runs as now (Guest, who reads no field above level 0, if it is gone)."""
+	rule = frappe.db.get_value("Workflow Rule", log.rule, ["run_as", "owner"], as_dict=True)
+	return run_as_of(rule)
 
 
 def _headers(action, body, row_name):

@@ -5,6 +5,10 @@ arithmetic, literals, field reads on `doc` / `old_doc`, the pure helpers templat
 list of pure methods (`str.lower`, `get` ...). Lambdas, comprehensions, private names (`__class__`),
 imports and any other method are refused when the rule is saved; the tree is then walked by this
 module's own interpreter, so nothing outside the whitelist is reachable at run time either.
+
+Each evaluation has a budget (engine/budget.py): no value it builds may pass MAX_VALUE_LENGTH,
+checked as it runs on every operator and method call (`"".zfill(n)`, `"%0*d" % (n, 0)` included),
+and it stops after a time limit.
 """
 
 import ast
@@ -13,6 +17,7 @@ import functools
 import operator
 from collections.abc import Mapping
 
+from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, constant_reads, read_helper
@@ -20,7 +25,7 @@ from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, _as_read_
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_SEQUENCE_REPEAT = 10_000
-MAX_VALUE_LENGTH = 1_000_000
+MAX_VALUE_LENGTH = budget.MAX_VALUE_LENGTH
 
 # One set of helpers for conditions and templates; any/all only make sense on a child table.
 EXPRESSION_HELPERS = {**SAFE_GLOBALS, "any": any, "all": all, "bool": bool}
@@ -72,6 +77,7 @@ _BINARY = {
 	ast.FloorDiv: operator.floordiv,
 	ast.Mod: operator.mod,
 }
+_BINARY_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%"}
 _UNARY = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
 _COMPARE = {
 	ast.Eq: operator.eq,
@@ -210,20 +216,23 @@ def evaluate_expression(text, doc, old_doc=None, read=None):
 	tree = _parse(text)
 	context = {
 		**EXPRESSION_HELPERS,
-		READ_HELPER: read_helper(read),
+		READ_HELPER: read_helper(budget.unmetered(read)),
 		"doc": _as_read_only(doc),
 		"old_doc": _as_read_only(old_doc) if old_doc is not None else None,
 	}
-	try:
-		return _Interpreter(context).run(tree.body)
-	except ExpressionError:
-		raise
-	except RuleError as error:
-		raise ExpressionError(error.first.message)
-	except RecursionError:
-		raise ExpressionError(_("the condition is nested too deeply"))
-	except Exception as error:
-		raise ExpressionError(_("failed on this document: {0}: {1}").format(error.__class__.__name__, error))
+	with budget.evaluating(budget.CONDITION, ExpressionError):
+		try:
+			return _Interpreter(context).run(tree.body)
+		except (ExpressionError, budget.Overrun):
+			raise
+		except RuleError as error:
+			raise ExpressionError(error.first.message)
+		except RecursionError:
+			raise ExpressionError(_("the condition is nested too deeply"))
+		except Exception as error:
+			raise ExpressionError(
+				_("failed on this document: {0}: {1}").format(error.__class__.__name__, error)
+			)
 
 
 class _Interpreter:
@@ -233,6 +242,7 @@ class _Interpreter:
 		self.context = context
 
 	def run(self, node):
+		budget.step()
 		return getattr(self, "_" + type(node).__name__)(node)
 
 	def _Constant(self, node):
@@ -259,7 +269,9 @@ class _Interpreter:
 		if isinstance(node.op, ast.Mult):
 			_check_repeat(left, right)
 			_check_repeat(right, left)
-		return _BINARY[type(node.op)](left, right)
+		# Checked before it runs: "%0100000000d" % 0 is never built.
+		budget.check_binop(_BINARY_SYMBOLS[type(node.op)], left, right)
+		return budget.checked(_BINARY[type(node.op)](left, right))
 
 	def _Compare(self, node):
 		left = self.run(node.left)
@@ -297,7 +309,7 @@ class _Interpreter:
 		if isinstance(node.func, ast.Name):
 			if node.func.id == READ_HELPER:
 				args = [dict(arg._values) if isinstance(arg, ReadOnlyDoc) else arg for arg in args]
-			return self.context[node.func.id](*args)
+			return budget.checked(self.context[node.func.id](*args))
 		receiver = self.run(node.func.value)
 		if isinstance(receiver, ReadOnlyDoc) and node.func.attr != "get":
 			raise ExpressionError(
@@ -310,9 +322,9 @@ class _Interpreter:
 			)
 		if isinstance(receiver, ReadOnlyDoc):
 			return receiver._get(*args)
-		if node.func.attr == "replace" and len(args) > 1 and isinstance(args[1], str):
-			_check_size(len(receiver) * max(len(args[1]), 1))
-		return getattr(receiver, node.func.attr)(*args)
+		# Checked before it runs: "".zfill(100000000) is never built.
+		budget.check_call(getattr(receiver, node.func.attr), args, {})
+		return budget.checked(getattr(receiver, node.func.attr)(*args))
 
 	def _List(self, node):
 		return tuple(self.run(item) for item in node.elts)
@@ -332,12 +344,5 @@ def _check_repeat(sequence, count):
 			raise ExpressionError(
 				_("repeating a value more than {0} times is not allowed").format(MAX_SEQUENCE_REPEAT)
 			)
-		_check_size(len(sequence) * count)
-
-
-def _check_size(length):
-	"""A condition computes a yes or no: a value of millions of characters is an attack, not data."""
-	if length > MAX_VALUE_LENGTH:
-		raise ExpressionError(
-			_("a value longer than {0} characters is not allowed in a condition").format(MAX_VALUE_LENGTH)
-		)
+		# A condition computes a yes or no: a value of millions of characters is an attack, not data.
+		budget.check_length(len(sequence) * count)

@@ -9,11 +9,13 @@ settings such as enabled, description and priority.
 
 Secrets never travel in a pack: a webhook's ``secret`` and ``headers`` are exported as
 SECRET_PLACEHOLDER, and whoever imports the pack fills them in (``secret_placeholders`` lists them
-with the key to fill each by).
+with the key to fill each by). Nor does the user a rule runs as: a pack's ``run_as`` (or ``owner``)
+is not exported and is ignored on import, where the importer becomes the run-as user (packs.py).
 """
 
 from .errors import RuleError, RuleProblem
 from .escalation import compile_policy
+from .i18n import _
 from .pack_shapes import shape_problems
 from .scoring import compile_score_rule
 from .workflow import compile_workflow_rule
@@ -50,14 +52,17 @@ def check_pack(data, meta_for, known_activity_types=None):
 	the shipped field lists) has no such doctype."""
 	check = PackCheck()
 	if not isinstance(data, dict):
-		check.add("pack", "a pack is a JSON object")
+		check.add("pack", _("a pack is a JSON object"))
 		return check
 	if data.get("format") != PACK_FORMAT:
-		check.add("format", f'not a crm_automation pack (format must be "{PACK_FORMAT}")')
+		check.add("format", _('not a crm_automation pack (format must be "{0}")').format(PACK_FORMAT))
 		return check
 	if data.get("version") != PACK_VERSION:
 		check.add(
-			"version", f"unknown pack version {data.get('version')!r} (this app reads version {PACK_VERSION})"
+			"version",
+			_("unknown pack version {0} (this app reads version {1})").format(
+				repr(data.get("version")), PACK_VERSION
+			),
 		)
 		return check
 	unknown = (
@@ -66,14 +71,14 @@ def check_pack(data, meta_for, known_activity_types=None):
 		- {"format", "version", "name", "description", "exported_from", "exported_on"}
 	)
 	for key in sorted(unknown):
-		check.add(key, "unknown section")
+		check.add(key, _("unknown section"))
 	pack_policies = (
 		data.get("escalation_policies") if isinstance(data.get("escalation_policies"), list) else []
 	)
 	for section, (_doctype, name_key) in SECTIONS.items():
 		items = data.get(section) or []
 		if not isinstance(items, list):
-			check.add(section, "must be a list")
+			check.add(section, _("must be a list"))
 			continue
 		seen = set()
 		for i, item in enumerate(items):
@@ -86,23 +91,23 @@ def check_pack(data, meta_for, known_activity_types=None):
 def _check_item(check, section, i, item, name_key, seen, meta_for, known_activity_types, pack_policies=()):
 	where = f"{section}[{i}]"
 	if not isinstance(item, dict):
-		check.add(where, "must be an object")
+		check.add(where, _("must be an object"))
 		return
 	name = item.get(name_key) or item.get("name")
 	if not name:
-		check.add(where, f"has no {name_key}")
+		check.add(where, _("has no {0}").format(name_key))
 		return
 	if not isinstance(name, str):
-		check.add(f"{where}.{name_key}", "must be text")
+		check.add(f"{where}.{name_key}", _("must be text"))
 		return
 	where = f"{section}[{i}] ({name})"
 	if name in seen:
-		check.add(where, "the name is used twice in this pack")
+		check.add(where, _("the name is used twice in this pack"))
 	seen.add(name)
 	doctype = item.get("document_type") or ("Lead" if section == "lead_score_rules" else None)
 	fields = meta_for(doctype) if isinstance(doctype, str) and doctype else None
 	if fields is None:
-		check.add(f"{where}.document_type", f"{doctype!r} is not a document type here")
+		check.add(f"{where}.document_type", _("{0} is not a document type here").format(repr(doctype)))
 		return
 	shape = shape_problems(item, where)
 	for path, message in shape:
@@ -129,7 +134,7 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 		return
 	except (TypeError, ValueError, AttributeError, KeyError, OverflowError, RecursionError) as error:
 		# A shape the checks above do not foresee: refused with the rule named, never a traceback.
-		check.add(where, f"cannot be read ({error.__class__.__name__}: {error})")
+		check.add(where, _("cannot be read ({0}: {1})").format(error.__class__.__name__, error))
 		return
 	check.compiled[section].append((rule, compiled))
 

@@ -3,6 +3,11 @@
 The sandbox of engine/templates.py already makes private attributes render as nothing and refuses
 calls that change values; this check refuses them outright, with a reason, so the author learns at
 save time that `{{ doc.__class__ }}`, `{{ cycler }}` or `{% include %}` is not available.
+
+The limits on time and size are not this check's: a repeat count or a width can come from a field
+or a variable, so the render enforces them as it runs (engine/budget.py). What is refused here
+(`**`, repeating by a written-out number over MAX_REPEAT, recursive loops) only tells the author
+early.
 """
 
 from jinja2 import meta, nodes

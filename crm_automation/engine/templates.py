@@ -7,6 +7,9 @@ enqueues. Jinja's immutable sandbox also refuses calls that would change those v
 
 One environment per process: building it is the expensive part, rendering a cached template is
 cheap, which is what the simulator needs for a million records.
+
+Each render has a budget (engine/budget.py, engine/template_sandbox.py): time, steps, characters
+written and the size of every value, enforced while it runs.
 """
 
 import datetime
@@ -14,6 +17,7 @@ import functools
 import re
 from collections.abc import Mapping
 
+from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, read_helper
@@ -21,6 +25,7 @@ from crm_automation.engine.time_limit import time_limit
 
 MAX_TEMPLATE_LENGTH = 20_000
 MAX_OUTPUT_LENGTH = 100_000
+MAX_VALUE_LENGTH = budget.MAX_VALUE_LENGTH
 MAX_REGEX_LENGTH = 500
 # A pattern such as (a+)+$ takes exponential time on some texts: one match may not hold a save up.
 REGEX_TIME_LIMIT_MS = 50
@@ -121,9 +126,9 @@ def _read_only(value):
 
 @functools.cache
 def _environment():
-	from jinja2.sandbox import ImmutableSandboxedEnvironment
+	from crm_automation.engine.template_sandbox import MeteredSandbox
 
-	env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+	env = MeteredSandbox(autoescape=False, keep_trailing_newline=False)
 	env.globals.clear()
 	env.globals.update(SAFE_GLOBALS)
 	return env
@@ -158,17 +163,26 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 	context = {"doc": _as_read_only(doc), "old_doc": _as_read_only(old_doc) if old_doc is not None else None}
 	for key, value in (extra or {}).items():
 		context[key] = _read_only(value)
-	context[READ_HELPER] = read_helper(read)
-	try:
-		output = template.render(context)
-	except TemplateError:
-		raise
-	except RuleError as error:  # a read refused, a regex_match over its time
-		raise TemplateError(error.first.message)
-	except SecurityError as error:
-		raise TemplateError(_("template tried something rules may not do: {0}").format(error))
-	except UndefinedError as error:
-		raise TemplateError(_("template uses an unknown name: {0}").format(error))
+	context[READ_HELPER] = read_helper(budget.unmetered(read))
+	with budget.evaluating(budget.TEMPLATE, TemplateError):
+		try:
+			output = template.render(context)
+		except TemplateError:
+			raise
+		except RuleError as error:  # a read refused, a regex_match over its time
+			raise TemplateError(error.first.message)
+		except SecurityError as error:
+			raise TemplateError(_("template tried something rules may not do: {0}").format(error))
+		except UndefinedError as error:
+			raise TemplateError(_("template uses an unknown name: {0}").format(error))
+		except RecursionError:
+			raise TemplateError(_("template calls itself too deeply (a macro calling itself?)")) from None
+		except budget.Overrun:
+			raise
+		except Exception as error:  # None * 2 on a record without the value, and the like
+			raise TemplateError(
+				_("failed on this document: {0}: {1}").format(error.__class__.__name__, error)
+			) from None
 	if len(output) > MAX_OUTPUT_LENGTH:
 		raise TemplateError(_("template output is longer than {0} characters").format(MAX_OUTPUT_LENGTH))
 	return output

@@ -1,4 +1,5 @@
-"""A time limit on one call, for the few helpers whose cost a rule's author controls (regex_match).
+"""A time limit on one call, for what a rule's author controls the cost of: regex_match, and each
+template render and Advanced Condition as a whole (engine/budget.py).
 
 CPython's regular expression engine checks for signals while it backtracks, so an interval timer
 can stop it. Timers only work in the main thread, which is where Frappe's web workers and RQ work
@@ -39,6 +40,7 @@ def time_limit(seconds, message):
 	def expire(_signum, _frame):
 		raise _Expired
 
+	expire.pausable = True
 	started = time.monotonic()
 	signal.signal(signal.SIGALRM, expire)
 	signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -52,3 +54,25 @@ def time_limit(seconds, message):
 		if previous_delay:
 			left = max(previous_delay - (time.monotonic() - started), 0.001)
 			signal.setitimer(signal.ITIMER_REAL, left, previous_interval)
+
+
+@contextmanager
+def paused():
+	"""Hold a running time_limit while the block runs: a read from the database inside a template may
+	not be cut in the middle of talking to the server (the connection would be left unusable). The
+	time the block takes is still counted: the limit fires right after it if it is over by then.
+	Someone else's timer (RQ's) is left as it is."""
+	if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+		yield
+		return
+	if not getattr(signal.getsignal(signal.SIGALRM), "pausable", False):
+		yield
+		return
+	delay, interval = signal.setitimer(signal.ITIMER_REAL, 0)
+	started = time.monotonic()
+	try:
+		yield
+	finally:
+		if delay:
+			left = max(delay - (time.monotonic() - started), 0.001)
+			signal.setitimer(signal.ITIMER_REAL, left, interval)

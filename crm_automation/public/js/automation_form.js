@@ -19,7 +19,7 @@ $(document).on("form-refresh", function (event, frm) {
 					frappe.msgprint({
 						title: __("Automations for {0}", [frm.doc.name]),
 						message: (rows || []).length
-							? `<ul>${rows.map((r) => `<li><b>${frappe.utils.escape_html(r.rule)}</b> (${__(r.trigger, null, "Workflow Rule")}): ${__(r.would)}${r.branch ? `, ${frappe.utils.escape_html(r.branch)}` : ""}${r.reason ? ` — ${frappe.utils.escape_html(r.reason)}` : ""}</li>`).join("")}</ul>`
+							? `<ul>${rows.map((r) => `<li><b>${frappe.utils.escape_html(r.rule)}</b> (${frappe.utils.escape_html(__(r.trigger, null, "Workflow Rule"))}): ${frappe.utils.escape_html(__(r.would))}${r.branch ? `, ${frappe.utils.escape_html(r.branch)}` : ""}${r.reason ? ` — ${frappe.utils.escape_html(r.reason)}` : ""}</li>`).join("")}</ul>`
 							: __("No enabled Workflow Rule watches {0}.", [__(frm.doctype)]),
 					})
 				),
@@ -51,6 +51,21 @@ $(document).on("form-refresh", function (event, frm) {
 		});
 });
 
+// A condition trace as list items. An entry on a field the reader may not read comes without its
+// values and result (the server hides them): it shows the test, not how it came out.
+crm_automation.trace_items = function (trace, verb) {
+	const esc = frappe.utils.escape_html;
+	return (trace || [])
+		.map((t) => {
+			if (t.hidden) {
+				return `<li>• ${esc(t.label)} ${esc(t.op)} — ${esc(__("hidden: you may not read this field"))}</li>`;
+			}
+			const mark = t.result == null ? "•" : t.result ? "✔" : "✘";
+			return `<li>${mark} ${esc(t.label)} ${esc(t.op)} ${esc(JSON.stringify(t.expected))} — ${esc(verb)} ${esc(JSON.stringify(t.actual))}</li>`;
+		})
+		.join("");
+};
+
 crm_automation.show_history = function (frm) {
 	frappe
 		.xcall("crm_automation.api.get_automation_history", { doctype: frm.doctype, name: frm.doc.name })
@@ -58,19 +73,14 @@ crm_automation.show_history = function (frm) {
 			const rows = (logs || [])
 				.map((log) => {
 					const actions = (log.actions || [])
-						.map((a) => `<li>${frappe.utils.escape_html(a.action_type)}: ${frappe.utils.escape_html(a.result || a.status)}</li>`)
+						.map((a) => `<li>${frappe.utils.escape_html(__(a.action_type))}: ${frappe.utils.escape_html(a.result || __(a.status))}</li>`)
 						.join("");
-					const why = (log.trace || [])
-						.map(
-							(t) =>
-								`<li>${t.result ? "✔" : "✘"} ${frappe.utils.escape_html(t.label)} ${frappe.utils.escape_html(t.op)} ${frappe.utils.escape_html(JSON.stringify(t.expected))} — ${__("was")} ${frappe.utils.escape_html(JSON.stringify(t.actual))}</li>`
-						)
-						.join("");
+					const why = crm_automation.trace_items(log.trace, __("was"));
 					const open_log = frappe.user.has_role(["System Manager", "CRM Automation Manager"])
 						? ` <a href="/app/automation-log/${encodeURIComponent(log.name)}" class="small">${__("Open log")}</a>`
 						: "";
 					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>${open_log}
-						<span class="indicator-pill ${log.outcome === "Success" ? "green" : log.outcome === "Failed" ? "red" : "gray"}">${__(log.outcome)}</span>
+						<span class="indicator-pill ${log.outcome === "Success" ? "green" : log.outcome === "Failed" ? "red" : "gray"}">${frappe.utils.escape_html(__(log.outcome))}</span>
 						<span class="text-muted small">${frappe.datetime.comment_when(log.creation)}</span>
 						${log.branch ? `<div>${__("Branch", null, "Workflow Rule")}: ${frappe.utils.escape_html(log.branch)}</div>` : ""}
 						${log.reason ? `<div class="text-muted">${frappe.utils.escape_html(log.reason)}</div>` : ""}
@@ -104,14 +114,16 @@ $(document).on("form-refresh", function (event, frm) {
 	}
 	const rows = (data.breakdown || [])
 		.map((entry) => {
-			const note = entry.capped_from != null ? ` <span class="text-muted">(${__("capped from {0}", [entry.capped_from])})</span>` : "";
-			const count = entry.count ? ` × ${entry.count}` : "";
-			return `<tr><td>${frappe.utils.escape_html(entry.label)}${count}${note}</td><td class="text-right">${entry.points > 0 ? "+" : ""}${entry.points}</td></tr>`;
+			// The breakdown is stored on the document: every part of it is shown as text, never markup.
+			const esc = (value) => frappe.utils.escape_html(String(value ?? ""));
+			const note = entry.capped_from != null ? ` <span class="text-muted">(${__("capped from {0}", [esc(entry.capped_from)])})</span>` : "";
+			const count = entry.count ? ` × ${esc(entry.count)}` : "";
+			return `<tr><td>${esc(entry.label)}${count}${note}</td><td class="text-right">${entry.points > 0 ? "+" : ""}${esc(entry.points)}</td></tr>`;
 		})
 		.join("");
 	wrapper.html(`<table class="table table-sm crm-score-explanation">
 		<tbody>${rows || `<tr><td class="text-muted">${__("No criterion matched")}</td><td></td></tr>`}</tbody>
-		<tfoot><tr><th>${__("Score")} ${data.grade ? `· ${frappe.utils.escape_html(data.grade)}` : ""}</th><th class="text-right">${data.score}</th></tr></tfoot>
+		<tfoot><tr><th>${__("Score")} ${data.grade ? `· ${frappe.utils.escape_html(String(data.grade))}` : ""}</th><th class="text-right">${frappe.utils.escape_html(String(data.score ?? ""))}</th></tr></tfoot>
 	</table>`);
 });
 
@@ -123,10 +135,10 @@ $(document).on("form-refresh", function (event, frm) {
 		.then((states) => {
 			(states || []).forEach((state) => {
 				const next = state.next_escalation_on
-					? __("{0} {1}", [state.next_escalation, frappe.datetime.comment_when(state.next_escalation_on)])
+					? __("{0} {1}", [frappe.utils.escape_html(state.next_escalation || ""), frappe.datetime.comment_when(state.next_escalation_on)])
 					: __("paused");
 				frm.dashboard.add_comment(
-					__("Escalation ({0}): level {1}; next: {2}", [frappe.utils.escape_html(state.policy), state.current_level || 0, next]),
+					__("Escalation ({0}): level {1}; next: {2}", [frappe.utils.escape_html(state.policy), cint(state.current_level), next]),
 					state.current_level ? "orange" : "blue",
 					true
 				);
@@ -147,8 +159,8 @@ $(document).on("form-refresh", function (event, frm) {
 				__("Follow-up: {0} ({1}) due {2} {3}", [
 					frappe.utils.escape_html(next.step_name),
 					frappe.utils.escape_html(next.workflow_rule),
-					next.due_at_user,
-					next.time_zone,
+					frappe.utils.escape_html(next.due_at_user || ""),
+					frappe.utils.escape_html(next.time_zone || ""),
 				]),
 				"blue",
 				true
@@ -166,9 +178,9 @@ crm_automation.show_pending_steps = function (frm, steps) {
 	});
 	const rows = steps
 		.map(
-			(s) => `<tr><td>${esc(s.workflow_rule)}</td><td>${s.step_index}. ${esc(s.step_name)}</td>
+			(s) => `<tr><td>${esc(s.workflow_rule)}</td><td>${cint(s.step_index)}. ${esc(s.step_name)}</td>
 				<td>${esc(s.due_at_user)} <span class="text-muted small">${esc(s.time_zone)}</span></td>
-				<td>${__(s.status)}</td>
+				<td>${esc(__(s.status))}</td>
 				<td>${s.can_control && s.status === "Pending"
 					? `<button class="btn btn-xs btn-default" data-action="skip_step" data-name="${esc(s.name)}">${__("Skip")}</button>
 					   <button class="btn btn-xs btn-danger" data-action="cancel_step" data-name="${esc(s.name)}">${__("Cancel")}</button>`

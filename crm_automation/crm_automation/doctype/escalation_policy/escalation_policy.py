@@ -11,7 +11,13 @@ from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
 from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
-from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.rule_checks import (
+	check_action_rights,
+	check_readable_fields,
+	check_run_as_and_target,
+	check_templates,
+	condition_reads,
+)
 from crm_automation.rules import EXCLUDED_DOCTYPES, get_fields
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
@@ -25,9 +31,16 @@ class EscalationPolicy(Document):
 		self.normalize_conditions()
 		self.validate_policy()
 		self.validate_templates()
+		self.validate_field_reads()
 		self.validate_action_rights()
 		self.validate_sms()
 		self.set_summaries()
+
+	def onload(self):
+		# The stored level summaries speak the language of whoever saved the policy; the form
+		# speaks the reader's.
+		if self.document_type and frappe.db.exists("DocType", self.document_type):
+			self.set_summaries()
 
 	def on_update(self):
 		clear_policy_cache()
@@ -51,7 +64,21 @@ class EscalationPolicy(Document):
 		check_run_as_and_target(self, _("Escalation Policies"))
 
 	def validate_templates(self):
-		check_templates(self.levels, self.meta.get_label("levels"), self.run_as)
+		check_templates(self.levels, self.meta.get_label("levels"), self.run_as, self.document_type)
+
+	def validate_field_reads(self):
+		"""Conditions and clock fields read only what the run-as user may read (field_access.py)."""
+		compiled = compile_policy_doc(self)
+		for fieldname, condition in (
+			("conditions", compiled.condition),
+			("stop_conditions", compiled.stop_condition),
+		):
+			where = _(self.meta.get_label(fieldname), context=self.doctype)
+			check_readable_fields(self.document_type, condition_reads(condition), self.run_as, where)
+		for fieldname in ("start_field", "pause_field"):
+			if self.get(fieldname):
+				where = _(self.meta.get_label(fieldname), context=self.doctype)
+				check_readable_fields(self.document_type, {self.get(fieldname)}, self.run_as, where)
 
 	def validate_action_rights(self):
 		check_action_rights(self.levels, self.document_type, self.run_as, self.meta.get_label("levels"))
@@ -96,4 +123,5 @@ class EscalationPolicy(Document):
 				target = row.to_users or row.to_role or row.user_group or "?"
 				row.action_summary = _("reassign to {0}").format(target)
 			else:
-				row.action_summary = describe_action(row.as_dict(), fields)
+				with translating(_):  # the engine's words in the reader's language
+					row.action_summary = describe_action(row.as_dict(), fields)

@@ -10,7 +10,12 @@ from frappe.model.document import Document
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
 from crm_automation.engine.i18n import translating
-from crm_automation.rule_checks import check_field_rights, check_run_as_and_target
+from crm_automation.rule_checks import (
+	check_field_rights,
+	check_readable_fields,
+	check_run_as_and_target,
+	condition_reads,
+)
 from crm_automation.rules import get_fields, parse_conditions
 from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
 
@@ -22,9 +27,20 @@ class LeadScoreRule(Document):
 		self.validate_run_as()
 		self.normalize_conditions()
 		self.validate_rule()
+		self.validate_field_reads()
 		self.validate_band_fields()
 		self.validate_one_rule_per_score_field()
 		self.set_summaries()
+
+	def onload(self):
+		"""The criteria's summaries in the reader's language (the stored ones speak the saver's);
+		criteria whose conditions are not JSON keep their stored words until the next save."""
+		if not (self.document_type and frappe.db.exists("DocType", self.document_type)):
+			return
+		try:
+			self.set_summaries()
+		except ValueError:
+			pass
 
 	def on_update(self):
 		clear_score_cache()
@@ -38,6 +54,15 @@ class LeadScoreRule(Document):
 
 	def validate_run_as(self):
 		check_run_as_and_target(self, _("Lead Score Rules"))
+
+	def validate_field_reads(self):
+		"""Criteria read only what the run-as user may read: a score must not tell a hidden value."""
+		compiled = compile_rule(self)
+		for row, criterion in zip(self.criteria, compiled.criteria, strict=False):
+			where = _("{0}, row {1}").format(_(self.meta.get_label("criteria")), row.idx)
+			check_readable_fields(
+				self.document_type, condition_reads(criterion.condition), self.run_as, where
+			)
 
 	def validate_band_fields(self):
 		"""A band that sets a field writes the scored document: within the run-as user's rights."""
@@ -90,8 +115,9 @@ class LeadScoreRule(Document):
 
 	def set_summaries(self):
 		fields = get_fields(self.document_type)
-		for row in self.criteria:
-			row.condition_summary = describe_condition(parse_conditions(row.conditions), fields)
+		with translating(_):  # the engine's words in the reader's language
+			for row in self.criteria:
+				row.condition_summary = describe_condition(parse_conditions(row.conditions), fields)
 
 	@frappe.whitelist()
 	def recompute_now(self):

@@ -12,7 +12,13 @@ from crm_automation.engine import RuleError, compile_workflow_rule, describe_cyc
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
-from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.rule_checks import (
+	check_action_rights,
+	check_expression_reads,
+	check_run_as_and_target,
+	check_templates,
+	check_workflow_rule_reads,
+)
 from crm_automation.rule_reads import check_constant_reads, check_linked_reads
 from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
 from crm_automation.rules import (
@@ -86,12 +92,31 @@ class WorkflowRule(Document):
 		self.validate_templates()
 		self.validate_condition_expression()
 		self.validate_linked_reads()
+		self.validate_field_reads()
 		self.validate_action_rights()
 		self.validate_users()
 		self.validate_webhooks()
 		self.validate_sms()
 		self.set_summaries()
 		self.reset_health_when_enabled()
+
+	def onload(self):
+		"""The row summaries (actions, branches, steps) in the reader's language: the stored ones
+		speak the language of whoever saved the rule. A rule that no longer compiles (a field gone
+		from its doctype) keeps its stored words; its next save names the problem."""
+		from crm_automation.sequences import describe_steps
+
+		fields = get_fields_if_doctype(self.document_type)
+		if fields is None:
+			return
+		try:
+			self.set_summaries()
+			if self.steps:
+				with translating(_):
+					compiled = compile_workflow_rule(rule_as_dict(self), fields, get_fields_if_doctype)
+					describe_steps(self, compiled)
+		except (RuleError, ValueError):
+			pass
 
 	def on_update(self):
 		self.warn_about_loops()
@@ -174,10 +199,11 @@ class WorkflowRule(Document):
 		"""Follow-up steps were checked with the rule; here each gets its wait in words."""
 		from crm_automation.sequences import describe_steps
 
-		describe_steps(self, self._compiled)
+		with translating(_):  # the waits in the saver's language; onload speaks the reader's
+			describe_steps(self, self._compiled)
 
 	def validate_templates(self):
-		check_templates(self.actions, self.meta.get_label("actions"), self.run_as)
+		check_templates(self.actions, self.meta.get_label("actions"), self.run_as, self.document_type)
 
 	def validate_condition_expression(self):
 		"""Check the advanced condition's syntax and names, then test-run it on an empty document so an
@@ -202,6 +228,7 @@ class WorkflowRule(Document):
 					title=_("Invalid Condition"),
 				)
 		check_constant_reads(reads_in_expression(expression), self.run_as, _("Advanced Condition"))
+		check_expression_reads(self.document_type, expression, self.run_as, _("Advanced Condition"))
 		try:
 			expression_holds(expression, frappe.new_doc(self.document_type), None, self)
 		except ExpressionError:
@@ -209,6 +236,11 @@ class WorkflowRule(Document):
 
 	def validate_linked_reads(self):
 		check_linked_reads(self._compiled.linked_paths, self.document_type, self.run_as, _("Conditions"))
+
+	def validate_field_reads(self):
+		"""A rule sees only the fields its run-as user may read: one that names another is refused
+		now, rather than finding the field absent on every run."""
+		check_workflow_rule_reads(self, self._compiled)
 
 	def throw_condition_error(self, expression, reason):
 		if reason.startswith(_("uses {0}, which is not available (use doc, old_doc, {1})").split("{0}")[0]):
@@ -281,7 +313,8 @@ class WorkflowRule(Document):
 	def validate_webhooks(self):
 		from crm_automation.actions.webhooks import validate_webhook_actions
 
-		validate_webhook_actions(self)
+		with translating(_):  # the address rules' reasons (net_guard) in the reader's language
+			validate_webhook_actions(self)
 
 	def validate_sms(self):
 		from crm_automation.actions.sms import validate_sms_actions
