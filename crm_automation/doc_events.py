@@ -8,8 +8,8 @@ nothing (and a loading failure is written to the Error Log once per process).
 
 import frappe
 
-from crm_automation.compiled_cache import versioned_memo
-from crm_automation.rules import EXCLUDED_DOCTYPES, get_rules
+from crm_automation.runtime.compiled_cache import versioned_memo
+from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_rules
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 
@@ -55,7 +55,7 @@ def on_change(doc, method=None):
 
 		sync_document(doc)
 	if doc.doctype in work["sequence"] and not skip_automation():
-		from crm_automation.sequences import on_document_change
+		from crm_automation.sequences.steps import on_document_change
 
 		on_document_change(doc)
 
@@ -88,7 +88,7 @@ def _run(doc, event):
 	rules = _loaded(get_rules, doc.doctype, event)
 	if not rules or skip_automation():
 		return
-	from crm_automation.runner import run_rules
+	from crm_automation.runtime.runner import run_rules
 
 	run_rules(doc, event, rules)
 
@@ -96,7 +96,7 @@ def _run(doc, event):
 def _end_sequences(doc, why):
 	"""Deleting or cancelling a document ends its pending steps, even with automation switched off."""
 	if doc.doctype in _work()["sequence"]:
-		from crm_automation.sequences import on_document_gone
+		from crm_automation.sequences.steps import on_document_gone
 
 		on_document_gone(doc, why)
 
@@ -121,9 +121,9 @@ def _work():
 
 def _doctypes_with_work():
 	from crm_automation.escalation import _index as policy_index
-	from crm_automation.rules import _get_index as rule_index
+	from crm_automation.runtime.workflow_rules import _get_index as rule_index
 	from crm_automation.scoring import get_score_rule
-	from crm_automation.sequences import sequence_doctypes
+	from crm_automation.sequences.steps import sequence_doctypes
 
 	policies = _loaded(policy_index)
 	work = {

@@ -18,9 +18,9 @@ from frappe.utils import add_days, get_datetime, now_datetime
 from crm_automation import actions
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.engine import workflow as wf
-from crm_automation.record_access import permitted_document, readable_names
-from crm_automation.rule_reads import reading_as
-from crm_automation.runner import evaluation_values, field_values
+from crm_automation.trust.record_access import permitted_document, readable_names
+from crm_automation.trust.run_as_reads import reading_as
+from crm_automation.runtime.runner import evaluation_values, field_values
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
@@ -67,7 +67,7 @@ def dry_run(rule, names=None, last=None, log=True):
 
 
 def _workflow(rule_doc, doc, log=True):
-	from crm_automation.rules import compile_rule
+	from crm_automation.runtime.workflow_rules import compile_rule
 
 	started = time.perf_counter()
 	compiled = compile_rule(rule_doc)
@@ -82,7 +82,7 @@ def _workflow(rule_doc, doc, log=True):
 		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
 	}
 	if compiled.sequence and evaluation.fired:
-		from crm_automation.sequence_panel import dry_run_schedule
+		from crm_automation.api.sequence_panel import dry_run_schedule
 
 		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, doc, now_datetime())
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
@@ -118,11 +118,11 @@ def preview(intent, doc, rule):
 	kind = intent["type"]
 	out = {"type": kind}
 	if intent.get("target"):
-		from crm_automation.actions.linked import preview_on_target
+		from crm_automation.actions.on_linked_targets import preview_on_target
 
 		return preview_on_target(intent, doc, rule, preview)
 	if intent.get("user_path"):
-		from crm_automation.actions.linked import TargetSkipped, with_linked_inputs
+		from crm_automation.actions.on_linked_targets import TargetSkipped, with_linked_inputs
 
 		try:
 			intent = with_linked_inputs(intent, doc)
@@ -241,7 +241,7 @@ def _escalation(rule_doc, doc):
 def automations_for(doc):
 	"""Every enabled Workflow Rule of the document's type, evaluated on it now, and its score and
 	escalation clocks: 'which automations apply to this document?'"""
-	from crm_automation.rules import compile_rule
+	from crm_automation.runtime.workflow_rules import compile_rule
 
 	out = []
 	for name in frappe.get_all(

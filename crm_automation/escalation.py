@@ -14,13 +14,13 @@ from frappe import _
 from frappe.utils import get_datetime, getdate, now_datetime
 
 from crm_automation import actions
-from crm_automation.compiled_cache import CompiledCache
+from crm_automation.runtime.compiled_cache import CompiledCache
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import claim_occurrence
 from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
 from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
-from crm_automation.rules import get_fields, get_fields_if_doctype, parse_conditions
-from crm_automation.runner import field_values
+from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, parse_conditions
+from crm_automation.runtime.runner import field_values
 
 VERSION_KEY = "crm_automation:escalation_policies_version"
 SWEEP_CHUNK = 200
@@ -255,7 +255,7 @@ def sweep(now=None):
 def fire_due_escalations(names, now=None):
 	"""Escalate each clock alone (savepoints.run_alone): one that fails is rolled back with its claims
 	and clock changes and logged; it is still due, so the next sweep tries it again."""
-	from crm_automation.savepoints import TransactionLost, run_alone
+	from crm_automation.runtime.savepoints import TransactionLost, run_alone
 
 	now = get_datetime(now) if now else now_datetime()
 	documents = {
@@ -328,7 +328,7 @@ def _compiled_policy(name):
 	if policy is None and name not in refreshed:
 		refreshed.add(name)
 		if frappe.db.exists("Escalation Policy", {"name": name, "enabled": 1}):
-			from crm_automation.compiled_cache import forget_local_indexes
+			from crm_automation.runtime.compiled_cache import forget_local_indexes
 
 			forget_local_indexes()
 			policy = _index()["by_name"].get(name)

@@ -19,7 +19,7 @@ from crm_automation.engine.packs import (
 	secret_placeholders,
 )
 from crm_automation.engine.workflow import split_list
-from crm_automation.rules import clear_rule_cache, get_fields_if_doctype
+from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_if_doctype
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {

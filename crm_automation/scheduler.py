@@ -6,7 +6,7 @@ import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation.engine.workflow import TRIGGER_TIME
-from crm_automation.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.savepoints import TransactionLost, run_alone
 
 CHUNK_SIZE = 100
 LOG_DELETE_BATCH = 5000
@@ -20,14 +20,14 @@ def run_time_triggers_for_all_rules():
 		"Workflow Rule", filters={"enabled": 1, "trigger": TRIGGER_TIME}, pluck="name"
 	):
 		frappe.enqueue(
-			"crm_automation.tasks.run_time_trigger",
+			"crm_automation.scheduler.run_time_trigger",
 			queue="long",
 			job_id=f"crm_automation:time_trigger:{name}",
 			deduplicate=True,
 			rule_name=name,
 		)
 	frappe.enqueue(
-		"crm_automation.tasks.retry_webhooks_for_all_logs",
+		"crm_automation.scheduler.retry_webhooks_for_all_logs",
 		queue="short",
 		job_id="crm_automation:retry_webhooks",
 		deduplicate=True,
@@ -100,7 +100,7 @@ def run_time_trigger(rule_name, now=None):
 		for start in range(0, len(due), CHUNK_SIZE):
 			chunk = due[start : start + CHUNK_SIZE]
 			frappe.enqueue(
-				"crm_automation.tasks.fire_due_documents",
+				"crm_automation.scheduler.fire_due_documents",
 				queue="long",
 				job_id=f"crm_automation:time_chunk:{rule_name}:{chunk[0][0]}:{chunk[0][1]}",
 				deduplicate=True,
@@ -115,8 +115,8 @@ def run_time_trigger(rule_name, now=None):
 def compiled_time_rule(rule_name):
 	"""The compiled Time rule, or None with the reason in the Error Log: a sweep that finds nothing
 	to fire must never be a rule that silently failed to load."""
-	from crm_automation.compiled_cache import forget_local_indexes
-	from crm_automation.rules import get_compiled_rule
+	from crm_automation.runtime.compiled_cache import forget_local_indexes
+	from crm_automation.runtime.workflow_rules import get_compiled_rule
 
 	rule = get_compiled_rule(rule_name)
 	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
@@ -164,7 +164,7 @@ def fire_due_documents(rule_name, due):
 
 
 def _fire_on(rule, name, value):
-	from crm_automation.runner import run_rule
+	from crm_automation.runtime.runner import run_rule
 
 	if not frappe.db.exists(rule.document_type, name):
 		return None

@@ -12,10 +12,10 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
-from crm_automation import permissions
-from crm_automation.compiled_cache import CompiledCache
+from crm_automation.trust import run_as as permissions
+from crm_automation.runtime.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
-from crm_automation.rules import get_fields, parse_conditions
+from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 VERSION_KEY = "crm_automation:score_rules_version"
@@ -259,8 +259,8 @@ def rescore(doctype, name, announce=True):
 
 
 def announce_band_change(doc, old_grade, result):
-	from crm_automation.rules import get_rules
-	from crm_automation.runner import run_rule
+	from crm_automation.runtime.workflow_rules import get_rules
+	from crm_automation.runtime.runner import run_rule
 
 	if old_grade:
 		doc.add_comment(
@@ -279,7 +279,7 @@ def recompute_all(rule_name, announce=False, now=None):
 
 	Keyset pagination by name and one grouped query per activity criterion per batch keep both
 	time and memory flat; only changed scores are written."""
-	from crm_automation.savepoints import run_alone
+	from crm_automation.runtime.savepoints import run_alone
 
 	rule_doc = frappe.get_doc("Lead Score Rule", rule_name)
 	rule = compile_rule(rule_doc)

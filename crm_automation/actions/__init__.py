@@ -9,8 +9,8 @@ import traceback
 
 import frappe
 
-from crm_automation import permissions
-from crm_automation.actions import linked as linked_targets
+from crm_automation.trust import run_as as permissions
+from crm_automation.actions import on_linked_targets as linked_targets
 from crm_automation.actions import sms
 from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
@@ -35,7 +35,7 @@ from crm_automation.actions.records import (
 )
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
-from crm_automation.rule_reads import reading_as
+from crm_automation.trust.run_as_reads import reading_as
 
 
 def carry_out(intents, doc, before, rule):

@@ -9,7 +9,7 @@ the runner's depth limit and "once per document per request" hold across that sa
 import frappe
 from frappe import _
 
-from crm_automation import permissions
+from crm_automation.trust import run_as as permissions
 from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.records import _check_value_fits, _value_for
 from crm_automation.engine import workflow as wf
@@ -97,8 +97,8 @@ def with_linked_inputs(intent, doc):
 	path = intent.get("user_path")
 	if not path:
 		return intent
-	from crm_automation.engine.linked import Hop, LinkedPath, fetch_linked_values
-	from crm_automation.linked_values import load_linked
+	from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
+	from crm_automation.runtime.linked_values import load_linked
 
 	linked = LinkedPath(
 		path["path"], [Hop(**hop) for hop in path["hops"]], path["fieldname"], None, path["label"]

@@ -1,6 +1,6 @@
 """Webhooks: queued during the save with a snapshot of the document, delivered exactly once by
 whichever worker claims the row first (the job started after commit, or the 5-minute sweep), retried
-with backoff, and sent only to targets the network guard (crm_automation.safe_http) allows.
+with backoff, and sent only to targets the network guard (crm_automation.trust.outbound_http) allows.
 
 A delivery row moves Queued → Sending (claimed, committed before the request leaves) → Success,
 Failed, or Queued again with the next attempt's time. A worker that dies while Sending leaves a claim
@@ -17,7 +17,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from crm_automation import safe_http
+from crm_automation.trust import outbound_http as safe_http
 from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf

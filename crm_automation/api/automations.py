@@ -8,7 +8,7 @@ from frappe.utils import escape_html
 
 from crm_automation.engine import describe_operators
 from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
-from crm_automation.record_access import (
+from crm_automation.trust.record_access import (
 	INTEGRATION_ROLE,
 	may_edit_rules,
 	permitted_document,
@@ -185,8 +185,8 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 	clicking needs read and write permission on the document; the rule's actions then run as the
 	rule runs."""
 	doc = permitted_document(doctype, name, ("read", "write"))
-	from crm_automation.rules import get_compiled_rule
-	from crm_automation.runner import run_rule
+	from crm_automation.runtime.workflow_rules import get_compiled_rule
+	from crm_automation.runtime.runner import run_rule
 
 	compiled = get_compiled_rule(rule) if isinstance(rule, str) else None
 	if not compiled or compiled.trigger != "Manual" or compiled.document_type != doctype:
@@ -242,7 +242,7 @@ def retry_failed_actions(log: str):
 	rights, the log, and read and write permission on its document."""
 	require_rule_manager()
 	from crm_automation import actions
-	from crm_automation.rules import compile_rule
+	from crm_automation.runtime.workflow_rules import compile_rule
 
 	log_doc = permitted_document("Automation Log", log)
 	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):

@@ -7,10 +7,10 @@ import frappe
 from frappe import _
 
 from crm_automation.engine.fieldtypes import UNSUPPORTED, is_numeric, kind_of
-from crm_automation.engine.linked import AGGREGATES
+from crm_automation.engine.linked_paths import AGGREGATES
 from crm_automation.engine.operators import describe_operators, get_operator
 from crm_automation.engine.sms import CONTACT_OF_SELF, is_phone_field
-from crm_automation.rules import EXCLUDED_DOCTYPES
+from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES
 
 # Link fields every document has or that lead to system records, not to business documents.
 _SKIPPED_LINKS = frozenset({"owner", "modified_by", "amended_from", "naming_series"})

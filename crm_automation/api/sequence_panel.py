@@ -9,7 +9,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, get_system_timezone
 
-from crm_automation import sequences
+from crm_automation.sequences import steps as sequences
 from crm_automation.engine.sequence_story import timeline, timeline_text
 
 PANEL_STATUSES = ("Pending", "Running")
@@ -77,7 +77,7 @@ def in_zone(moment, zone):
 @frappe.whitelist()
 def describe_timeline(doc: str | dict):
 	"""The timeline of a Workflow Rule as its form holds it now (unsaved edits included)."""
-	from crm_automation.rules import compile_rule, get_fields
+	from crm_automation.runtime.workflow_rules import compile_rule, get_fields
 
 	if not frappe.has_permission("Workflow Rule", "read"):
 		raise frappe.PermissionError
@@ -98,8 +98,8 @@ def immediate_actions(rule):
 
 def dry_run_schedule(rule_doc, compiled, doc, start):
 	"""The timeline a document would follow from ``start``, as dry-run schedule entries."""
-	from crm_automation.rules import get_fields
-	from crm_automation.runner import field_values
+	from crm_automation.runtime.workflow_rules import get_fields
+	from crm_automation.runtime.runner import field_values
 
 	entries = timeline(
 		immediate_actions(rule_doc),

@@ -13,7 +13,7 @@ from .conditions import compile_condition, is_empty_condition, with_standard_fie
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
 from .i18n import _
-from .linked import is_linked_path
+from .linked_paths import is_linked_path
 from .linked_targets import check_action_target, check_linked_user_field
 from .sms import SEND_SMS
 from .sms import check_send_sms as _check_send_sms

@@ -338,7 +338,7 @@ def write_history_file(path, doctypes=None, days=90):
 	import os
 	import tempfile
 
-	from crm_automation.history_files import header
+	from crm_automation.offline.history_files import header
 
 	readable, refused = readable_doctypes(doctypes or DEFAULT_DOCTYPES)
 	if refused:

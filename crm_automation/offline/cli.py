@@ -16,8 +16,8 @@ import os
 import sys
 import tempfile
 
-from crm_automation.history_files import add_suggest_parser, run_suggest
-from crm_automation.input_files import InputError, read_json_file
+from crm_automation.offline.history_files import add_suggest_parser, run_suggest
+from crm_automation.offline.input_files import InputError, read_json_file
 
 EXIT_REFUSED = 2
 
@@ -99,7 +99,7 @@ def main(argv=None):
 
 
 def _load_pack(path_or_name):
-	from crm_automation.simulator import resolve
+	from crm_automation.offline.simulator import resolve
 
 	return read_json_file(resolve(path_or_name, "packs"), "pack")
 
@@ -143,8 +143,8 @@ def _parse_show(text):
 
 
 def _simulate(args):
-	from crm_automation.linked_records import read_linked_records
-	from crm_automation.simulator import format_text, load_meta, resolve, run_simulation
+	from crm_automation.offline.linked_record_files import read_linked_records
+	from crm_automation.offline.simulator import format_text, load_meta, resolve, run_simulation
 
 	now = _parse_now(args.now)
 	until = _parse_until(args.until)
@@ -260,7 +260,7 @@ class ProgressBar:
 
 def _check(args):
 	from crm_automation.engine.packs import check_pack
-	from crm_automation.simulator import load_meta
+	from crm_automation.offline.simulator import load_meta
 
 	meta = load_meta(args.meta)
 	result = check_pack(_load_pack(args.pack), meta.get)

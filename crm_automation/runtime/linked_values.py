@@ -11,7 +11,7 @@ from collections import ChainMap
 
 import frappe
 
-from crm_automation.engine.linked import fetch_linked_values, linked_paths_of
+from crm_automation.engine.linked_paths import fetch_linked_values, linked_paths_of
 
 __all__ = ["linked_paths_of", "load_linked", "with_linked_values"]
 

@@ -18,8 +18,8 @@ from crm_automation.crm_automation.doctype.automation_occurrence.automation_occu
 from crm_automation.engine import Evaluation
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
-from crm_automation.linked_values import linked_paths_of, with_linked_values
-from crm_automation.rules import expression_holds
+from crm_automation.runtime.linked_values import linked_paths_of, with_linked_values
+from crm_automation.runtime.workflow_rules import expression_holds
 
 
 class _State:
@@ -152,7 +152,7 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	actions.after_run(log_name, results)
 	record_health(rule, failed)
 	if getattr(rule, "sequence", None):
-		from crm_automation.sequences import start_sequence
+		from crm_automation.sequences.steps import start_sequence
 
 		start_sequence(rule, doc, event)
 	return log_name
@@ -162,7 +162,7 @@ def _run_before_save(rule, doc, before, evaluation, started):
 	"""Validate rules change the document being saved or reject the save; nothing else. Only a
 	deliberate Reject stops the save: a rule that fails otherwise is undone, logged, counted in its
 	health and shown as one short notice (before_save.py)."""
-	from crm_automation import before_save
+	from crm_automation.runtime import validate_rules as before_save
 
 	results, rejection = before_save.apply_intents(rule, doc, before, evaluation.intents)
 	failed = [r for r in results if r["status"] == "Failed"]
@@ -235,7 +235,7 @@ def record_health(rule, failed):
 		subject = _("Workflow Rule {0} was disabled after {1} consecutive failures").format(rule.name, count)
 	frappe.db.set_value("Workflow Rule", rule.name, values, update_modified=False)
 	if count >= threshold:
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 	actions.notify_users([rule.owner], subject, "Workflow Rule", rule.name)

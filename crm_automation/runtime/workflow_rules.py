@@ -8,13 +8,13 @@ import json
 import frappe
 from frappe.model.base_document import BaseDocument
 
-from crm_automation.compiled_cache import CompiledCache
+from crm_automation.runtime.compiled_cache import CompiledCache
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
-from crm_automation.permissions import run_as_of
-from crm_automation.rule_reads import reader_for
+from crm_automation.trust.run_as import run_as_of
+from crm_automation.trust.run_as_reads import reader_for
 
 VERSION_KEY = "crm_automation:workflow_rules_version"
 # Changes only on a full clear: compiled rules of an older generation are all compiled again.
@@ -157,7 +157,7 @@ def rule_as_dict(rule):
 
 def _add_sequence(data, rule):
 	"""Follow-up steps, their exit conditions and the calendars of the Escalation Policies that
-	business-time waits name (see crm_automation.sequences)."""
+	business-time waits name (see crm_automation.sequences.steps)."""
 	data["stop_conditions"] = parse_conditions(rule.get("stop_conditions"))
 	data["steps"] = []
 	for step in rule.get("steps") or []:
@@ -170,7 +170,7 @@ def _add_sequence(data, rule):
 		row["step_conditions"] = parse_conditions(step.get("step_conditions"))
 		data["steps"].append(row)
 	if data["steps"]:
-		from crm_automation.sequences import calendars_for
+		from crm_automation.sequences.steps import calendars_for
 
 		data["calendars"] = calendars_for(data["steps"])
 
@@ -296,7 +296,7 @@ def _compile_for_index(rule):
 	compiled.condition_expression = (rule.condition_expression or "").strip()
 	compiled.minutes_saved_override = rule.minutes_saved
 	if compiled.sequence:
-		from crm_automation.sequences import definition_of
+		from crm_automation.sequences.steps import definition_of
 
 		compiled.sequence_definition = definition_of(rule, compiled)
 	return compiled

@@ -17,10 +17,10 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime
 
-from crm_automation import sequences
+from crm_automation.sequences import steps as sequences
 from crm_automation.engine import sequences as seq
-from crm_automation.runner import field_values
-from crm_automation.sequences import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
+from crm_automation.runtime.runner import field_values
+from crm_automation.sequences.steps import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
 
 CHUNK_SIZE = 200
 MAX_DUE_PER_SWEEP = 20000
@@ -35,7 +35,7 @@ class LostClaim(Exception):
 def sweep(now_at=None):
 	"""Every minute: release stale claims, then fire what is due, in chunks on the long queue when
 	there are many. Reads only due rows through the (status, due_at) index."""
-	from crm_automation.events import skip_automation
+	from crm_automation.doc_events import skip_automation
 
 	if skip_automation():
 		return 0
@@ -56,7 +56,7 @@ def sweep(now_at=None):
 	for start in range(0, len(due), CHUNK_SIZE):
 		chunk = due[start : start + CHUNK_SIZE]
 		frappe.enqueue(
-			"crm_automation.sequence_runs.fire_steps",
+			"crm_automation.sequences.runs.fire_steps",
 			queue="long",
 			job_id=f"crm_automation:sequence_chunk:{chunk[0]}",
 			deduplicate=True,
@@ -141,7 +141,7 @@ def fire_claimed(name, at, catchup, token=None):
 
 def _run_step(compiled, doc, row, step, at, token, run_as):
 	from crm_automation import actions
-	from crm_automation.runner import _state, get_settings, record_health
+	from crm_automation.runtime.runner import _state, get_settings, record_health
 
 	started = time.perf_counter()
 	outcome, detail, intents = step.decide(field_values(doc), condition_met=bool(row.condition_met))

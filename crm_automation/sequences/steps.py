@@ -19,7 +19,7 @@ from frappe.utils import get_datetime
 
 from crm_automation.engine import sequences as seq
 from crm_automation.engine.workflow import compile_workflow_rule
-from crm_automation.runner import field_values
+from crm_automation.runtime.runner import field_values
 
 STEP_DOCTYPE = "Automation Sequence Step"
 DEFINITION_DOCTYPE = "Automation Sequence Definition"
@@ -99,7 +99,7 @@ def calendars_for(steps):
 
 def definition_of(rule_doc, compiled):
 	"""The name of the current version of a rule's sequence; keeps its snapshot on ``compiled``."""
-	from crm_automation.rules import rule_as_dict
+	from crm_automation.runtime.workflow_rules import rule_as_dict
 
 	snapshot = _without_bookkeeping(rule_as_dict(rule_doc))
 	text = json.dumps(snapshot, sort_keys=True, default=str)
@@ -150,7 +150,7 @@ def ensure_definition(rule):
 def compiled_definition(name):
 	"""(compiled rule, snapshot dict) of a stored version, compiled once per process."""
 	if name not in _compiled_definitions:
-		from crm_automation.rules import get_fields, get_fields_if_doctype
+		from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype
 
 		snapshot = json.loads(frappe.db.get_value(DEFINITION_DOCTYPE, name, "definition"))
 		compiled = compile_workflow_rule(
@@ -169,13 +169,13 @@ def sequence_doctypes():
 	since disabled or changed. Worked out once per process until an index changes: a doctype outside
 	the enabled rules gets no new pending step, and a rule that stops changes the index, so a
 	doctype whose sequences have all ended costs nothing again from then on."""
-	from crm_automation.compiled_cache import versioned_memo
+	from crm_automation.runtime.compiled_cache import versioned_memo
 
 	return versioned_memo("sequence_doctypes", _sequence_doctypes)
 
 
 def _sequence_doctypes():
-	from crm_automation.rules import _get_index
+	from crm_automation.runtime.workflow_rules import _get_index
 
 	enabled = frozenset(_get_index().get("sequence_doctypes", ()))
 	stored = frappe.get_all(DEFINITION_DOCTYPE, pluck="document_type", distinct=True)
@@ -410,7 +410,7 @@ def skip_or_cancel(name, action, user=None):
 
 
 def may_control(row, user):
-	from crm_automation.permissions import is_system_manager
+	from crm_automation.trust.run_as import is_system_manager
 
 	if is_system_manager(user) or "CRM Automation Manager" in frappe.get_roles(user):
 		return True
@@ -422,7 +422,7 @@ def may_control(row, user):
 
 def describe_steps(rule_doc, compiled):
 	"""Each step row's wait in words (the grid's Summary column)."""
-	from crm_automation.rules import get_fields
+	from crm_automation.runtime.workflow_rules import get_fields
 
 	if not compiled.sequence:
 		return

@@ -15,9 +15,9 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, now_datetime
 
-from crm_automation import api
+from crm_automation.api import automations as api
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-from crm_automation.record_access import INTEGRATION_ROLE
+from crm_automation.trust.record_access import INTEGRATION_ROLE
 from crm_automation.scoring import clear_score_cache, reset_rate_limit
 from crm_automation.tests.factories import ensure, make_lead, make_rule, make_user, new_request
 
@@ -322,7 +322,7 @@ class TestAutomationLogPermissions(ReadPermissionCase):
 	def test_logs_are_for_rule_editors_even_where_a_role_would_grant_more(self):
 		"""Were a Sales User given read on Automation Log, they still read no log, not even one of
 		a lead they may read: frappe.client.get and report views return logs unredacted."""
-		from crm_automation.record_access import (
+		from crm_automation.trust.record_access import (
 			has_reference_permission,
 			log_action_query_conditions,
 			reference_query_conditions,
@@ -476,7 +476,7 @@ class TestOverRest(ReadPermissionCase):
 			frappe.local.request = None
 
 	def test_history_over_rest(self):
-		method = "crm_automation.api.get_automation_history"
+		method = "crm_automation.api.automations.get_automation_history"
 		with self.assertRaises(frappe.PermissionError):
 			self.call(SALES, method, doctype="Lead", name=self.lead_b.name)
 		history = self.call(SALES, method, doctype="Lead", name=self.lead_a.name)
@@ -485,7 +485,7 @@ class TestOverRest(ReadPermissionCase):
 
 	def test_dry_run_over_rest_refused_for_a_sales_user(self):
 		with self.assertRaises(frappe.PermissionError):
-			self.call(SALES, "crm_automation.api.dry_run_rule", rule=self.rule.name, last=1)
+			self.call(SALES, "crm_automation.api.automations.dry_run_rule", rule=self.rule.name, last=1)
 
 
 class TestSignalsAPI(ReadPermissionCase):

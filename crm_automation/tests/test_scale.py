@@ -8,8 +8,9 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import events, rules
-from crm_automation.compiled_cache import forget_request_memos
+from crm_automation import doc_events as events
+from crm_automation.runtime import workflow_rules as rules
+from crm_automation.runtime.compiled_cache import forget_request_memos
 from crm_automation.tests.factories import delete_test_rules, make_lead, make_rule, new_request
 
 
@@ -138,7 +139,7 @@ class TestNoWorkNoLookups(FrappeTestCase):
 				"crm_automation.escalation.get_policies", side_effect=AssertionError("read policies")
 			) as policies,
 			patch(
-				"crm_automation.sequences.on_document_change", side_effect=AssertionError("followed")
+				"crm_automation.sequences.steps.on_document_change", side_effect=AssertionError("followed")
 			) as follow,
 		):
 			frappe.get_doc({"doctype": "ToDo", "description": "no work here"}).insert(ignore_permissions=True)

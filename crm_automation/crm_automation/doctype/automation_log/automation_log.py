@@ -42,7 +42,7 @@ class AutomationLog(Document):
 	def onload(self):
 		# The form shows a log as the history panel does: where messages and webhooks went only to
 		# those who may edit rules, should anyone else ever be given read access to logs.
-		from crm_automation.record_access import may_edit_rules, redact_action, redact_text
+		from crm_automation.trust.record_access import may_edit_rules, redact_action, redact_text
 
 		if may_edit_rules():
 			return

@@ -15,7 +15,7 @@ IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "DocType"]
 class TestAutomationLog(FrappeTestCase):
 	def test_old_logs_are_deleted_after_retention(self):
 		"""The daily job deletes logs (and their action rows) older than the retention period."""
-		from crm_automation.tasks import delete_old_logs_for_all_rules
+		from crm_automation.scheduler import delete_old_logs_for_all_rules
 
 		make_rule("_Test Log Retention", "Lead", "New", actions=[{"action_type": "Add Comment", "message": "kept?"}])
 		old, recent = make_lead(first_name="Old"), make_lead(first_name="Recent")
@@ -48,7 +48,7 @@ class TestAutomationLog(FrappeTestCase):
 
 	def test_history_explains_why_to_a_user_who_can_read_the_document(self):
 		"""End users see on a document why automation did what it did."""
-		from crm_automation.api import get_automation_history
+		from crm_automation.api.automations import get_automation_history
 
 		make_rule(
 			"_Test History",

@@ -11,8 +11,8 @@ from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
 from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
-from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
-from crm_automation.rules import EXCLUDED_DOCTYPES, get_fields
+from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_fields
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
 

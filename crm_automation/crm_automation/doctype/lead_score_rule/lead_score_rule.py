@@ -10,8 +10,8 @@ from frappe.model.document import Document
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
 from crm_automation.engine.i18n import translating
-from crm_automation.rule_checks import check_field_rights, check_run_as_and_target
-from crm_automation.rules import get_fields, parse_conditions
+from crm_automation.trust.save_checks import check_field_rights, check_run_as_and_target
+from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
 from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
 
 _TABLE_LABELS = {"criteria": "Criteria", "activity_criteria": "Activity Criteria", "bands": "Bands"}

@@ -10,7 +10,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowdate
 
-from crm_automation.rules import clear_rule_cache, get_rules
+from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 from crm_automation.tests.concurrency import reports, run_in_processes
 from crm_automation.tests.webhook_receiver import loopback_allowed
 from crm_automation.tests.factories import (
@@ -191,7 +191,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 
 	def test_time_trigger_creates_todo_three_days_before_delivery_once(self):
 		"""Scenario 6: three days before delivery → a ToDo for the owner, once, though swept twice."""
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.scheduler import run_time_trigger
 
 		make_rule(
 			"_Test Delivery Reminder",
@@ -216,7 +216,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 
 	def test_time_trigger_catches_up_after_downtime_within_window(self):
 		"""Missed occurrences fire once after the scheduler was down, within the settings' window."""
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.scheduler import run_time_trigger
 
 		make_rule(
 			"_Test Catch Up",
@@ -356,7 +356,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		self.assertEqual(frappe.db.get_value("Lead", first.name, "territory"), first.territory, "nothing half-written")
 		self.assertEqual(comments(first, "still runs"), 1)
 		# Retryable: once the data is fixed, the failed action is run again from the log.
-		from crm_automation.api import retry_failed_actions
+		from crm_automation.api.automations import retry_failed_actions
 
 		ensure("Territory", "No Such Territory", territory_name="No Such Territory", parent_territory="All Territories")
 		self.assertEqual(retry_failed_actions(log.name), "Success")
@@ -645,7 +645,7 @@ class TestTriggersAndActions(FrappeTestCase):
 
 	def test_manual_rule_runs_from_the_api_only_when_asked(self):
 		"""A Manual rule never fires on save; the Automations button (API) runs it on one document."""
-		from crm_automation.api import get_manual_rules, run_manual_rule
+		from crm_automation.api.automations import get_manual_rules, run_manual_rule
 
 		make_rule("_Test Manual Escalate", "Lead", "Manual", actions=[{"action_type": "Add Tag", "tag": "Escalated"}])
 		lead = make_lead(first_name="Manual")

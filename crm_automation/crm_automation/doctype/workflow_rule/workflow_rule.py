@@ -12,10 +12,10 @@ from crm_automation.engine import RuleError, compile_workflow_rule, describe_cyc
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
-from crm_automation.rule_checks import check_action_rights, check_run_as_and_target, check_templates
-from crm_automation.rule_reads import check_constant_reads, check_linked_reads
-from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
-from crm_automation.rules import (
+from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
+from crm_automation.trust.run_as_reads import check_constant_reads, check_linked_reads
+from crm_automation.runtime.rule_sentences import action_sentence, condition_sentence, rule_sentence
+from crm_automation.runtime.workflow_rules import (
 	EXCLUDED_DOCTYPES,
 	clear_rule_cache,
 	expression_holds,
@@ -172,7 +172,7 @@ class WorkflowRule(Document):
 
 	def validate_steps(self):
 		"""Follow-up steps were checked with the rule; here each gets its wait in words."""
-		from crm_automation.sequences import describe_steps
+		from crm_automation.sequences.steps import describe_steps
 
 		describe_steps(self, self._compiled)
 
@@ -250,7 +250,7 @@ class WorkflowRule(Document):
 			self.disabled_reason = None
 
 	def warn_about_loops(self):
-		from crm_automation.rules import enabled_compiled_rules
+		from crm_automation.runtime.workflow_rules import enabled_compiled_rules
 
 		if not self.enabled:
 			return
