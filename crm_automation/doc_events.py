@@ -120,8 +120,8 @@ def _work():
 
 
 def _doctypes_with_work():
-	from crm_automation.escalation import _index as policy_index
-	from crm_automation.runtime.workflow_rules import _get_index as rule_index
+	from crm_automation.escalation import policy_index
+	from crm_automation.runtime.workflow_rules import get_index as rule_index
 	from crm_automation.scoring import get_score_rule
 	from crm_automation.sequences.steps import sequence_doctypes
 

@@ -16,11 +16,20 @@ from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
 from crm_automation import actions
-from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
+from crm_automation.runtime.run_log import make_log
 from crm_automation.engine import workflow as wf
 from crm_automation.trust.record_access import permitted_document, readable_names
 from crm_automation.trust.run_as_reads import reading_as
-from crm_automation.runtime.runner import evaluation_values, field_values
+from crm_automation.runtime.linked_values import evaluation_values, field_values
+from crm_automation.runtime.workflow_rules import compile_rule
+from crm_automation.sequences.timeline import dry_run_schedule
+from crm_automation.actions.on_linked_targets import preview_on_target
+from crm_automation.actions.on_linked_targets import TargetSkipped
+from crm_automation.actions.on_linked_targets import with_linked_inputs
+from crm_automation.actions.sms import preview_sms
+from crm_automation.scoring import compile_rule
+from crm_automation.scoring import score_documents
+from crm_automation.escalation import compile_policy_doc
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
@@ -67,8 +76,6 @@ def dry_run(rule, names=None, last=None, log=True):
 
 
 def _workflow(rule_doc, doc, log=True):
-	from crm_automation.runtime.workflow_rules import compile_rule
-
 	started = time.perf_counter()
 	compiled = compile_rule(rule_doc)
 	values, _before = evaluation_values(doc, None, (compiled,))
@@ -82,8 +89,6 @@ def _workflow(rule_doc, doc, log=True):
 		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
 	}
 	if compiled.sequence and evaluation.fired:
-		from crm_automation.api.sequence_panel import dry_run_schedule
-
 		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, doc, now_datetime())
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
 		result["note"] = _(
@@ -118,22 +123,16 @@ def preview(intent, doc, rule):
 	kind = intent["type"]
 	out = {"type": kind}
 	if intent.get("target"):
-		from crm_automation.actions.on_linked_targets import preview_on_target
-
 		return preview_on_target(intent, doc, rule, preview)
 	if intent.get("user_path"):
-		from crm_automation.actions.on_linked_targets import TargetSkipped, with_linked_inputs
-
 		try:
 			intent = with_linked_inputs(intent, doc)
 		except TargetSkipped as skipped:
 			return {"type": kind, "summary": _("skipped: {0}").format(frappe.utils.strip_html(str(skipped)))}
 	if kind == wf.SEND_SMS:
-		from crm_automation.actions.sms import preview_sms
-
 		out.update(preview_sms(intent, doc))
 	elif kind == wf.SEND_EMAIL:
-		subject, message = actions._email_content(intent, doc, None)
+		subject, message = actions.email_content(intent, doc, None)
 		out.update(subject=subject, message=message, recipients=actions.resolve_addresses(intent, doc))
 		out["summary"] = _("email {0} to {1}").format(subject, ", ".join(out["recipients"]) or _("nobody"))
 	elif kind == wf.NOTIFY:
@@ -150,11 +149,11 @@ def preview(intent, doc, rule):
 			", ".join(out["users"]) or _("nobody"), out["description"]
 		)
 	elif kind == wf.SET_VALUE:
-		new = actions._value_for(intent, doc, None)
+		new = actions.value_for(intent, doc, None)
 		out.update(field=intent["field"], old=doc.get(intent["field"]), new=new)
 		out["summary"] = _("{0}: {1} → {2}").format(intent["field"], out["old"], new)
 	elif kind == wf.ASSIGN:
-		candidates = actions._assignment_candidates(intent, doc)
+		candidates = actions.assignment_candidates(intent, doc)
 		out.update(candidates=candidates, strategy=intent["strategy"])
 		out["summary"] = _("assign by {0} among {1}").format(
 			intent["strategy"].lower(), ", ".join(candidates) or _("nobody")
@@ -166,7 +165,7 @@ def preview(intent, doc, rule):
 		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
 		for fieldname, source in intent["field_map"].items():
 			new.set(fieldname, actions.render(source, doc, None) if isinstance(source, str) else source)
-		actions._link_back(new, doc)
+		actions.link_back(new, doc)
 		shown = {
 			k: v
 			for k, v in new.as_dict(no_default_fields=True).items()
@@ -192,8 +191,6 @@ def preview(intent, doc, rule):
 
 
 def _score(rule_doc, doc):
-	from crm_automation.scoring import compile_rule, score_documents
-
 	result = score_documents(compile_rule(rule_doc), [field_values(doc)])[doc.name]
 	return {
 		"document": doc.name,
@@ -204,8 +201,6 @@ def _score(rule_doc, doc):
 
 
 def _escalation(rule_doc, doc):
-	from crm_automation.escalation import compile_policy_doc
-
 	policy = compile_policy_doc(rule_doc)
 	values = field_values(doc)
 	if not policy.applies(values) or policy.stopped(values):
@@ -241,8 +236,6 @@ def _escalation(rule_doc, doc):
 def automations_for(doc):
 	"""Every enabled Workflow Rule of the document's type, evaluated on it now, and its score and
 	escalation clocks: 'which automations apply to this document?'"""
-	from crm_automation.runtime.workflow_rules import compile_rule
-
 	out = []
 	for name in frappe.get_all(
 		"Workflow Rule",

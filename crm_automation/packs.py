@@ -20,6 +20,7 @@ from crm_automation.engine.packs import (
 )
 from crm_automation.engine.workflow import split_list
 from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_if_doctype
+from crm_automation.actions.webhooks import parse_headers
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {
@@ -261,8 +262,6 @@ def import_pack(data, dry_run=False, enable=False, secrets=None):
 
 def _secret_fills(data, secrets, enable):
 	"""{placeholder key: clear value, or None when it stays to be filled in}, and the problems."""
-	from crm_automation.actions.webhooks import parse_headers
-
 	placeholders = secret_placeholders(data)
 	known = {p["key"] for p in placeholders}
 	problems = [

@@ -7,6 +7,12 @@ from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation.engine.workflow import TRIGGER_TIME
 from crm_automation.runtime.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.run_log import occurrence_key
+from crm_automation.runtime.compiled_cache import forget_local_indexes
+from crm_automation.runtime.workflow_rules import get_compiled_rule
+from crm_automation.runtime.runner import run_rule
+from crm_automation.actions import retry_due_webhooks
+from crm_automation.actions.sms import retry_due_sms
 
 CHUNK_SIZE = 100
 LOG_DELETE_BATCH = 5000
@@ -46,10 +52,6 @@ def due_window(rule, now, catchup_hours):
 def find_due_documents(rule, now=None):
 	"""(name, field value) of documents whose occurrence is due and not yet claimed, oldest first.
 	Selected through the index on the date field, so the cost follows the number due."""
-	from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
-		occurrence_key,
-	)
-
 	now = get_datetime(now) if now else now_datetime()
 	catchup = frappe.db.get_single_value("CRM Automation Settings", "time_trigger_catchup_hours") or 24
 	low, high = due_window(rule, now, catchup)
@@ -115,9 +117,6 @@ def run_time_trigger(rule_name, now=None):
 def compiled_time_rule(rule_name):
 	"""The compiled Time rule, or None with the reason in the Error Log: a sweep that finds nothing
 	to fire must never be a rule that silently failed to load."""
-	from crm_automation.runtime.compiled_cache import forget_local_indexes
-	from crm_automation.runtime.workflow_rules import get_compiled_rule
-
 	rule = get_compiled_rule(rule_name)
 	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
 		# This process's index can predate the rule: a long-lived worker builds it inside a transaction
@@ -164,8 +163,6 @@ def fire_due_documents(rule_name, due):
 
 
 def _fire_on(rule, name, value):
-	from crm_automation.runtime.runner import run_rule
-
 	if not frappe.db.exists(rule.document_type, name):
 		return None
 	doc = frappe.get_doc(rule.document_type, name)
@@ -173,9 +170,6 @@ def _fire_on(rule, name, value):
 
 
 def retry_webhooks_for_all_logs():
-	from crm_automation.actions import retry_due_webhooks
-	from crm_automation.actions.sms import retry_due_sms
-
 	retry_due_webhooks()
 	retry_due_sms()
 

@@ -17,6 +17,9 @@ from crm_automation.runtime.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
 from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
+from crm_automation.runtime.workflow_rules import get_rules
+from crm_automation.runtime.runner import run_rule
+from crm_automation.runtime.savepoints import run_alone
 
 VERSION_KEY = "crm_automation:score_rules_version"
 SCORE_VALUE_FIELDS = ("crm_score", "crm_score_grade", "crm_score_priority", "crm_scored_on", "crm_score_breakdown")
@@ -259,9 +262,6 @@ def rescore(doctype, name, announce=True):
 
 
 def announce_band_change(doc, old_grade, result):
-	from crm_automation.runtime.workflow_rules import get_rules
-	from crm_automation.runtime.runner import run_rule
-
 	if old_grade:
 		doc.add_comment(
 			"Info",
@@ -279,8 +279,6 @@ def recompute_all(rule_name, announce=False, now=None):
 
 	Keyset pagination by name and one grouped query per activity criterion per batch keep both
 	time and memory flat; only changed scores are written."""
-	from crm_automation.runtime.savepoints import run_alone
-
 	rule_doc = frappe.get_doc("Lead Score Rule", rule_name)
 	rule = compile_rule(rule_doc)
 	doctype = rule.document_type

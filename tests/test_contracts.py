@@ -118,7 +118,7 @@ class TestCodeMatchesDoctypes:
 			assert fieldname in fieldnames("CRM Automation Settings"), fieldname
 
 	def test_log_writer_uses_log_fields(self):
-		text = source("crm_automation/doctype/automation_log/automation_log.py")
+		text = source("runtime/run_log.py")
 		body = text[text.index("def make_log") :]
 		log_keys = set(re.findall(r'^\t\t\t"([a-z_]+)":', body, re.M))
 		action_keys = set(re.findall(r'^\t\t\t\t"([a-z_]+)":', body, re.M))

@@ -12,10 +12,10 @@ import frappe
 from crm_automation.trust import run_as as permissions
 from crm_automation.actions import on_linked_targets as linked_targets
 from crm_automation.actions import sms
-from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
+from crm_automation.actions.assignment import assignment_candidates, assign, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
 from crm_automation.actions.messages import (
-	_email_content,
+	email_content,
 	create_todo,
 	notify_users,
 	send_email,
@@ -23,8 +23,8 @@ from crm_automation.actions.messages import (
 )
 from crm_automation.actions.recipients import resolve_addresses, resolve_users
 from crm_automation.actions.records import (
-	_link_back,
-	_value_for,
+	link_back,
+	value_for,
 	add_comment,
 	add_tag,
 	create_document,

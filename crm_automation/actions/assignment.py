@@ -129,7 +129,7 @@ def _check_can_share_with(doc, unreadable, run_as):
 	permissions.check_right(doc, "share", run_as)
 
 
-def _assignment_candidates(intent, doc):
+def assignment_candidates(intent, doc):
 	"""The enabled users an Assign action may choose from, in its turn order (see _roster)."""
 	return enabled_users(_roster(intent, doc))
 

@@ -15,7 +15,7 @@ def send_email(intent, doc, before, rule):
 	recipients = resolve_addresses(intent, doc)
 	if not recipients:
 		raise ActionError(_("No recipient has an email address"))
-	subject, message = _email_content(intent, doc, before)
+	subject, message = email_content(intent, doc, before)
 	communication = _make(
 		doctype=doc.doctype,
 		name=doc.name,
@@ -34,7 +34,7 @@ def send_email(intent, doc, before, rule):
 	}
 
 
-def _email_content(intent, doc, before):
+def email_content(intent, doc, before):
 	if intent.get("email_template"):
 		template = frappe.get_cached_doc("Email Template", intent["email_template"])
 		body = template.response_html if template.use_html else template.response

@@ -11,8 +11,12 @@ from frappe import _
 
 from crm_automation.trust import run_as as permissions
 from crm_automation.actions.common import ActionError, default_minutes
-from crm_automation.actions.records import _check_value_fits, _value_for
+from crm_automation.actions.records import check_value_fits, value_for
 from crm_automation.engine import workflow as wf
+from crm_automation.engine.linked_paths import Hop
+from crm_automation.engine.linked_paths import LinkedPath
+from crm_automation.engine.linked_paths import fetch_linked_values
+from crm_automation.runtime.linked_values import load_linked
 
 
 class TargetSkipped(Exception):
@@ -48,8 +52,8 @@ def set_linked_value(intent, doc, before, rule):
 	document's validations and its own rules run."""
 	user = permissions.run_as_of(rule)
 	permissions.check_field_writable(doc, intent["field"], user)
-	value = _value_for(intent, doc, None)
-	_check_value_fits(doc, intent["field"], value)
+	value = value_for(intent, doc, None)
+	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
@@ -97,9 +101,6 @@ def with_linked_inputs(intent, doc):
 	path = intent.get("user_path")
 	if not path:
 		return intent
-	from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
-	from crm_automation.runtime.linked_values import load_linked
-
 	linked = LinkedPath(
 		path["path"], [Hop(**hop) for hop in path["hops"]], path["fieldname"], None, path["label"]
 	)

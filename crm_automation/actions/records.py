@@ -26,11 +26,11 @@ STANDARD_MAPPERS = {
 }
 
 
-def _value_for(intent, doc, before):
+def value_for(intent, doc, before):
 	return render(intent["value"], doc, before) if intent["is_template"] else intent["value"]
 
 
-def _check_value_fits(doc, fieldname, value):
+def check_value_fits(doc, fieldname, value):
 	"""db_set skips the document's validation, so a Link or Select value is checked here."""
 	if value in (None, ""):
 		return
@@ -49,8 +49,8 @@ def _check_value_fits(doc, fieldname, value):
 
 def set_value(intent, doc, before, rule):
 	permissions.check_field_writable(doc, intent["field"], permissions.run_as_of(rule))
-	value = _value_for(intent, doc, before)
-	_check_value_fits(doc, intent["field"], value)
+	value = value_for(intent, doc, before)
+	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
@@ -79,7 +79,7 @@ def set_value_before_save(intent, doc, before, rule=None):
 		permissions.check_not_protected(doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)))
 		permissions.check_right(doc, "create" if doc.is_new() else "write", user)
 		permissions.check_field_writable(doc, intent["field"], user)
-		value = _value_for(intent, doc, before)
+		value = value_for(intent, doc, before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
 	doc.set(intent["field"], value)
@@ -123,7 +123,7 @@ def create_document(intent, doc, before, rule):
 			new.set(fieldname, doc.get(source[4:]))
 		else:
 			new.set(fieldname, render(source, doc, before) if isinstance(source, str) else source)
-	_link_back(new, doc)
+	link_back(new, doc)
 	# The run-as user's create right and field levels are checked here, for that user rather than
 	# the one whose save started the rule; insert then goes on without a second check for the saver.
 	permissions.check_can_create(new, intent["field_map"], run_as)
@@ -141,7 +141,7 @@ def create_document(intent, doc, before, rule):
 	}
 
 
-def _link_back(new, source):
+def link_back(new, source):
 	for df in new.meta.get_link_fields():
 		if df.options == source.doctype and not new.get(df.fieldname):
 			new.set(df.fieldname, source.name)

@@ -17,14 +17,24 @@ from crm_automation.trust.record_access import (
 	redact_trace,
 	require_rule_manager,
 )
+from crm_automation.engine.fieldtypes import STANDARD_FIELDS
+from crm_automation.scoring import check_rate_limit
+from crm_automation.scoring import get_score_rule
+from crm_automation.scoring import rescore
+from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS
+from crm_automation.dry_run import dry_run
+from crm_automation.dry_run import replay
+from crm_automation.dry_run import automations_for
+from crm_automation.runtime.workflow_rules import get_compiled_rule
+from crm_automation.runtime.runner import run_rule
+from crm_automation import actions
+from crm_automation.runtime.workflow_rules import compile_rule
 
 
 @frappe.whitelist()
 def get_condition_fields(doctype: str):
 	"""Fields a condition or action can use, with the operators that fit each: the desk's pickers."""
 	frappe.has_permission("Workflow Rule", "read", throw=True)
-	from crm_automation.engine.fieldtypes import STANDARD_FIELDS
-
 	meta = frappe.get_meta(doctype)
 	fields = [
 		{"fieldname": name, "label": _(f["label"]), "fieldtype": f["fieldtype"], "options": f.get("options")}
@@ -52,8 +62,6 @@ def track_activity(document: str, activity_type: str, document_type: str = "Lead
 
 	The caller needs write permission on the document, or the CRM Automation Integration role and
 	read permission on it; a missing and a forbidden document get the same answer."""
-	from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
-
 	check_rate_limit()
 	if not document or not isinstance(document, str):
 		frappe.throw(_("Say which {0} the activity belongs to (document)").format(_(document_type)))
@@ -95,8 +103,6 @@ def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	"""The Test button: what a rule would do on chosen or the latest documents; nothing written but
 	a Dry Run log entry."""
 	require_rule_manager()
-	from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, dry_run
-
 	chosen = _parse_names(names)
 	if chosen is not None and not (
 		isinstance(chosen, list) and all(isinstance(n, str) and n for n in chosen) and chosen
@@ -129,8 +135,6 @@ def _parse_names(names):
 def replay_rule(rule: str, days: int = 30):
 	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
 	require_rule_manager()
-	from crm_automation.dry_run import replay
-
 	return replay(rule, days)
 
 
@@ -138,8 +142,6 @@ def replay_rule(rule: str, days: int = 30):
 def get_applicable_automations(doctype: str, name: str):
 	"""'Which automations apply to this document?': every enabled rule evaluated on it now."""
 	doc = permitted_document(doctype, name)
-	from crm_automation.dry_run import automations_for
-
 	sees_recipients = may_edit_rules()
 	rows = automations_for(doc)
 	for row in rows:
@@ -185,9 +187,6 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 	clicking needs read and write permission on the document; the rule's actions then run as the
 	rule runs."""
 	doc = permitted_document(doctype, name, ("read", "write"))
-	from crm_automation.runtime.workflow_rules import get_compiled_rule
-	from crm_automation.runtime.runner import run_rule
-
 	compiled = get_compiled_rule(rule) if isinstance(rule, str) else None
 	if not compiled or compiled.trigger != "Manual" or compiled.document_type != doctype:
 		frappe.throw(
@@ -241,9 +240,6 @@ def retry_failed_actions(log: str):
 	"""Run the failed actions of a logged run again on the document as it is now. Needs rule-manager
 	rights, the log, and read and write permission on its document."""
 	require_rule_manager()
-	from crm_automation import actions
-	from crm_automation.runtime.workflow_rules import compile_rule
-
 	log_doc = permitted_document("Automation Log", log)
 	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):
 		frappe.throw(_("Only the actions of an existing Workflow Rule can be retried"))

@@ -11,6 +11,9 @@ from frappe.utils import get_datetime, get_system_timezone
 
 from crm_automation.sequences import steps as sequences
 from crm_automation.engine.sequence_story import timeline, timeline_text
+from crm_automation.sequences.timeline import immediate_actions
+from crm_automation.runtime.workflow_rules import compile_rule
+from crm_automation.runtime.workflow_rules import get_fields
 
 PANEL_STATUSES = ("Pending", "Running")
 
@@ -77,8 +80,6 @@ def in_zone(moment, zone):
 @frappe.whitelist()
 def describe_timeline(doc: str | dict):
 	"""The timeline of a Workflow Rule as its form holds it now (unsaved edits included)."""
-	from crm_automation.runtime.workflow_rules import compile_rule, get_fields
-
 	if not frappe.has_permission("Workflow Rule", "read"):
 		raise frappe.PermissionError
 	values = json.loads(doc) if isinstance(doc, str) else doc
@@ -90,32 +91,3 @@ def describe_timeline(doc: str | dict):
 	except Exception:
 		return ""  # the form shows the problems when saved
 	return timeline_text(timeline(immediate_actions(rule), compiled.sequence, get_fields(rule.document_type)))
-
-
-def immediate_actions(rule):
-	return [action.as_dict() for action in rule.actions if not action.get("step")]
-
-
-def dry_run_schedule(rule_doc, compiled, doc, start):
-	"""The timeline a document would follow from ``start``, as dry-run schedule entries."""
-	from crm_automation.runtime.workflow_rules import get_fields
-	from crm_automation.runtime.runner import field_values
-
-	entries = timeline(
-		immediate_actions(rule_doc),
-		compiled.sequence,
-		get_fields(rule_doc.document_type),
-		field_values(doc),
-		start,
-	)
-	schedule = []
-	for entry in entries[1:]:
-		what = entry["when"]
-		if entry["only_if"]:
-			what += " " + _("if {0}").format(entry["only_if"])
-		what += ": " + (", ".join(entry["actions"]) or _("nothing"))
-		if entry["on_timeout"]:
-			what += "; " + _("on timeout: {0}").format(", ".join(entry["on_timeout"]))
-		at = str(entry["at"]) if entry["at"] else _("passed over (no date or already past)")
-		schedule.append({"at": at, "what": what})
-	return schedule, timeline_text(entries)

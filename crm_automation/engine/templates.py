@@ -120,7 +120,7 @@ def _read_only(value):
 
 
 @functools.cache
-def _environment():
+def sandbox_environment():
 	from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 	env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
@@ -137,7 +137,7 @@ def compile_template(text):
 	if len(text) > MAX_TEMPLATE_LENGTH:
 		raise TemplateError(_("template is longer than {0} characters").format(MAX_TEMPLATE_LENGTH))
 	try:
-		return _environment().from_string(text)
+		return sandbox_environment().from_string(text)
 	except TemplateSyntaxError as error:
 		raise TemplateError(_("template does not parse: {0} (line {1})").format(error.message, error.lineno))
 

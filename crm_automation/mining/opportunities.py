@@ -17,6 +17,7 @@ from crm_automation.engine.errors import RuleError
 from crm_automation.engine.mining_replay import replay
 from crm_automation.offline.history_files import rule_problems
 from crm_automation.runtime.workflow_rules import get_fields
+from crm_automation.runtime.workflow_rules import rule_as_dict
 
 RULE_MANAGER_ROLES = ("CRM Automation Manager", "System Manager")
 # What a proposal's rule carries; anything else in the request (owner, run_as, enabled...) is not
@@ -134,8 +135,6 @@ def replay_rule(rule_name, days=90):
 	"""What a Workflow Rule would have done over the last ``days`` days of the caller's readable
 	history, against what people did. Writes nothing."""
 	check_rule_manager()
-	from crm_automation.runtime.workflow_rules import rule_as_dict
-
 	doc = frappe.get_doc("Workflow Rule", rule_name)
 	doc.check_permission("read")
 	rule = rule_as_dict(doc)

@@ -18,6 +18,13 @@ import tempfile
 
 from crm_automation.offline.history_files import add_suggest_parser, run_suggest
 from crm_automation.offline.input_files import InputError, read_json_file
+from crm_automation.offline.simulator import resolve
+from crm_automation.engine.sequence_story import parse_span
+from crm_automation.offline.linked_record_files import read_linked_records
+from crm_automation.offline.simulator import format_text
+from crm_automation.offline.simulator import load_meta
+from crm_automation.offline.simulator import run_simulation
+from crm_automation.engine.packs import check_pack
 
 EXIT_REFUSED = 2
 
@@ -99,8 +106,6 @@ def main(argv=None):
 
 
 def _load_pack(path_or_name):
-	from crm_automation.offline.simulator import resolve
-
 	return read_json_file(resolve(path_or_name, "packs"), "pack")
 
 
@@ -125,8 +130,6 @@ def _parse_now(text):
 def _parse_until(text):
 	if text is None:
 		return None
-	from crm_automation.engine.sequence_story import parse_span
-
 	try:
 		span = parse_span(text)
 	except ValueError as error:
@@ -143,9 +146,6 @@ def _parse_show(text):
 
 
 def _simulate(args):
-	from crm_automation.offline.linked_record_files import read_linked_records
-	from crm_automation.offline.simulator import format_text, load_meta, resolve, run_simulation
-
 	now = _parse_now(args.now)
 	until = _parse_until(args.until)
 	show = _parse_show(args.show)
@@ -259,9 +259,6 @@ class ProgressBar:
 
 
 def _check(args):
-	from crm_automation.engine.packs import check_pack
-	from crm_automation.offline.simulator import load_meta
-
 	meta = load_meta(args.meta)
 	result = check_pack(_load_pack(args.pack), meta.get)
 	if result.problems:

@@ -14,6 +14,8 @@ from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.workflow import compile_workflow_rule
 from crm_automation.offline.input_files import InputError, open_binary
+from crm_automation.offline.simulator import load_meta
+from crm_automation.offline.simulator import resolve
 
 HISTORY_FORMAT = "history"
 HISTORY_VERSION = 1
@@ -222,8 +224,6 @@ def _whole_number(text, option):
 
 
 def run_suggest(args):
-	from crm_automation.offline.simulator import load_meta, resolve
-
 	min_support = _whole_number(args.min_support, "--min-support")
 	min_confidence = parse_confidence(args.min_confidence)
 	window_hours = _whole_number(args.window_hours, "--window-hours")

@@ -13,7 +13,7 @@ import frappe
 
 from crm_automation.engine.linked_paths import fetch_linked_values, linked_paths_of
 
-__all__ = ["linked_paths_of", "load_linked", "with_linked_values"]
+__all__ = ["evaluation_values", "field_values", "linked_paths_of", "load_linked", "with_linked_values"]
 
 
 def load_linked(doctype, name, fieldnames):
@@ -35,3 +35,16 @@ def with_linked_values(values, before_values, linked_paths):
 	if before_values is not None:
 		before_values = ChainMap(found, before_values)
 	return values, before_values
+
+
+def field_values(doc):
+	"""The plain dict the engine reads: a Document's own attributes, or a dict as it is."""
+	if doc is None or isinstance(doc, dict):
+		return doc
+	return doc.__dict__
+
+
+def evaluation_values(doc, before, rules):
+	"""(values, before values) for evaluating ``rules``: the documents' own dicts, plus the linked
+	values the rules read, fetched once for all of them (above)."""
+	return with_linked_values(field_values(doc), field_values(before), linked_paths_of(rules))

@@ -8,6 +8,8 @@ from frappe import _
 
 from crm_automation.engine.describe import describe_action, describe_condition, describe_rule, translating
 from crm_automation.engine.workflow import split_list
+from crm_automation.runtime.workflow_rules import get_fields_if_doctype
+from crm_automation.runtime.workflow_rules import rule_as_dict
 
 _USER_LIST_FIELDS = ("to_users", "sms_to_users")
 
@@ -16,8 +18,6 @@ _USER_LIST_FIELDS = ("to_users", "sms_to_users")
 def get_rule_sentence(doc: str | dict):
 	"""The sentence of a Workflow Rule as its form holds it now, unsaved edits included. Unlike a
 	document method call it sends nothing back to sync, so rows added while it runs stay."""
-	from crm_automation.runtime.workflow_rules import get_fields_if_doctype, rule_as_dict
-
 	frappe.has_permission("Workflow Rule", "read", throw=True)
 	values = json.loads(doc) if isinstance(doc, str) else doc
 	rule = frappe.get_doc({**values, "doctype": "Workflow Rule"})

@@ -11,15 +11,16 @@ import frappe
 from frappe import _
 
 from crm_automation import actions
-from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import (
-	claim_occurrence,
-)
+from crm_automation.runtime.run_log import make_log
+from crm_automation.runtime.run_log import claim_occurrence
 from crm_automation.engine import Evaluation
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
-from crm_automation.runtime.linked_values import linked_paths_of, with_linked_values
+from crm_automation.runtime.linked_values import evaluation_values, field_values, linked_paths_of, with_linked_values
 from crm_automation.runtime.workflow_rules import expression_holds
+from crm_automation.sequences.steps import start_sequence
+from crm_automation.runtime import validate_rules as before_save
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 
 class _State:
@@ -31,7 +32,7 @@ class _State:
 		self.fired = {}
 
 
-def _state():
+def run_state():
 	state = getattr(frappe.local, "crm_automation_state", None)
 	if state is None:
 		state = frappe.local.crm_automation_state = _State()
@@ -41,19 +42,6 @@ def _state():
 def reset_request_state(*args, **kwargs):
 	"""Each request and each background job starts with nothing fired (before_request, before_job)."""
 	frappe.local.crm_automation_state = _State()
-
-
-def field_values(doc):
-	"""The plain dict the engine reads: a Document's own attributes, or a dict as it is."""
-	if doc is None or isinstance(doc, dict):
-		return doc
-	return doc.__dict__
-
-
-def evaluation_values(doc, before, rules):
-	"""(values, before values) for evaluating ``rules``: the documents' own dicts, plus the linked
-	values the rules read, fetched once for all of them (linked_values.py)."""
-	return with_linked_values(field_values(doc), field_values(before), linked_paths_of(rules))
 
 
 def get_settings():
@@ -90,7 +78,7 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	"""Evaluate one rule on one document and, if it fires, carry out its intents and log the run.
 	Returns the Automation Log name (or None when nothing was logged)."""
 	started = time.perf_counter()
-	state = _state()
+	state = run_state()
 	settings = get_settings()
 	fired_here = state.fired.setdefault((doc.doctype, doc.name), set())
 	if rule.name in fired_here:
@@ -152,8 +140,6 @@ def run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	actions.after_run(log_name, results)
 	record_health(rule, failed)
 	if getattr(rule, "sequence", None):
-		from crm_automation.sequences.steps import start_sequence
-
 		start_sequence(rule, doc, event)
 	return log_name
 
@@ -162,8 +148,6 @@ def _run_before_save(rule, doc, before, evaluation, started):
 	"""Validate rules change the document being saved or reject the save; nothing else. Only a
 	deliberate Reject stops the save: a rule that fails otherwise is undone, logged, counted in its
 	health and shown as one short notice (before_save.py)."""
-	from crm_automation.runtime import validate_rules as before_save
-
 	results, rejection = before_save.apply_intents(rule, doc, before, evaluation.intents)
 	failed = [r for r in results if r["status"] == "Failed"]
 	if rejection:
@@ -200,7 +184,7 @@ def _log(rule, doc, event, evaluation, outcome, started, results=(), reason=None
 		results=results,
 		duration_ms=(time.perf_counter() - started) * 1000,
 		minutes_saved=minutes,
-		depth=_state().depth,
+		depth=run_state().depth,
 		error="\n\n".join(r.get("error") or "" for r in results if r.get("error")) or None,
 	)
 
@@ -235,8 +219,6 @@ def record_health(rule, failed):
 		subject = _("Workflow Rule {0} was disabled after {1} consecutive failures").format(rule.name, count)
 	frappe.db.set_value("Workflow Rule", rule.name, values, update_modified=False)
 	if count >= threshold:
-		from crm_automation.runtime.workflow_rules import clear_rule_cache
-
 		clear_rule_cache()
 	actions.notify_users([rule.owner], subject, "Workflow Rule", rule.name)
 

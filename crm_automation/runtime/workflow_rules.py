@@ -3,12 +3,14 @@
 
 import datetime
 import decimal
+import hashlib
 import json
 
 import frappe
 from frappe.model.base_document import BaseDocument
 
 from crm_automation.runtime.compiled_cache import CompiledCache
+from crm_automation.runtime.policy_calendars import calendars_for
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
@@ -170,9 +172,29 @@ def _add_sequence(data, rule):
 		row["step_conditions"] = parse_conditions(step.get("step_conditions"))
 		data["steps"].append(row)
 	if data["steps"]:
-		from crm_automation.sequences.steps import calendars_for
-
 		data["calendars"] = calendars_for(data["steps"])
+
+
+def definition_of(rule_doc, compiled):
+	"""The name of the current version of a rule's sequence; keeps its snapshot on ``compiled``."""
+	snapshot = _without_bookkeeping(rule_as_dict(rule_doc))
+	text = json.dumps(snapshot, sort_keys=True, default=str)
+	name = "SEQ-" + hashlib.sha1(text.encode()).hexdigest()[:20]
+	compiled.sequence_snapshot = text
+	return name
+
+
+# Saving a rule restamps these on every row; they say nothing about what the sequence does, so a
+# save that changes nothing keeps the version.
+_BOOKKEEPING = frozenset({"creation", "modified", "modified_by", "docstatus", "parentfield", "parenttype"})
+
+
+def _without_bookkeeping(value):
+	if isinstance(value, dict):
+		return {k: _without_bookkeeping(v) for k, v in value.items() if k not in _BOOKKEEPING}
+	if isinstance(value, list):
+		return [_without_bookkeeping(item) for item in value]
+	return value
 
 
 def parse_conditions(value):
@@ -195,14 +217,14 @@ def compile_rule(rule):
 def get_rules(doctype, event):
 	"""Enabled, compiled Workflow Rules for (doctype, event), highest priority first: a tuple that
 	also answers ``candidates(values, before_values)`` (engine/rule_index.py)."""
-	return _get_index().get((doctype, event), ())
+	return get_index().get((doctype, event), ())
 
 
 def has_rules_for(doctype):
-	return doctype in _get_index().get("doctypes", ())
+	return doctype in get_index().get("doctypes", ())
 
 
-def _get_index():
+def get_index():
 	return _rules_cache.get()
 
 
@@ -296,14 +318,12 @@ def _compile_for_index(rule):
 	compiled.condition_expression = (rule.condition_expression or "").strip()
 	compiled.minutes_saved_override = rule.minutes_saved
 	if compiled.sequence:
-		from crm_automation.sequences.steps import definition_of
-
 		compiled.sequence_definition = definition_of(rule, compiled)
 	return compiled
 
 
 def get_compiled_rule(name):
-	return _get_index().get("by_name", {}).get(name)
+	return get_index().get("by_name", {}).get(name)
 
 
 def clear_rule_cache(only_changed_rules=False):

@@ -19,8 +19,14 @@ from frappe.utils import get_datetime
 
 from crm_automation.sequences import steps as sequences
 from crm_automation.engine import sequences as seq
-from crm_automation.runtime.runner import field_values
+from crm_automation.runtime.linked_values import field_values
 from crm_automation.sequences.steps import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
+from crm_automation.doc_events import skip_automation
+from crm_automation import actions
+from crm_automation.runtime.runner import run_state
+from crm_automation.runtime.runner import get_settings
+from crm_automation.runtime.runner import record_health
+from crm_automation.runtime.run_log import make_log
 
 CHUNK_SIZE = 200
 MAX_DUE_PER_SWEEP = 20000
@@ -35,8 +41,6 @@ class LostClaim(Exception):
 def sweep(now_at=None):
 	"""Every minute: release stale claims, then fire what is due, in chunks on the long queue when
 	there are many. Reads only due rows through the (status, due_at) index."""
-	from crm_automation.doc_events import skip_automation
-
 	if skip_automation():
 		return 0
 	at = get_datetime(now_at) if now_at else sequences.now()
@@ -140,9 +144,6 @@ def fire_claimed(name, at, catchup, token=None):
 
 
 def _run_step(compiled, doc, row, step, at, token, run_as):
-	from crm_automation import actions
-	from crm_automation.runtime.runner import _state, get_settings, record_health
-
 	started = time.perf_counter()
 	outcome, detail, intents = step.decide(field_values(doc), condition_met=bool(row.condition_met))
 	if outcome == seq.SKIPPED:
@@ -151,7 +152,7 @@ def _run_step(compiled, doc, row, step, at, token, run_as):
 			log = _log(compiled, doc, row, step, "Skipped", detail, (), 0.0, started)
 		return _close(row.name, SKIPPED, detail, at, token, log=log)
 	rule = _live_rule(compiled, run_as)
-	state = _state()
+	state = run_state()
 	state.depth += 1
 	state.chain.append(compiled.name)
 	try:
@@ -185,8 +186,6 @@ def _live_rule(compiled, run_as):
 
 
 def _log(compiled, doc, row, step, outcome, reason, results, minutes, started):
-	from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-
 	name = make_log(
 		rule_type="Workflow Rule",
 		rule=compiled.name,

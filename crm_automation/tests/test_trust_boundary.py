@@ -776,7 +776,8 @@ class TestRunAs(TrustBoundaryTestCase):
 				}
 			).insert()
 		self.assertEqual(policy.run_as, MANAGER)
-		from crm_automation.escalation import _index, clear_policy_cache
+		from crm_automation.escalation import clear_policy_cache
+		from crm_automation.escalation import policy_index as _index
 
 		clear_policy_cache()
 		self.assertEqual(_index()["by_name"][policy.name].run_as, MANAGER, "its actions run as the manager")

@@ -14,6 +14,7 @@ import re
 import frappe
 from frappe import _
 from frappe.utils import escape_html
+from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 RULE_MANAGER_ROLES = ("System Manager", "CRM Automation Manager")
 # API users that send behaviour signals on records they may read but not change (setup/install.py
@@ -157,8 +158,6 @@ def _referenced_doctypes(doctype):
 			d for d in frappe.db.sql_list("select distinct reference_doctype from `tabAutomation Log`") if d
 		]
 	# Elsewhere, the doctypes rules and scoring can touch; rows about any other are for System Managers.
-	from crm_automation.setup.custom_fields import SCORED_DOCTYPES
-
 	ruled = frappe.db.sql_list(
 		"""select document_type from `tabWorkflow Rule` union select document_type from `tabLead Score Rule`
 		union select document_type from `tabEscalation Policy`"""

@@ -1,12 +1,15 @@
 # Copyright (c) 2026, crm_automation developers and contributors
 # For license information, please see license.txt
 
-import json
-
 import frappe
 from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
+
+from crm_automation.runtime.run_log import make_log  # noqa: F401  (moved to runtime/run_log.py; the old path still answers)
+from crm_automation.trust.record_access import may_edit_rules
+from crm_automation.trust.record_access import redact_action
+from crm_automation.trust.record_access import redact_text
 
 
 class AutomationLog(Document):
@@ -42,8 +45,6 @@ class AutomationLog(Document):
 	def onload(self):
 		# The form shows a log as the history panel does: where messages and webhooks went only to
 		# those who may edit rules, should anyone else ever be given read access to logs.
-		from crm_automation.trust.record_access import may_edit_rules, redact_action, redact_text
-
 		if may_edit_rules():
 			return
 		self.reason = redact_text(self.reason)
@@ -57,61 +58,3 @@ class AutomationLog(Document):
 		"""Called by Frappe's Log Settings and by our daily job: delete logs older than ``days``."""
 		table = frappe.qb.DocType("Automation Log")
 		frappe.db.delete(table, filters=(table.creation < (Now() - Interval(days=days))))
-
-
-def make_log(
-	*,
-	rule_type,
-	rule,
-	trigger,
-	event,
-	doc,
-	outcome,
-	branch=None,
-	reason=None,
-	trace=(),
-	results=(),
-	duration_ms=0.0,
-	minutes_saved=0.0,
-	depth=0,
-	error=None,
-):
-	log = frappe.new_doc("Automation Log")
-	log.update(
-		{
-			"rule_type": rule_type,
-			"rule": rule,
-			"trigger": trigger,
-			"event": event,
-			"reference_doctype": doc.doctype,
-			"reference_name": doc.name,
-			"outcome": outcome,
-			"branch": branch,
-			"reason": reason,
-			"trace": json.dumps(trace, default=str, indent=1) if trace else None,
-			"duration_ms": duration_ms,
-			"minutes_saved": minutes_saved,
-			"depth": depth,
-			"error": error,
-		}
-	)
-	for result in results:
-		log.append(
-			"actions",
-			{
-				"action_type": result.get("action_type"),
-				"action_row": result.get("action_row"),
-				"status": result.get("status"),
-				"result": result.get("result"),
-				"created_doctype": result.get("created_doctype"),
-				"created_name": result.get("created_name"),
-				"attempts": result.get("attempts") or 0,
-				"minutes_saved": result.get("minutes_saved") or 0,
-				"response": result.get("error") or result.get("response"),
-				"payload": result.get("payload"),
-			},
-		)
-	# The document may be a rejected or deleted one; the log must not fail on that link.
-	log.flags.ignore_links = True
-	log.insert(ignore_permissions=True)
-	return log.name

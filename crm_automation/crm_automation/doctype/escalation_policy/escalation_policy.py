@@ -13,6 +13,7 @@ from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
 from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_fields
+from crm_automation.actions.sms import validate_sms_actions
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
 
@@ -37,8 +38,6 @@ class EscalationPolicy(Document):
 		frappe.db.delete("Escalation State", {"policy": self.name})
 
 	def validate_sms(self):
-		from crm_automation.actions.sms import validate_sms_actions
-
 		if self.enabled:
 			validate_sms_actions(self.levels)
 

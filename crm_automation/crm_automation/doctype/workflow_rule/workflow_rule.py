@@ -24,6 +24,11 @@ from crm_automation.runtime.workflow_rules import (
 	parse_conditions,
 	rule_as_dict,
 )
+from crm_automation.sequences.steps import describe_steps
+from crm_automation.runtime.workflow_rules import enabled_compiled_rules
+from crm_automation.setup.time_indexes import ensure_indexes_after_commit
+from crm_automation.actions.webhooks import validate_webhook_actions
+from crm_automation.actions.sms import validate_sms_actions
 
 _PATH_RE = re.compile(r"^(actions|branches|steps)\[(\d+)\]\.?(.*)$")
 _CHILD_DOCTYPES = {
@@ -172,8 +177,6 @@ class WorkflowRule(Document):
 
 	def validate_steps(self):
 		"""Follow-up steps were checked with the rule; here each gets its wait in words."""
-		from crm_automation.sequences.steps import describe_steps
-
 		describe_steps(self, self._compiled)
 
 	def validate_templates(self):
@@ -250,8 +253,6 @@ class WorkflowRule(Document):
 			self.disabled_reason = None
 
 	def warn_about_loops(self):
-		from crm_automation.runtime.workflow_rules import enabled_compiled_rules
-
 		if not self.enabled:
 			return
 		# The other rules as this process last compiled them: a save among thousands compiles one.
@@ -274,18 +275,12 @@ class WorkflowRule(Document):
 		# The 5-minute sweep selects due documents by this field; without an index it would scan them all.
 		# Adding one commits (DDL), so it waits until this save (or a whole pack import) has committed.
 		if self.enabled and self.trigger == TRIGGER_TIME and self.time_field:
-			from crm_automation.setup.time_indexes import ensure_indexes_after_commit
-
 			ensure_indexes_after_commit()
 
 	def validate_webhooks(self):
-		from crm_automation.actions.webhooks import validate_webhook_actions
-
 		validate_webhook_actions(self)
 
 	def validate_sms(self):
-		from crm_automation.actions.sms import validate_sms_actions
-
 		if self.enabled:
 			validate_sms_actions(self.actions)
 
