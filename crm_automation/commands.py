@@ -1,5 +1,7 @@
 """bench --site S crm-automation export-pack | import-pack | test-rule"""
 
+# Imports inside the commands are on purpose: bench loads this module for every bench command, so
+# each command loads only what it runs.
 import json
 import sys
 

@@ -12,6 +12,10 @@ from crm_automation.runtime.compiled_cache import versioned_memo
 from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_rules
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
+# Imports inside the handlers below are on purpose: these run on every save of every doctype, and a
+# save with no automation must not load the runner, scoring, escalations or sequences (their
+# indexes register when first imported; see tests/test_lean_paths.py).
+
 
 def on_validate(doc, method=None):
 	if _ignored(doc):

@@ -7,12 +7,15 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 APP = ROOT / "crm_automation"
 
-# Old dotted paths kept for one release (queued jobs, hooks of running workers, clients): each is a
-# shim that re-exports from its new home. Whitelisted methods that moved are kept through
-# hooks.override_whitelisted_methods instead.
+# Old dotted paths kept for one release (queued jobs, hooks of running workers, clients calling
+# whitelisted methods): each is a shim that re-exports the same objects from their new home.
 SHIMS = {
 	"crm_automation.cli": "crm_automation.offline.cli",
 	"crm_automation.events": "crm_automation.doc_events",
+	"crm_automation.linked_fields": "crm_automation.api.linked_field_pickers",
+	"crm_automation.opportunities": "crm_automation.api.opportunities",
+	"crm_automation.rule_words": "crm_automation.api.rule_sentence",
+	"crm_automation.sequence_panel": "crm_automation.api.sequence_panel",
 	"crm_automation.record_access": "crm_automation.trust.record_access",
 	"crm_automation.runner": "crm_automation.runtime.runner",
 	"crm_automation.sequence_runs": "crm_automation.sequences.runs",

@@ -13,11 +13,14 @@ from crm_automation.api.automations import (
 	get_escalation_status,
 	get_manual_rules,
 	hours_saved_this_week,
-	replay_rule,
+	replay_rule_on_documents,
 	retry_failed_actions,
 	run_manual_rule,
 	track_activity,
 )
+
+# The desk called it replay_rule until this release; the same function under its old name.
+replay_rule = replay_rule_on_documents
 
 __all__ = [
 	"dry_run_rule",
@@ -28,6 +31,7 @@ __all__ = [
 	"get_manual_rules",
 	"hours_saved_this_week",
 	"replay_rule",
+	"replay_rule_on_documents",
 	"retry_failed_actions",
 	"run_manual_rule",
 	"track_activity",

@@ -132,7 +132,7 @@ def _parse_names(names):
 
 
 @frappe.whitelist()
-def replay_rule(rule: str, days: int = 30):
+def replay_rule_on_documents(rule: str, days: int = 30):
 	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
 	require_rule_manager()
 	return replay(rule, days)

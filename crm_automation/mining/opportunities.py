@@ -115,46 +115,7 @@ def find_opportunities(doctypes=None, days=90, min_support=None, min_confidence=
 	return report
 
 
-@frappe.whitelist(methods=["POST"])
-def create_rule_from_proposal(rule, days=90):
-	"""Create the proposed Workflow Rule **disabled** and replay it over the same history."""
-	check_rule_manager()
-	rule = _parse_rule(rule)
-	doctype = rule.get("document_type")
-	if not frappe.has_permission(doctype, "read"):
-		frappe.throw(_("You may not read {0}").format(frappe.bold(doctype)), frappe.PermissionError)
-	problems = rule_problems(rule, get_fields(doctype))
-	if problems:
-		frappe.throw(_("The proposed rule does not fit this site: {0}").format("; ".join(problems)))
-	doc = frappe.get_doc(_rule_values(rule)).insert()
-	return {"rule": doc.name, "rule_doctype": doctype, "replay": replay_rule(doc.name, days)}
-
-
-@frappe.whitelist()
-def replay_rule(rule_name, days=90):
-	"""What a Workflow Rule would have done over the last ``days`` days of the caller's readable
-	history, against what people did. Writes nothing."""
-	check_rule_manager()
-	doc = frappe.get_doc("Workflow Rule", rule_name)
-	doc.check_permission("read")
-	rule = rule_as_dict(doc)
-	readable, _refused = history_export.readable_doctypes([rule["document_type"]])
-	if not readable:
-		frappe.throw(
-			_("You may not read {0}").format(frappe.bold(rule["document_type"])), frappe.PermissionError
-		)
-	since, until = history_export.period(parse_days(days))
-	try:
-		result = replay(
-			rule, history_export.iter_events(readable, since, until), get_fields(readable[0]), until=until
-		)
-	except RuleError as error:
-		frappe.throw(_("This rule cannot be replayed over the history: {0}").format(error))
-	result["enabled"] = bool(doc.enabled)
-	return result
-
-
-def _parse_rule(rule):
+def parse_proposed_rule(rule):
 	if isinstance(rule, str):
 		try:
 			rule = json.loads(rule)
@@ -165,7 +126,7 @@ def _parse_rule(rule):
 	return rule
 
 
-def _rule_values(rule):
+def proposal_rule_values(rule):
 	values = {key: rule[key] for key in PROPOSAL_RULE_KEYS if key in rule}
 	values.update(doctype="Workflow Rule", enabled=0, conditions=json.dumps(rule.get("conditions") or {}))
 	values["rule_name"] = _free_name(rule.get("rule_name") or _("Proposed rule"))

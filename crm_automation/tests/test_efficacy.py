@@ -4,7 +4,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, nowdate
 
-from crm_automation.api.automations import hours_saved_this_week
+from crm_automation.api import hours_saved_this_week
 from crm_automation.crm_automation.report.automation_efficacy.automation_efficacy import execute
 from crm_automation.tests.factories import delete_test_rules, make_lead, make_rule, new_request
 

@@ -7,7 +7,7 @@ from frappe.core.doctype.communication.email import _make as make_communication
 from frappe.desk.form import assign_to
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation.mining import opportunities
+from crm_automation.api import opportunities
 from crm_automation.crm_automation.report.automation_opportunities.automation_opportunities import execute
 from crm_automation.tests.factories import ensure, make_rule, make_user, new_request
 

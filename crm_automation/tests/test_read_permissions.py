@@ -15,7 +15,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, now_datetime
 
-from crm_automation.api import automations as api
+from crm_automation import api
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.trust.record_access import INTEGRATION_ROLE
 from crm_automation.scoring import clear_score_cache, reset_rate_limit
@@ -476,7 +476,7 @@ class TestOverRest(ReadPermissionCase):
 			frappe.local.request = None
 
 	def test_history_over_rest(self):
-		method = "crm_automation.api.automations.get_automation_history"
+		method = "crm_automation.api.get_automation_history"
 		with self.assertRaises(frappe.PermissionError):
 			self.call(SALES, method, doctype="Lead", name=self.lead_b.name)
 		history = self.call(SALES, method, doctype="Lead", name=self.lead_a.name)
@@ -485,7 +485,7 @@ class TestOverRest(ReadPermissionCase):
 
 	def test_dry_run_over_rest_refused_for_a_sales_user(self):
 		with self.assertRaises(frappe.PermissionError):
-			self.call(SALES, "crm_automation.api.automations.dry_run_rule", rule=self.rule.name, last=1)
+			self.call(SALES, "crm_automation.api.dry_run_rule", rule=self.rule.name, last=1)
 
 
 class TestSignalsAPI(ReadPermissionCase):

@@ -48,7 +48,7 @@ class TestAutomationLog(FrappeTestCase):
 
 	def test_history_explains_why_to_a_user_who_can_read_the_document(self):
 		"""End users see on a document why automation did what it did."""
-		from crm_automation.api.automations import get_automation_history
+		from crm_automation.api import get_automation_history
 
 		make_rule(
 			"_Test History",

@@ -11,11 +11,11 @@ from crm_automation.crm_automation.doctype.lead_score_rule.test_lead_score_rule 
 from crm_automation.scoring import clear_score_cache, reset_rate_limit
 from crm_automation.tests.factories import ensure, make_lead, make_user
 
-METHOD = "/api/method/crm_automation.api.automations.track_activity"
+METHOD = "/api/method/crm_automation.api.track_activity"
 
 
 class TestTrackActivityAPI(FrappeAPITestCase):
-	"""crm_automation.api.automations.track_activity over HTTP, authenticated with an API key."""
+	"""crm_automation.api.track_activity over HTTP, authenticated with an API key."""
 
 	@classmethod
 	def setUpClass(cls):

@@ -4,7 +4,7 @@
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation.api.automations import get_escalation_status
+from crm_automation.api import get_escalation_status
 from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import make_policy
 from crm_automation.escalation import clear_policy_cache
 from crm_automation.tests.factories import make_lead

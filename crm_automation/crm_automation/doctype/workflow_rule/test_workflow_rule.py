@@ -356,7 +356,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 		self.assertEqual(frappe.db.get_value("Lead", first.name, "territory"), first.territory, "nothing half-written")
 		self.assertEqual(comments(first, "still runs"), 1)
 		# Retryable: once the data is fixed, the failed action is run again from the log.
-		from crm_automation.api.automations import retry_failed_actions
+		from crm_automation.api import retry_failed_actions
 
 		ensure("Territory", "No Such Territory", territory_name="No Such Territory", parent_territory="All Territories")
 		self.assertEqual(retry_failed_actions(log.name), "Success")
@@ -645,7 +645,7 @@ class TestTriggersAndActions(FrappeTestCase):
 
 	def test_manual_rule_runs_from_the_api_only_when_asked(self):
 		"""A Manual rule never fires on save; the Automations button (API) runs it on one document."""
-		from crm_automation.api.automations import get_manual_rules, run_manual_rule
+		from crm_automation.api import get_manual_rules, run_manual_rule
 
 		make_rule("_Test Manual Escalate", "Lead", "Manual", actions=[{"action_type": "Add Tag", "tag": "Escalated"}])
 		lead = make_lead(first_name="Manual")
