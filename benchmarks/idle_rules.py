@@ -153,8 +153,8 @@ def insert_leads(frappe, tag):
 
 def measure(frappe, count, per_arm):
 	"""{"wall": ratio, "cpu": ratio, ...} for ``count`` rules vs none."""
-	from crm_automation.runtime.workflow_rules import _rules_cache
-	from crm_automation.runtime.workflow_rules import get_index as _get_index, clear_rule_cache
+	from crm_automation.runtime.workflow_rules import _rules_cache, clear_rule_cache
+	from crm_automation.runtime.workflow_rules import get_index as _get_index
 
 	insert_rules(frappe, count)
 	clear_rule_cache()

@@ -308,8 +308,8 @@ def run_on_site(site, days, generate=0):
 				f"generated {generate:,} Version rows in {time.perf_counter() - started:.1f} s (rolled back at the end)"
 			)
 
-		from crm_automation.mining import history_export
 		from crm_automation.engine import mining
+		from crm_automation.mining import history_export
 
 		rows = frappe.db.sql(
 			"select count(*) from `tabVersion` where creation >= now() - interval %s day", days

@@ -16,20 +16,17 @@ from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
 from crm_automation import actions
-from crm_automation.runtime.run_log import make_log
+from crm_automation.actions.on_linked_targets import TargetSkipped, preview_on_target, with_linked_inputs
+from crm_automation.actions.sms import preview_sms
 from crm_automation.engine import workflow as wf
+from crm_automation.escalation import compile_policy_doc
+from crm_automation.runtime.linked_values import evaluation_values, field_values
+from crm_automation.runtime.run_log import make_log
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc
+from crm_automation.scoring import compile_score_rule_doc, score_documents
+from crm_automation.sequences.timeline import dry_run_schedule
 from crm_automation.trust.record_access import permitted_document, readable_names
 from crm_automation.trust.run_as_reads import reading_as
-from crm_automation.runtime.linked_values import evaluation_values, field_values
-from crm_automation.runtime.workflow_rules import compile_rule
-from crm_automation.sequences.timeline import dry_run_schedule
-from crm_automation.actions.on_linked_targets import preview_on_target
-from crm_automation.actions.on_linked_targets import TargetSkipped
-from crm_automation.actions.on_linked_targets import with_linked_inputs
-from crm_automation.actions.sms import preview_sms
-from crm_automation.scoring import compile_rule
-from crm_automation.scoring import score_documents
-from crm_automation.escalation import compile_policy_doc
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
@@ -77,7 +74,7 @@ def dry_run(rule, names=None, last=None, log=True):
 
 def _workflow(rule_doc, doc, log=True):
 	started = time.perf_counter()
-	compiled = compile_rule(rule_doc)
+	compiled = compile_workflow_rule_doc(rule_doc)
 	values, _before = evaluation_values(doc, None, (compiled,))
 	evaluation = compiled.evaluate(values, None, explain=True)
 	result = {
@@ -191,7 +188,7 @@ def preview(intent, doc, rule):
 
 
 def _score(rule_doc, doc):
-	result = score_documents(compile_rule(rule_doc), [field_values(doc)])[doc.name]
+	result = score_documents(compile_score_rule_doc(rule_doc), [field_values(doc)])[doc.name]
 	return {
 		"document": doc.name,
 		"outcome": result.grade or _("no band"),
@@ -244,7 +241,7 @@ def automations_for(doc):
 		order_by="priority desc, name asc",
 	):
 		rule = frappe.get_doc("Workflow Rule", name)
-		compiled = compile_rule(rule)
+		compiled = compile_workflow_rule_doc(rule)
 		values, _before = evaluation_values(doc, None, (compiled,))
 		evaluation = compiled.evaluate(values, None, explain=True)
 		out.append(

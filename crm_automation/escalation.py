@@ -14,17 +14,14 @@ from frappe import _
 from frappe.utils import get_datetime, getdate, now_datetime
 
 from crm_automation import actions
-from crm_automation.runtime.compiled_cache import CompiledCache
-from crm_automation.runtime.run_log import make_log
-from crm_automation.runtime.run_log import claim_occurrence
-from crm_automation.runtime.policy_calendars import holidays_of
 from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
 from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
-from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, parse_conditions
+from crm_automation.runtime.compiled_cache import CompiledCache, forget_local_indexes
 from crm_automation.runtime.linked_values import field_values
-from crm_automation.runtime.savepoints import TransactionLost
-from crm_automation.runtime.savepoints import run_alone
-from crm_automation.runtime.compiled_cache import forget_local_indexes
+from crm_automation.runtime.policy_calendars import holidays_of
+from crm_automation.runtime.run_log import claim_occurrence, make_log
+from crm_automation.runtime.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, parse_conditions
 
 VERSION_KEY = "crm_automation:escalation_policies_version"
 SWEEP_CHUNK = 200

@@ -9,6 +9,7 @@ import frappe
 from frappe import _
 from frappe.utils import now
 
+from crm_automation.actions.webhooks import parse_headers
 from crm_automation.engine.packs import (
 	PACK_FORMAT,
 	PACK_VERSION,
@@ -20,7 +21,6 @@ from crm_automation.engine.packs import (
 )
 from crm_automation.engine.workflow import split_list
 from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_if_doctype
-from crm_automation.actions.webhooks import parse_headers
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {

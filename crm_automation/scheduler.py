@@ -5,14 +5,14 @@ import datetime
 import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
-from crm_automation.engine.workflow import TRIGGER_TIME
-from crm_automation.runtime.savepoints import TransactionLost, run_alone
-from crm_automation.runtime.run_log import occurrence_key
-from crm_automation.runtime.compiled_cache import forget_local_indexes
-from crm_automation.runtime.workflow_rules import get_compiled_rule
-from crm_automation.runtime.runner import run_rule
 from crm_automation.actions import retry_due_webhooks
 from crm_automation.actions.sms import retry_due_sms
+from crm_automation.engine.workflow import TRIGGER_TIME
+from crm_automation.runtime.compiled_cache import forget_local_indexes
+from crm_automation.runtime.run_log import occurrence_key
+from crm_automation.runtime.runner import run_rule
+from crm_automation.runtime.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.workflow_rules import get_compiled_rule
 
 CHUNK_SIZE = 100
 LOG_DELETE_BATCH = 5000

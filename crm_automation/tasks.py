@@ -1,6 +1,6 @@
 """Moved to crm_automation.scheduler; this alias is kept for one release (queued jobs, clients)."""
 
-from crm_automation.scheduler import (  # noqa: F401
+from crm_automation.scheduler import (
 	apply_decay_for_all_score_rules,
 	delete_old_logs_for_all_rules,
 	fire_due_documents,

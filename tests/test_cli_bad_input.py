@@ -10,11 +10,11 @@ import tracemalloc
 
 import pytest
 
-from crm_automation.offline import record_files
-from crm_automation.offline.cli import ProgressBar, main
 from crm_automation.engine.conditions import MAX_CONDITION_DEPTH, compile_condition
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.packs import check_pack
+from crm_automation.offline import record_files
+from crm_automation.offline.cli import ProgressBar, main
 from crm_automation.offline.input_files import InputError, resolve_user_path
 from crm_automation.offline.simulator import SAMPLES, load_meta, run_simulation
 

@@ -7,11 +7,11 @@ import pathlib
 
 import pytest
 
-from crm_automation.offline import cli
 from crm_automation.engine import mining
 from crm_automation.engine.mining_replay import replay
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.workflow import compile_workflow_rule
+from crm_automation.offline import cli
 from crm_automation.offline.simulator import load_meta
 from tests.history_factory import UNTIL, history, planted, write_jsonl
 

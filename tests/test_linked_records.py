@@ -7,7 +7,11 @@ import pytest
 from crm_automation.engine import compile_workflow_rule
 from crm_automation.engine.packs import check_pack
 from crm_automation.offline.input_files import InputError
-from crm_automation.offline.linked_record_files import checked_linked_records, read_linked_records, with_linked
+from crm_automation.offline.linked_record_files import (
+	checked_linked_records,
+	read_linked_records,
+	with_linked,
+)
 from crm_automation.offline.simulator import shipped_meta
 
 LINKED = {"Customer": {"CUST-1": {"territory": "North", "customer_group": "Key"}}}

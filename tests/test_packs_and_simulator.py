@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from crm_automation.offline.cli import main
 from crm_automation.engine.packs import check_pack
+from crm_automation.offline.cli import main
 from crm_automation.offline.simulator import SAMPLES, load_meta, simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,32 +9,32 @@ import traceback
 
 import frappe
 
-from crm_automation.trust import run_as as permissions
 from crm_automation.actions import on_linked_targets as linked_targets
 from crm_automation.actions import sms
-from crm_automation.actions.assignment import assignment_candidates, assign, unassign
+from crm_automation.actions.assignment import assign, assignment_candidates, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
 from crm_automation.actions.messages import (
-	email_content,
 	create_todo,
+	email_content,
 	notify_users,
 	send_email,
 	system_notification,
 )
 from crm_automation.actions.recipients import resolve_addresses, resolve_users
 from crm_automation.actions.records import (
-	link_back,
-	value_for,
 	add_comment,
 	add_tag,
 	create_document,
+	link_back,
 	reject,
 	reject_message,
 	set_value,
 	set_value_before_save,
+	value_for,
 )
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
+from crm_automation.trust import run_as as permissions
 from crm_automation.trust.run_as_reads import reading_as
 
 

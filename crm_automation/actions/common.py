@@ -5,8 +5,8 @@ from frappe import _
 
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.templates import TemplateError, render_template
-from crm_automation.trust.run_as_reads import current_reader
 from crm_automation.runtime.workflow_rules import plain_values
+from crm_automation.trust.run_as_reads import current_reader
 
 
 class ActionError(frappe.ValidationError):

@@ -9,14 +9,12 @@ the runner's depth limit and "once per document per request" hold across that sa
 import frappe
 from frappe import _
 
-from crm_automation.trust import run_as as permissions
 from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.records import check_value_fits, value_for
 from crm_automation.engine import workflow as wf
-from crm_automation.engine.linked_paths import Hop
-from crm_automation.engine.linked_paths import LinkedPath
-from crm_automation.engine.linked_paths import fetch_linked_values
+from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
 from crm_automation.runtime.linked_values import load_linked
+from crm_automation.trust import run_as as permissions
 
 
 class TargetSkipped(Exception):

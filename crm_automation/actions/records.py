@@ -5,9 +5,9 @@ import copy
 import frappe
 from frappe import _
 
-from crm_automation.trust import run_as as permissions
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
+from crm_automation.trust import run_as as permissions
 from crm_automation.trust.run_as_reads import reading_as
 
 # ERPNext's own mappers, used when a Create Document action asks for them.

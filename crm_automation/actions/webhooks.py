@@ -17,11 +17,11 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from crm_automation.trust import outbound_http as safe_http
 from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.packs import SECRET_PLACEHOLDER
+from crm_automation.trust import outbound_http as safe_http
 
 WEBHOOK_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720, 1440, 1440, 1440)
 SIGNATURE_HEADER = "X-CRM-Automation-Signature"

@@ -6,8 +6,13 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html
 
+from crm_automation import actions
+from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, automations_for, dry_run, replay
 from crm_automation.engine import describe_operators
-from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
+from crm_automation.engine.fieldtypes import STANDARD_FIELDS, UNSUPPORTED, kind_of
+from crm_automation.runtime.runner import run_rule
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc, get_compiled_rule
+from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
 from crm_automation.trust.record_access import (
 	INTEGRATION_ROLE,
 	may_edit_rules,
@@ -17,18 +22,6 @@ from crm_automation.trust.record_access import (
 	redact_trace,
 	require_rule_manager,
 )
-from crm_automation.engine.fieldtypes import STANDARD_FIELDS
-from crm_automation.scoring import check_rate_limit
-from crm_automation.scoring import get_score_rule
-from crm_automation.scoring import rescore
-from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS
-from crm_automation.dry_run import dry_run
-from crm_automation.dry_run import replay
-from crm_automation.dry_run import automations_for
-from crm_automation.runtime.workflow_rules import get_compiled_rule
-from crm_automation.runtime.runner import run_rule
-from crm_automation import actions
-from crm_automation.runtime.workflow_rules import compile_rule
 
 
 @frappe.whitelist()
@@ -246,7 +239,7 @@ def retry_failed_actions(log: str):
 	rule_doc = frappe.get_doc("Workflow Rule", log_doc.rule)
 	rule_doc.check_permission("read")
 	doc = permitted_document(log_doc.reference_doctype, log_doc.reference_name, ("read", "write"))
-	compiled = compile_rule(rule_doc)
+	compiled = compile_workflow_rule_doc(rule_doc)
 	failed_rows = {row.action_row for row in log_doc.actions if row.status == "Failed"}
 	intents = [
 		intent

@@ -9,7 +9,7 @@ from crm_automation.engine.mining_replay import replay
 from crm_automation.mining import history_export
 from crm_automation.mining.opportunities import (  # find_opportunities: the report's entry, here too
 	check_rule_manager,
-	find_opportunities,  # noqa: F401
+	find_opportunities,
 	parse_days,
 	parse_proposed_rule,
 	proposal_rule_values,

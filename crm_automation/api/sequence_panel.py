@@ -9,11 +9,10 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, get_system_timezone
 
-from crm_automation.sequences import steps as sequences
 from crm_automation.engine.sequence_story import timeline, timeline_text
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc, get_fields
+from crm_automation.sequences import steps as sequences
 from crm_automation.sequences.timeline import immediate_actions
-from crm_automation.runtime.workflow_rules import compile_rule
-from crm_automation.runtime.workflow_rules import get_fields
 
 PANEL_STATUSES = ("Pending", "Running")
 
@@ -87,7 +86,7 @@ def describe_timeline(doc: str | dict):
 	if not rule.document_type or not rule.get("steps"):
 		return ""
 	try:
-		compiled = compile_rule(rule)
+		compiled = compile_workflow_rule_doc(rule)
 	except Exception:
 		return ""  # the form shows the problems when saved
 	return timeline_text(timeline(immediate_actions(rule), compiled.sequence, get_fields(rule.document_type)))

@@ -12,7 +12,7 @@ from .loops import describe_cycle, find_cycles
 from .operators import describe_operators
 from .workflow import Evaluation, compile_workflow_rule
 
-compile = compile_condition  # noqa: A001 - the name the rule format documents: compile(rule, fields)
+compile = compile_condition
 
 __all__ = [
 	"Condition",

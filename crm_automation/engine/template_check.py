@@ -9,7 +9,13 @@ from jinja2 import meta, nodes
 
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, constant_reads
-from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template, is_template, sandbox_environment
+from crm_automation.engine.templates import (
+	SAFE_GLOBALS,
+	TemplateError,
+	compile_template,
+	is_template,
+	sandbox_environment,
+)
 
 # A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
 MAX_REPEAT = 10_000

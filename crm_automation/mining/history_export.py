@@ -16,8 +16,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime, strip_html
 
-from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, TRANSITION_FIELDS
-from crm_automation.engine.mining import DEFAULT_MINUTES
+from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, DEFAULT_MINUTES, TRANSITION_FIELDS
 from crm_automation.offline.history_files import header
 
 BATCH_SIZE = 500

@@ -11,13 +11,12 @@ import frappe
 from frappe import _
 from frappe.utils import cint, flt
 
-from crm_automation.mining import history_export
 from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.mining_replay import replay
+from crm_automation.mining import history_export
 from crm_automation.offline.history_files import rule_problems
-from crm_automation.runtime.workflow_rules import get_fields
-from crm_automation.runtime.workflow_rules import rule_as_dict
+from crm_automation.runtime.workflow_rules import get_fields, rule_as_dict
 
 RULE_MANAGER_ROLES = ("CRM Automation Manager", "System Manager")
 # What a proposal's rule carries; anything else in the request (owner, run_as, enabled...) is not

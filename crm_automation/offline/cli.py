@@ -16,15 +16,12 @@ import os
 import sys
 import tempfile
 
+from crm_automation.engine.packs import check_pack
+from crm_automation.engine.sequence_story import parse_span
 from crm_automation.offline.history_files import add_suggest_parser, run_suggest
 from crm_automation.offline.input_files import InputError, read_json_file
-from crm_automation.offline.simulator import resolve
-from crm_automation.engine.sequence_story import parse_span
 from crm_automation.offline.linked_record_files import read_linked_records
-from crm_automation.offline.simulator import format_text
-from crm_automation.offline.simulator import load_meta
-from crm_automation.offline.simulator import run_simulation
-from crm_automation.engine.packs import check_pack
+from crm_automation.offline.simulator import format_text, load_meta, resolve, run_simulation
 
 EXIT_REFUSED = 2
 

@@ -14,8 +14,7 @@ from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.workflow import compile_workflow_rule
 from crm_automation.offline.input_files import InputError, open_binary
-from crm_automation.offline.simulator import load_meta
-from crm_automation.offline.simulator import resolve
+from crm_automation.offline.simulator import load_meta, resolve
 
 HISTORY_FORMAT = "history"
 HISTORY_VERSION = 1

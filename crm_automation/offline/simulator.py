@@ -35,8 +35,8 @@ from crm_automation.offline.linked_record_files import reader as linked_reader
 from crm_automation.offline.linked_record_files import with_linked
 from crm_automation.offline.record_files import RowSource
 from crm_automation.offline.record_reader import RecordReader
-from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
 from crm_automation.offline.simulator_summary import Summary, format_entry, format_text
+from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
 ON_SAVE_TRIGGERS = (TRIGGER_NEW, TRIGGER_SAVE, TRIGGER_VALIDATE)

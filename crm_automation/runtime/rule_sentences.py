@@ -8,8 +8,7 @@ from frappe import _
 
 from crm_automation.engine.describe import describe_action, describe_condition, describe_rule, translating
 from crm_automation.engine.workflow import split_list
-from crm_automation.runtime.workflow_rules import get_fields_if_doctype
-from crm_automation.runtime.workflow_rules import rule_as_dict
+from crm_automation.runtime.workflow_rules import get_fields_if_doctype, rule_as_dict
 
 _USER_LIST_FIELDS = ("to_users", "sms_to_users")
 

@@ -11,16 +11,19 @@ import frappe
 from frappe import _
 
 from crm_automation import actions
-from crm_automation.runtime.run_log import make_log
-from crm_automation.runtime.run_log import claim_occurrence
 from crm_automation.engine import Evaluation
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
-from crm_automation.runtime.linked_values import evaluation_values, field_values, linked_paths_of, with_linked_values
-from crm_automation.runtime.workflow_rules import expression_holds
-from crm_automation.sequences.steps import start_sequence
 from crm_automation.runtime import validate_rules as before_save
-from crm_automation.runtime.workflow_rules import clear_rule_cache
+from crm_automation.runtime.linked_values import (
+	evaluation_values,
+	field_values,
+	linked_paths_of,
+	with_linked_values,
+)
+from crm_automation.runtime.run_log import claim_occurrence, make_log
+from crm_automation.runtime.workflow_rules import clear_rule_cache, expression_holds
+from crm_automation.sequences.steps import start_sequence
 
 
 class _State:

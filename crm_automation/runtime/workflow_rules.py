@@ -9,12 +9,12 @@ import json
 import frappe
 from frappe.model.base_document import BaseDocument
 
-from crm_automation.runtime.compiled_cache import CompiledCache
-from crm_automation.runtime.policy_calendars import calendars_for
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
+from crm_automation.runtime.compiled_cache import CompiledCache
+from crm_automation.runtime.policy_calendars import calendars_for
 from crm_automation.trust.run_as import run_as_of
 from crm_automation.trust.run_as_reads import reader_for
 
@@ -205,7 +205,7 @@ def parse_conditions(value):
 	return json.loads(value)
 
 
-def compile_rule(rule):
+def compile_workflow_rule_doc(rule):
 	compiled = compile_workflow_rule(
 		rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype
 	)
@@ -309,7 +309,7 @@ def _load_rules(names):
 def _compile_for_index(rule):
 	name = rule.name
 	try:
-		compiled = compile_rule(rule)
+		compiled = compile_workflow_rule_doc(rule)
 	except (RuleError, frappe.DoesNotExistError):
 		# A rule that compiled when saved can break later (a custom field deleted): it stays off
 		# until fixed, and the error says why.

@@ -17,16 +17,14 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime
 
-from crm_automation.sequences import steps as sequences
+from crm_automation import actions
+from crm_automation.doc_events import skip_automation
 from crm_automation.engine import sequences as seq
 from crm_automation.runtime.linked_values import field_values
-from crm_automation.sequences.steps import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
-from crm_automation.doc_events import skip_automation
-from crm_automation import actions
-from crm_automation.runtime.runner import run_state
-from crm_automation.runtime.runner import get_settings
-from crm_automation.runtime.runner import record_health
 from crm_automation.runtime.run_log import make_log
+from crm_automation.runtime.runner import get_settings, record_health, run_state
+from crm_automation.sequences import steps as sequences
+from crm_automation.sequences.steps import CANCELLED, DONE, EXITED, FAILED, MISSED, SKIPPED, STEP_DOCTYPE
 
 CHUNK_SIZE = 200
 MAX_DUE_PER_SWEEP = 20000

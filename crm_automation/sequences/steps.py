@@ -18,11 +18,9 @@ from frappe.utils import get_datetime
 
 from crm_automation.engine import sequences as seq
 from crm_automation.engine.workflow import compile_workflow_rule
-from crm_automation.runtime.linked_values import field_values
-from crm_automation.runtime.workflow_rules import get_fields
-from crm_automation.runtime.workflow_rules import get_fields_if_doctype
 from crm_automation.runtime.compiled_cache import versioned_memo
-from crm_automation.runtime.workflow_rules import get_index
+from crm_automation.runtime.linked_values import field_values
+from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, get_index
 from crm_automation.trust.run_as import is_system_manager
 
 STEP_DOCTYPE = "Automation Sequence Step"

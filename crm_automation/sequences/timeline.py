@@ -3,8 +3,7 @@ dry run and the rule form."""
 
 from frappe import _
 
-from crm_automation.engine.sequence_story import timeline
-from crm_automation.engine.sequence_story import timeline_text
+from crm_automation.engine.sequence_story import timeline, timeline_text
 from crm_automation.runtime.linked_values import field_values
 from crm_automation.runtime.workflow_rules import get_fields
 

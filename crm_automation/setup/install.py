@@ -3,8 +3,8 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
-from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
 from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
+from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
 
 MANAGER_ROLE = "CRM Automation Manager"
 # For API users that send behaviour signals (track_activity) on records they may read but not edit.

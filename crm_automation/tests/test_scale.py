@@ -58,7 +58,7 @@ class TestRuleIndexOnSite(FrappeTestCase):
 		rules.get_rules("Lead", "on_update")
 		edited = frappe.get_doc("Workflow Rule", "_Test Scale Edit 1")
 		edited.conditions = json.dumps({"field": "territory", "op": "=", "value": "Somewhere"})
-		with patch.object(rules, "compile_rule", wraps=rules.compile_rule) as compile_rule:
+		with patch.object(rules, "compile_workflow_rule_doc", wraps=rules.compile_workflow_rule_doc) as compile_rule:
 			edited.save()
 			found = rules.get_rules("Lead", "on_update")
 		self.assertEqual([call.args[0].name for call in compile_rule.call_args_list], ["_Test Scale Edit 1"])
@@ -74,7 +74,7 @@ class TestRuleIndexOnSite(FrappeTestCase):
 	def test_a_full_clear_recompiles_every_rule(self):
 		make_rule("_Test Scale Full", "Lead", "Save", [{"action_type": "Add Tag", "tag": "t"}])
 		rules.get_rules("Lead", "on_update")
-		with patch.object(rules, "compile_rule", wraps=rules.compile_rule) as compile_rule:
+		with patch.object(rules, "compile_workflow_rule_doc", wraps=rules.compile_workflow_rule_doc) as compile_rule:
 			rules.clear_rule_cache()
 			rules.get_rules("Lead", "on_update")
 		self.assertIn("_Test Scale Full", [call.args[0].name for call in compile_rule.call_args_list])

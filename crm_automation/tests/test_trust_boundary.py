@@ -809,7 +809,8 @@ class TestScoreRuleBands(TrustBoundaryTestCase):
 		self.assertFalse(frappe.db.exists("Lead Score Rule", {"rule_name": f"{RULE_PREFIX} Score Band"}))
 
 	def test_a_band_whose_author_lost_the_right_does_not_set_the_field(self):
-		from crm_automation.scoring import band_field_allowed, compile_rule
+		from crm_automation.scoring import band_field_allowed
+		from crm_automation.scoring import compile_score_rule_doc as compile_rule
 
 		with as_user(MANAGER):
 			rule_doc = frappe.get_doc(self.score_rule(LEVEL_0_FIELD)).insert()

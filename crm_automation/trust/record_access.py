@@ -14,6 +14,7 @@ import re
 import frappe
 from frappe import _
 from frappe.utils import escape_html
+
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
 
 RULE_MANAGER_ROLES = ("System Manager", "CRM Automation Manager")

@@ -6,10 +6,10 @@ from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
 
-from crm_automation.runtime.run_log import make_log  # noqa: F401  (moved to runtime/run_log.py; the old path still answers)
-from crm_automation.trust.record_access import may_edit_rules
-from crm_automation.trust.record_access import redact_action
-from crm_automation.trust.record_access import redact_text
+from crm_automation.runtime.run_log import (
+	make_log,
+)
+from crm_automation.trust.record_access import may_edit_rules, redact_action, redact_text
 
 
 class AutomationLog(Document):

@@ -3,7 +3,10 @@
 
 from frappe.model.document import Document
 
-from crm_automation.runtime.run_log import claim_occurrence, occurrence_key  # noqa: F401  (moved to runtime/run_log.py; the old path still answers)
+from crm_automation.runtime.run_log import (
+	claim_occurrence,
+	occurrence_key,
+)
 
 
 class AutomationOccurrence(Document):

@@ -13,13 +13,13 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation.sequences import runs as sequence_runs
-from crm_automation.sequences import steps as sequences
 from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import (
 	business_calendar,
 	make_holiday_list,
 	make_policy,
 )
+from crm_automation.sequences import runs as sequence_runs
+from crm_automation.sequences import steps as sequences
 from crm_automation.tests.concurrency import run_in_processes
 from crm_automation.tests.factories import (
 	delete_test_rules,

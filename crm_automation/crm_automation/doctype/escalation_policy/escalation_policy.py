@@ -7,13 +7,13 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.actions.sms import validate_sms_actions
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
 from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
-from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
 from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_fields
-from crm_automation.actions.sms import validate_sms_actions
+from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
 

@@ -10,9 +10,9 @@ from frappe.model.document import Document
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
 from crm_automation.engine.i18n import translating
-from crm_automation.trust.save_checks import check_field_rights, check_run_as_and_target
 from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
-from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
+from crm_automation.scoring import clear_score_cache, compile_score_rule_doc, enqueue_recompute
+from crm_automation.trust.save_checks import check_field_rights, check_run_as_and_target
 
 _TABLE_LABELS = {"criteria": "Criteria", "activity_criteria": "Activity Criteria", "bands": "Bands"}
 
@@ -57,7 +57,7 @@ class LeadScoreRule(Document):
 	def validate_rule(self):
 		try:
 			with translating(_):  # the engine's problems in the reader's language
-				compile_rule(self)
+				compile_score_rule_doc(self)
 		except RuleError as error:
 			frappe.throw(
 				[self.describe_problem(problem) for problem in error.problems],

@@ -12,7 +12,6 @@ from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowd
 
 from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 from crm_automation.tests.concurrency import reports, run_in_processes
-from crm_automation.tests.webhook_receiver import loopback_allowed
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -26,6 +25,7 @@ from crm_automation.tests.factories import (
 	new_request,
 	open_assignees,
 )
+from crm_automation.tests.webhook_receiver import loopback_allowed
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User Group", "Email Template", "Tag", "User"]
 

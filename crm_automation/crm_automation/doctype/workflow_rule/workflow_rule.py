@@ -8,16 +8,17 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.actions.sms import validate_sms_actions
+from crm_automation.actions.webhooks import validate_webhook_actions
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
-from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
-from crm_automation.trust.run_as_reads import check_constant_reads, check_linked_reads
 from crm_automation.runtime.rule_sentences import action_sentence, condition_sentence, rule_sentence
 from crm_automation.runtime.workflow_rules import (
 	EXCLUDED_DOCTYPES,
 	clear_rule_cache,
+	enabled_compiled_rules,
 	expression_holds,
 	get_fields,
 	get_fields_if_doctype,
@@ -25,10 +26,9 @@ from crm_automation.runtime.workflow_rules import (
 	rule_as_dict,
 )
 from crm_automation.sequences.steps import describe_steps
-from crm_automation.runtime.workflow_rules import enabled_compiled_rules
 from crm_automation.setup.time_indexes import ensure_indexes_after_commit
-from crm_automation.actions.webhooks import validate_webhook_actions
-from crm_automation.actions.sms import validate_sms_actions
+from crm_automation.trust.run_as_reads import check_constant_reads, check_linked_reads
+from crm_automation.trust.save_checks import check_action_rights, check_run_as_and_target, check_templates
 
 _PATH_RE = re.compile(r"^(actions|branches|steps)\[(\d+)\]\.?(.*)$")
 _CHILD_DOCTYPES = {
