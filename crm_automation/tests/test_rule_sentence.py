@@ -133,7 +133,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		frappe.set_user("Administrator")
 
 	def test_unsaved_rule_is_described_from_what_the_form_sends(self):
-		from crm_automation.runtime.rule_sentences import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		values = {
 			"rule_name": "_Test Unsaved",
@@ -149,7 +149,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Unsaved"))
 
 	def test_half_filled_and_broken_forms_read_as_nothing_yet(self):
-		from crm_automation.runtime.rule_sentences import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		self.assertEqual(
 			get_rule_sentence(json.dumps({"document_type": "No Such Doctype", "trigger": "New"})), ""
@@ -161,7 +161,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		self.assertEqual(get_rule_sentence(json.dumps(row_without_type)), "When a Lead is created → nothing")
 
 	def test_guest_may_not_read_rules(self):
-		from crm_automation.runtime.rule_sentences import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		frappe.set_user("Guest")
 		with self.assertRaises(frappe.PermissionError):
