@@ -13,5 +13,5 @@ setup(
 	packages=find_packages(exclude=["tests"]),
 	include_package_data=True,
 	zip_safe=False,
-	entry_points={"console_scripts": ["crm-automation = crm_automation.cli:main"]},
+	entry_points={"console_scripts": ["crm-automation = crm_automation.offline.cli:main"]},
 )

@@ -70,7 +70,7 @@ def make_frappes(frappe):
 
 
 def use(frappe, ours):
-	from crm_automation.rules import clear_rule_cache, get_rules
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	frappe.db.set_value("Workflow Rule", "_Bench Assign Notify Set", "enabled", int(ours))
 	frappe.db.set_value("Assignment Rule", "_Bench Frappe Assign", "disabled", int(ours))
@@ -119,7 +119,7 @@ def main():
 		frappe.db.rollback()
 		frappe.cache.delete_value("assignment_rule_map")
 		frappe.cache.delete_value("notifications")
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 		frappe.destroy()

@@ -22,7 +22,7 @@ from _site import connect
 
 
 def use(frappe, arm):
-	from crm_automation.rules import clear_rule_cache, get_rules
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	frappe.db.set_value("Workflow Rule", "_Bench Assign Notify Set", "enabled", int(arm == "ours"))
 	frappe.db.set_value("Assignment Rule", "_Bench Frappe Assign", "disabled", int(arm != "frappe"))
@@ -88,7 +88,7 @@ def run(frappe, per_arm=400):
 		frappe.db.rollback()
 		frappe.cache.delete_value("assignment_rule_map")
 		frappe.cache.delete_value("notifications")
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 

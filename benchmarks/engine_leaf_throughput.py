@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from crm_automation.engine import compile_condition  # noqa: E402
+from crm_automation.engine import compile_condition
 
 FIELDS = {
 	"status": {"fieldtype": "Select", "options": "Lead\nOpen\nReplied\nInterested"},

@@ -127,7 +127,7 @@ def insert_rules(frappe, count):
 
 def time_handlers():
 	"""Accumulate the time spent inside crm_automation's rule handler (events._run)."""
-	import crm_automation.events as events
+	import crm_automation.doc_events as events
 
 	spent = {"seconds": 0.0}
 	original = getattr(events._run, "untimed", events._run)
@@ -153,7 +153,8 @@ def insert_leads(frappe, tag):
 
 def measure(frappe, count, per_arm):
 	"""{"wall": ratio, "cpu": ratio, ...} for ``count`` rules vs none."""
-	from crm_automation.rules import _get_index, _rules_cache, clear_rule_cache
+	from crm_automation.runtime.workflow_rules import _rules_cache, clear_rule_cache
+	from crm_automation.runtime.workflow_rules import get_index as _get_index
 
 	insert_rules(frappe, count)
 	clear_rule_cache()
@@ -207,14 +208,14 @@ def measure(frappe, count, per_arm):
 
 
 def run(frappe, count, per_arm):
-	import crm_automation.events as events
+	import crm_automation.doc_events as events
 
 	try:
 		return measure(frappe, count, per_arm)
 	finally:
 		events._run = getattr(events._run, "untimed", events._run)
 		frappe.db.rollback()
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 

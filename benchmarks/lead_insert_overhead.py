@@ -15,7 +15,7 @@ BLOCKS = 50  # 50 x 10 = 500 inserts per arm, alternating finely so drift hits b
 
 
 def make_rules(frappe):
-	from crm_automation.rules import clear_rule_cache
+	from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 	triggers = ["New", "Save", "Value Change", "Validate"]
 	for i in range(50):
@@ -43,7 +43,7 @@ def make_rules(frappe):
 
 
 def set_rules_enabled(frappe, enabled):
-	from crm_automation.rules import clear_rule_cache, get_rules
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	frappe.db.sql("update `tabWorkflow Rule` set enabled=%s where name like '\\_Bench Non Matching %%'", enabled)
 	clear_rule_cache()
@@ -58,7 +58,7 @@ def insert_leads(frappe, tag):
 def instrument_handlers():
 	"""Accumulate the time spent inside crm_automation's doc_events handlers: our own cost per
 	insert, free of the database noise that the wall-clock ratio carries."""
-	import crm_automation.events as events
+	import crm_automation.doc_events as events
 
 	spent = {"seconds": 0.0}
 	original = events._run
@@ -104,7 +104,7 @@ def main():
 		)
 	finally:
 		frappe.db.rollback()
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 		frappe.destroy()

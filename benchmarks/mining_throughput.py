@@ -159,7 +159,7 @@ def write_history(path, rows, seed=3):
 
 MINER = """
 import json, resource, sys, time
-from crm_automation.history_files import suggest
+from crm_automation.offline.history_files import suggest
 started = time.perf_counter()
 report = suggest(sys.argv[1])
 elapsed = time.perf_counter() - started
@@ -308,8 +308,8 @@ def run_on_site(site, days, generate=0):
 				f"generated {generate:,} Version rows in {time.perf_counter() - started:.1f} s (rolled back at the end)"
 			)
 
-		from crm_automation import history_export
 		from crm_automation.engine import mining
+		from crm_automation.mining import history_export
 
 		rows = frappe.db.sql(
 			"select count(*) from `tabVersion` where creation >= now() - interval %s day", days

@@ -37,7 +37,8 @@ def hooks_without_app(frappe):
 
 def empty_indexes(frappe):
 	"""Nothing enabled anywhere: each compiled cache of this process answers as if it were empty."""
-	from crm_automation import escalation, rules, scoring
+	from crm_automation import escalation, scoring
+	from crm_automation.runtime import workflow_rules as rules
 
 	site = frappe.local.site
 	saved = []
@@ -52,7 +53,7 @@ def empty_indexes(frappe):
 		if isinstance(index, dict) and "by_doctype" in index:
 			empty = {**index, "by_doctype": {}}
 		cache._by_site[site] = (version, empty)
-	from crm_automation.compiled_cache import forget_memos
+	from crm_automation.runtime.compiled_cache import forget_memos
 
 	forget_memos()  # what the handlers worked out from the indexes before the swap
 	return saved
@@ -113,7 +114,7 @@ def run(frappe, per_arm=300):
 	finally:
 		for cache, state in saved:
 			cache._by_site[frappe.local.site] = state
-		from crm_automation.compiled_cache import forget_memos
+		from crm_automation.runtime.compiled_cache import forget_memos
 
 		forget_memos()
 		frappe.db.rollback()

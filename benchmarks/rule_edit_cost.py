@@ -21,14 +21,14 @@ from idle_rules import insert_rules
 
 
 def _worker_state():
-	from crm_automation import rules
+	from crm_automation.runtime import workflow_rules as rules
 
 	site = rules.frappe.local.site
 	return rules._compiled_by_site.get(site), rules._rules_cache._by_site.get(site)
 
 
 def _restore_worker(state):
-	from crm_automation import rules
+	from crm_automation.runtime import workflow_rules as rules
 
 	site = rules.frappe.local.site
 	compiled, index = state
@@ -38,7 +38,7 @@ def _restore_worker(state):
 
 def _next_request(frappe, state):
 	"""The next lookup of a worker whose compiled rules predate the edit."""
-	from crm_automation.rules import get_rules
+	from crm_automation.runtime.workflow_rules import get_rules
 
 	_restore_worker(state)
 	frappe.local.cache = {}  # a new request reads the version tokens again
@@ -48,7 +48,7 @@ def _next_request(frappe, state):
 
 
 def measure(frappe, count, repeats):
-	from crm_automation.rules import clear_rule_cache, get_rules
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	insert_rules(frappe, count)
 	clear_rule_cache()
@@ -92,7 +92,7 @@ def run(frappe, count=1000, repeats=5):
 		return measure(frappe, count, repeats)
 	finally:
 		frappe.db.rollback()
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 

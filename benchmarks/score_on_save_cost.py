@@ -35,7 +35,7 @@ def insert_leads(frappe, tag):
 
 
 def measure(frappe, per_arm):
-	from crm_automation.compiled_cache import forget_memos
+	from crm_automation.runtime.compiled_cache import forget_memos
 	from crm_automation.scoring import _score_cache
 
 	make_rule(frappe)

@@ -46,7 +46,7 @@ COLUMNS = [
 
 
 def make_rules(frappe):
-	from crm_automation.rules import clear_rule_cache
+	from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 	for name, steps, message in ((RULE, True, "bench sequence"), (PLAIN_RULE, False, "bench plain")):
 		if frappe.db.exists("Workflow Rule", name):
@@ -75,7 +75,7 @@ def make_rules(frappe):
 
 
 def set_enabled(frappe, name, enabled):
-	from crm_automation.rules import clear_rule_cache, get_rules
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	frappe.db.set_value("Workflow Rule", name, "enabled", enabled)
 	clear_rule_cache()
@@ -83,8 +83,8 @@ def set_enabled(frappe, name, enabled):
 
 
 def definition(frappe):
-	from crm_automation.rules import get_compiled_rule
-	from crm_automation.sequences import ensure_definition
+	from crm_automation.runtime.workflow_rules import get_compiled_rule
+	from crm_automation.sequences.steps import ensure_definition
 
 	set_enabled(frappe, RULE, 1)
 	name = ensure_definition(get_compiled_rule(RULE))
@@ -135,7 +135,7 @@ def delete_pending(frappe):
 
 
 def bench_sweep(frappe, pending, due, now, definition_name):
-	import crm_automation.sequence_runs as sequence_runs
+	import crm_automation.sequences.runs as sequence_runs
 
 	delete_pending(frappe)
 	insert_pending(frappe, pending, due, now, definition_name)
@@ -167,9 +167,9 @@ def bench_sweep(frappe, pending, due, now, definition_name):
 
 def bench_firing(frappe, count):
 	"""Real Leads with a step due now, fired by one worker."""
-	from crm_automation.rules import get_compiled_rule
-	from crm_automation.sequence_runs import fire_steps
-	from crm_automation.sequences import start_sequence
+	from crm_automation.runtime.workflow_rules import get_compiled_rule
+	from crm_automation.sequences.runs import fire_steps
+	from crm_automation.sequences.steps import start_sequence
 
 	leads = [
 		frappe.get_doc(
@@ -201,8 +201,8 @@ def bench_firing(frappe, count):
 def bench_insert(frappe, blocks=30, block=10):
 	"""Alternating blocks of Lead inserts that match the plain rule or the sequence rule (both
 	enabled; each matches its own company name), one commit per insert as one request each."""
-	import crm_automation.sequences as sequences
-	from crm_automation.rules import clear_rule_cache, get_rules
+	import crm_automation.sequences.steps as sequences
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 
 	spent = {"seconds": 0.0, "calls": 0}
 	original = sequences.start_sequence

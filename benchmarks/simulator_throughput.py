@@ -134,7 +134,7 @@ def write_records(path, count, file_format):
 
 def child(pack_path, records_path, details):
 	"""One measured run (its own process): prints records, seconds and peak RSS as JSON."""
-	from crm_automation.simulator import run_simulation
+	from crm_automation.offline.simulator import run_simulation
 
 	with open(pack_path) as handle:
 		pack = json.load(handle)

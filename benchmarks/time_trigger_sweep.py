@@ -17,7 +17,7 @@ PREFIX = "BENCH-SO-"
 
 
 def insert_orders(frappe, total, due_every):
-	from frappe.utils import add_days, nowdate, now_datetime
+	from frappe.utils import add_days, now_datetime, nowdate
 
 	today = nowdate()
 	company = frappe.get_all("Company", pluck="name", limit=1)[0]
@@ -49,9 +49,9 @@ def cleanup(frappe):
 def measure(frappe, total):
 	from unittest.mock import patch
 
-	from crm_automation.rules import clear_rule_cache, get_compiled_rule
-	from crm_automation.runner import reset_request_state
-	from crm_automation.tasks import fire_due_documents, find_due_documents, run_time_trigger
+	from crm_automation.runtime.runner import reset_request_state
+	from crm_automation.runtime.workflow_rules import clear_rule_cache, get_compiled_rule
+	from crm_automation.scheduler import find_due_documents, fire_due_documents, run_time_trigger
 
 	insert_orders(frappe, total, due_every=100)
 	clear_rule_cache()

@@ -1,5 +1,7 @@
 """bench --site S crm-automation export-pack | import-pack | test-rule"""
 
+# Imports inside the commands are on purpose: bench loads this module for every bench command, so
+# each command loads only what it runs.
 import json
 import sys
 
@@ -33,7 +35,7 @@ def export_pack(context, output=None, name=None):
 
 		text = json.dumps(build(name=name), indent=1, ensure_ascii=False, default=str)
 		if output:
-			from crm_automation.input_files import user_output_path
+			from crm_automation.offline.input_files import user_output_path
 
 			output = user_output_path(output)  # bench runs this from sites/, not where the user is
 			with open(output, "w") as handle:
@@ -92,7 +94,7 @@ def _read_pack(path):
 	is looked up from the folder the user typed the command in first (the shell's PWD, which bench
 	passes on), then the bench folder (as Frappe's own import commands do), then sites/. A file that
 	cannot be read is refused with one line and exit code 2, before connecting to the site."""
-	from crm_automation.input_files import InputError, read_json_file, resolve_user_path
+	from crm_automation.offline.input_files import InputError, read_json_file, resolve_user_path
 
 	try:
 		return read_json_file(resolve_user_path(path, fallbacks=("..",)), "pack")
@@ -167,7 +169,7 @@ def export_history(context, output, days=90, doctypes=()):
 		output = os.path.join(os.environ["PWD"], output)
 	frappe = _connect(context)
 	try:
-		from crm_automation.history_export import write_history_file
+		from crm_automation.mining.history_export import write_history_file
 
 		try:
 			count = write_history_file(output, list(doctypes) or None, days)

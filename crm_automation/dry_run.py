@@ -16,10 +16,18 @@ from frappe import _
 from frappe.utils import add_days, escape_html, get_datetime, now_datetime
 
 from crm_automation import actions
-from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
+from crm_automation.actions.on_linked_targets import TargetSkipped, preview_on_target, with_linked_inputs
+from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
+from crm_automation.actions.sms import preview_sms
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.budget import within_run_budget
-from crm_automation.record_access import (
+from crm_automation.escalation import compile_policy_doc
+from crm_automation.runtime.linked_values import evaluation_values, field_values
+from crm_automation.runtime.run_log import make_log
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc
+from crm_automation.scoring import compile_score_rule_doc, score_documents
+from crm_automation.sequences.timeline import dry_run_schedule
+from crm_automation.trust.record_access import (
 	HIDDEN,
 	Reader,
 	permitted_document,
@@ -29,8 +37,7 @@ from crm_automation.record_access import (
 	scrub_all,
 	value_field_of,
 )
-from crm_automation.rule_reads import reading_as
-from crm_automation.runner import evaluation_values, field_values
+from crm_automation.trust.run_as_reads import reading_as
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
@@ -85,10 +92,8 @@ def dry_run(rule, names=None, last=None, log=True):
 
 
 def _workflow(rule_doc, doc, log=True, counts_only=False):
-	from crm_automation.rules import compile_rule
-
 	started = time.perf_counter()
-	compiled = compile_rule(rule_doc)
+	compiled = compile_workflow_rule_doc(rule_doc)
 	values, _before = evaluation_values(doc, None, (compiled,))
 	evaluation = compiled.evaluate(values, None, explain=True)
 	result = {
@@ -100,8 +105,6 @@ def _workflow(rule_doc, doc, log=True, counts_only=False):
 		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
 	}
 	if compiled.sequence and evaluation.fired:
-		from crm_automation.sequence_panel import dry_run_schedule
-
 		shown = Reader().shown_document(doc)
 		result["schedule"], result["timeline"] = dry_run_schedule(rule_doc, compiled, shown, now_datetime())
 	if compiled.trigger in (wf.TRIGGER_VALUE_CHANGE, wf.TRIGGER_SCORE_BAND):
@@ -157,24 +160,16 @@ def preview(intent, doc, rule):
 	reader = Reader()
 	source_doc, doc = doc, reader.shown_document(doc)
 	if intent.get("target"):
-		from crm_automation.actions.linked import preview_on_target
-
 		return preview_on_target(intent, doc, rule, preview)
 	if intent.get("user_path"):
-		from crm_automation.actions.linked import TargetSkipped, with_linked_inputs
-
 		try:
 			intent = with_linked_inputs(intent, doc, frappe.session.user)
 		except TargetSkipped as skipped:
 			return {"type": kind, "summary": _("skipped: {0}").format(frappe.utils.strip_html(str(skipped)))}
 	if kind == wf.SEND_SMS:
-		from crm_automation.actions.sms import preview_sms
-
 		out.update(preview_sms(intent, doc))
 	elif kind == wf.SEND_EMAIL:
-		from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
-
-		subject, message = actions._email_content(intent, doc, None)
+		subject, message = actions.email_content(intent, doc, None)
 		# Only the addresses the person asking may read are shown; the others are counted.
 		entries = address_entries(intent, doc)
 		shown, hidden = shown_addresses(entries, frappe.session.user, doc)
@@ -194,13 +189,13 @@ def preview(intent, doc, rule):
 			", ".join(out["users"]) or _("nobody"), out["description"]
 		)
 	elif kind == wf.SET_VALUE:
-		new = actions._value_for(intent, doc, None)
+		new = actions.value_for(intent, doc, None)
 		out.update(field=intent["field"], old=doc.get(intent["field"]), new=new)
 		if not reader.may_read_field(doc.doctype, intent["field"]):
 			out.update(old=HIDDEN, new=HIDDEN)
 		out["summary"] = _("{0}: {1} → {2}").format(intent["field"], out["old"], out["new"])
 	elif kind == wf.ASSIGN:
-		candidates = actions._assignment_candidates(intent, doc)
+		candidates = actions.assignment_candidates(intent, doc)
 		out.update(candidates=candidates, strategy=intent["strategy"])
 		out["summary"] = _("assign by {0} among {1}").format(
 			intent["strategy"].lower(), ", ".join(candidates) or _("nobody")
@@ -212,7 +207,7 @@ def preview(intent, doc, rule):
 		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
 		for fieldname, source in intent["field_map"].items():
 			new.set(fieldname, actions.render(source, doc, None) if isinstance(source, str) else source)
-		actions._link_back(new, doc)
+		actions.link_back(new, doc)
 		# A mapper copies from the stored document: only fields the person asking may read of the new
 		# document are shown, without the values they may not read of this one.
 		secrets = reader.secrets_of(source_doc)
@@ -242,9 +237,7 @@ def preview(intent, doc, rule):
 
 
 def _score(rule_doc, doc):
-	from crm_automation.scoring import compile_rule, score_documents
-
-	result = score_documents(compile_rule(rule_doc), [field_values(doc)])[doc.name]
+	result = score_documents(compile_score_rule_doc(rule_doc), [field_values(doc)])[doc.name]
 	return {
 		"document": doc.name,
 		"outcome": result.grade or _("no band"),
@@ -254,8 +247,6 @@ def _score(rule_doc, doc):
 
 
 def _escalation(rule_doc, doc):
-	from crm_automation.escalation import compile_policy_doc
-
 	policy = compile_policy_doc(rule_doc)
 	values = field_values(doc)
 	if not policy.applies(values) or policy.stopped(values):
@@ -291,8 +282,6 @@ def _escalation(rule_doc, doc):
 def automations_for(doc):
 	"""Every enabled Workflow Rule of the document's type, evaluated on it now, and its score and
 	escalation clocks: 'which automations apply to this document?'"""
-	from crm_automation.rules import compile_rule
-
 	out = []
 	for name in frappe.get_all(
 		"Workflow Rule",
@@ -301,7 +290,7 @@ def automations_for(doc):
 		order_by="priority desc, name asc",
 	):
 		rule = frappe.get_doc("Workflow Rule", name)
-		compiled = compile_rule(rule)
+		compiled = compile_workflow_rule_doc(rule)
 		values, _before = evaluation_values(doc, None, (compiled,))
 		evaluation = compiled.evaluate(values, None, explain=True)
 		out.append(

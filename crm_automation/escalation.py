@@ -14,16 +14,17 @@ from frappe import _
 from frappe.utils import get_datetime, getdate, now_datetime
 
 from crm_automation import actions
-from crm_automation.compiled_cache import CompiledCache
-from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-from crm_automation.crm_automation.doctype.automation_occurrence.automation_occurrence import claim_occurrence
 from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compile_policy
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
-from crm_automation.field_access import readable_view
-from crm_automation.permissions import run_as_of
-from crm_automation.rules import get_fields, get_fields_if_doctype, parse_conditions
-from crm_automation.runner import field_values
+from crm_automation.runtime.compiled_cache import CompiledCache, forget_local_indexes
+from crm_automation.runtime.linked_values import field_values
+from crm_automation.runtime.policy_calendars import holidays_of
+from crm_automation.runtime.run_log import claim_occurrence, make_log
+from crm_automation.runtime.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, parse_conditions
+from crm_automation.trust.field_access import readable_view
+from crm_automation.trust.run_as import run_as_of
 
 VERSION_KEY = "crm_automation:escalation_policies_version"
 SWEEP_CHUNK = 200
@@ -46,14 +47,6 @@ def policy_as_dict(policy):
 	]
 	data["levels"] = [row.as_dict() for row in policy.get("levels") or []]
 	return data
-
-
-def holidays_of(holiday_list):
-	if not holiday_list:
-		return []
-	if not frappe.db.exists("Holiday List", holiday_list):
-		return None
-	return [getdate(d).isoformat() for d in frappe.get_all("Holiday", filters={"parent": holiday_list}, pluck="holiday_date")]
 
 
 def compile_policy_doc(policy):
@@ -81,12 +74,12 @@ def _build_policy_index():
 _policy_cache = CompiledCache(VERSION_KEY, _build_policy_index)
 
 
-def _index():
+def policy_index():
 	return _policy_cache.get()
 
 
 def get_policies(doctype):
-	return _index()["by_doctype"].get(doctype, ())
+	return policy_index()["by_doctype"].get(doctype, ())
 
 
 def clear_policy_cache():
@@ -265,8 +258,6 @@ def sweep(now=None):
 def fire_due_escalations(names, now=None):
 	"""Escalate each clock alone (savepoints.run_alone): one that fails is rolled back with its claims
 	and clock changes and logged; it is still due, so the next sweep tries it again."""
-	from crm_automation.savepoints import TransactionLost, run_alone
-
 	now = get_datetime(now) if now else now_datetime()
 	documents = {
 		row.name: row
@@ -330,7 +321,7 @@ def escalate(state_name, now):
 def _compiled_policy(name):
 	"""The compiled policy, rebuilt once when this process's index lacks a policy that is enabled:
 	an index built in an older snapshot would otherwise stop that policy's clocks as if it were gone."""
-	policy = _index()["by_name"].get(name)
+	policy = policy_index()["by_name"].get(name)
 	refreshed = getattr(frappe.local, "crm_automation_refreshed_policies", None)
 	if refreshed is None:
 		refreshed = frappe.local.crm_automation_refreshed_policies = set()
@@ -338,10 +329,8 @@ def _compiled_policy(name):
 	if policy is None and name not in refreshed:
 		refreshed.add(name)
 		if frappe.db.exists("Escalation Policy", {"name": name, "enabled": 1}):
-			from crm_automation.compiled_cache import forget_local_indexes
-
 			forget_local_indexes()
-			policy = _index()["by_name"].get(name)
+			policy = policy_index()["by_name"].get(name)
 	return policy
 
 

@@ -44,32 +44,32 @@ fixtures = [
 
 doc_events = {
 	"*": {
-		"validate": "crm_automation.events.on_validate",
-		"after_insert": "crm_automation.events.on_after_insert",
-		"on_update": "crm_automation.events.on_update",
-		"on_change": "crm_automation.events.on_change",
-		"on_submit": "crm_automation.events.on_submit",
-		"on_cancel": "crm_automation.events.on_cancel",
-		"on_trash": "crm_automation.events.on_trash",
+		"validate": "crm_automation.doc_events.on_validate",
+		"after_insert": "crm_automation.doc_events.on_after_insert",
+		"on_update": "crm_automation.doc_events.on_update",
+		"on_change": "crm_automation.doc_events.on_change",
+		"on_submit": "crm_automation.doc_events.on_submit",
+		"on_cancel": "crm_automation.doc_events.on_cancel",
+		"on_trash": "crm_automation.doc_events.on_trash",
 	},
 }
 
 # Records about a document (logs, occurrences, escalation clocks, tracked activities, follow-up
 # steps) are readable only by those who may read the document (System Managers read all).
 has_permission = {
-	"Automation Log": "crm_automation.record_access.has_reference_permission",
-	"Automation Occurrence": "crm_automation.record_access.has_reference_permission",
-	"Escalation State": "crm_automation.record_access.has_reference_permission",
-	"CRM Activity": "crm_automation.record_access.has_reference_permission",
-	"Automation Sequence Step": "crm_automation.record_access.has_reference_permission",
+	"Automation Log": "crm_automation.trust.record_access.has_reference_permission",
+	"Automation Occurrence": "crm_automation.trust.record_access.has_reference_permission",
+	"Escalation State": "crm_automation.trust.record_access.has_reference_permission",
+	"CRM Activity": "crm_automation.trust.record_access.has_reference_permission",
+	"Automation Sequence Step": "crm_automation.trust.record_access.has_reference_permission",
 }
 permission_query_conditions = {
-	"Automation Log": "crm_automation.record_access.reference_query_conditions",
-	"Automation Log Action": "crm_automation.record_access.log_action_query_conditions",
-	"Automation Occurrence": "crm_automation.record_access.reference_query_conditions",
-	"Escalation State": "crm_automation.record_access.reference_query_conditions",
-	"CRM Activity": "crm_automation.record_access.reference_query_conditions",
-	"Automation Sequence Step": "crm_automation.record_access.reference_query_conditions",
+	"Automation Log": "crm_automation.trust.record_access.reference_query_conditions",
+	"Automation Log Action": "crm_automation.trust.record_access.log_action_query_conditions",
+	"Automation Occurrence": "crm_automation.trust.record_access.reference_query_conditions",
+	"Escalation State": "crm_automation.trust.record_access.reference_query_conditions",
+	"CRM Activity": "crm_automation.trust.record_access.reference_query_conditions",
+	"Automation Sequence Step": "crm_automation.trust.record_access.reference_query_conditions",
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.
@@ -86,8 +86,8 @@ ignore_links_on_delete = [
 # ----------------
 # Loop protection lets a rule fire once per document per request or job: start each afresh.
 
-before_request = ["crm_automation.runner.reset_request_state"]
-before_job = ["crm_automation.runner.reset_request_state"]
+before_request = ["crm_automation.runtime.run_state.reset_request_state"]
+before_job = ["crm_automation.runtime.run_state.reset_request_state"]
 
 # Scheduled Tasks
 # ---------------
@@ -95,15 +95,15 @@ before_job = ["crm_automation.runner.reset_request_state"]
 scheduler_events = {
 	"cron": {
 		"* * * * *": [
-			"crm_automation.sequence_runs.sweep",
+			"crm_automation.sequences.runs.sweep",
 		],
 		"*/5 * * * *": [
-			"crm_automation.tasks.run_time_triggers_for_all_rules",
+			"crm_automation.scheduler.run_time_triggers_for_all_rules",
 			"crm_automation.escalation.run_escalations_for_all_policies",
 		],
 	},
 	"daily_long": [
-		"crm_automation.tasks.delete_old_logs_for_all_rules",
-		"crm_automation.tasks.apply_decay_for_all_score_rules",
+		"crm_automation.scheduler.delete_old_logs_for_all_rules",
+		"crm_automation.scheduler.apply_decay_for_all_score_rules",
 	],
 }

@@ -9,6 +9,7 @@ import frappe
 from frappe import _
 from frappe.utils import now
 
+from crm_automation.actions.webhooks import parse_headers
 from crm_automation.engine.packs import (
 	PACK_FORMAT,
 	PACK_VERSION,
@@ -19,7 +20,7 @@ from crm_automation.engine.packs import (
 	secret_placeholders,
 )
 from crm_automation.engine.workflow import split_list
-from crm_automation.rules import clear_rule_cache, get_fields_if_doctype
+from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_if_doctype
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {
@@ -274,8 +275,6 @@ def import_pack(data, dry_run=False, enable=False, secrets=None):
 
 def _secret_fills(data, secrets, enable):
 	"""{placeholder key: clear value, or None when it stays to be filled in}, and the problems."""
-	from crm_automation.actions.webhooks import parse_headers
-
 	placeholders = secret_placeholders(data)
 	known = {p["key"] for p in placeholders}
 	problems = [

@@ -12,12 +12,14 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime
 
-from crm_automation import permissions
-from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine.scoring import compile_score_rule
-from crm_automation.field_access import ReadableView, hidden_fields, readable_view
-from crm_automation.rules import get_fields, parse_conditions
+from crm_automation.runtime.compiled_cache import CompiledCache
+from crm_automation.runtime.runner import run_rule
+from crm_automation.runtime.savepoints import run_alone
+from crm_automation.runtime.workflow_rules import get_fields, get_rules, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.field_access import ReadableView, hidden_fields, readable_view
 
 VERSION_KEY = "crm_automation:score_rules_version"
 SCORE_VALUE_FIELDS = ("crm_score", "crm_score_grade", "crm_score_priority", "crm_scored_on", "crm_score_breakdown")
@@ -46,7 +48,7 @@ def score_rule_as_dict(rule):
 	}
 
 
-def compile_rule(rule):
+def compile_score_rule_doc(rule):
 	compiled = compile_score_rule(score_rule_as_dict(rule), get_fields(rule.document_type))
 	compiled.run_as = rule.get("run_as") or rule.owner
 	return compiled
@@ -76,7 +78,7 @@ def _build_score_index():
 	for name in frappe.get_all("Lead Score Rule", filters={"enabled": 1}, pluck="name"):
 		rule = frappe.get_doc("Lead Score Rule", name)
 		try:
-			index[rule.document_type] = compile_rule(rule)
+			index[rule.document_type] = compile_score_rule_doc(rule)
 		except Exception:
 			frappe.log_error(title=f"Lead Score Rule {name} no longer compiles")
 	return index
@@ -268,9 +270,6 @@ def rescore(doctype, name, announce=True):
 
 
 def announce_band_change(doc, old_grade, result):
-	from crm_automation.rules import get_rules
-	from crm_automation.runner import run_rule
-
 	if old_grade:
 		doc.add_comment(
 			"Info",
@@ -288,10 +287,8 @@ def recompute_all(rule_name, announce=False, now=None):
 
 	Keyset pagination by name and one grouped query per activity criterion per batch keep both
 	time and memory flat; only changed scores are written."""
-	from crm_automation.savepoints import run_alone
-
 	rule_doc = frappe.get_doc("Lead Score Rule", rule_name)
-	rule = compile_rule(rule_doc)
+	rule = compile_score_rule_doc(rule_doc)
 	doctype = rule.document_type
 	fields = sorted({"name", "creation", "crm_score", "crm_score_grade", *rule.fields})
 	total = frappe.db.count(doctype)

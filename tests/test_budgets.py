@@ -26,7 +26,7 @@ from crm_automation.engine.fieldtypes import ValueTypeError
 from crm_automation.engine.operators import MAX_LIKE_PATTERN_LENGTH, like_matcher
 from crm_automation.engine.template_check import check_template
 from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, render_template
-from crm_automation.simulator import SAMPLES, simulate
+from crm_automation.offline.simulator import SAMPLES, simulate
 
 TOO_LONG = f"a value longer than {MAX_VALUE_LENGTH} characters is not allowed"
 

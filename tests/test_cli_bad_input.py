@@ -10,13 +10,13 @@ import tracemalloc
 
 import pytest
 
-from crm_automation import record_files
-from crm_automation.cli import ProgressBar, main
 from crm_automation.engine.conditions import MAX_CONDITION_DEPTH, compile_condition
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.packs import check_pack
-from crm_automation.input_files import InputError, resolve_user_path
-from crm_automation.simulator import SAMPLES, load_meta, run_simulation
+from crm_automation.offline import record_files
+from crm_automation.offline.cli import ProgressBar, main
+from crm_automation.offline.input_files import InputError, resolve_user_path
+from crm_automation.offline.simulator import SAMPLES, load_meta, run_simulation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOW = "2026-11-23 12:00:00"
@@ -298,7 +298,7 @@ def test_the_real_command_never_shows_a_traceback(tmp_path):
 		[
 			sys.executable,
 			"-m",
-			"crm_automation.cli",
+			"crm_automation.offline.cli",
 			"simulate",
 			"--pack",
 			"lead_management",

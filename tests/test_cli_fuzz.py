@@ -16,10 +16,10 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_automation import record_files
-from crm_automation.cli import main
 from crm_automation.engine.packs import check_pack
-from crm_automation.simulator import SAMPLES, load_meta
+from crm_automation.offline import record_files
+from crm_automation.offline.cli import main
+from crm_automation.offline.simulator import SAMPLES, load_meta
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 FUZZ = settings(

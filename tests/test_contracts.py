@@ -94,7 +94,7 @@ class TestCodeMatchesDoctypes:
 			assert used <= fieldnames(doctype) | {"name"}, (doctype, used - fieldnames(doctype))
 
 	def test_rule_fields_the_registry_loads_exist(self):
-		tree = ast.parse(source("rules.py"))
+		tree = ast.parse(source("runtime/workflow_rules.py"))
 		rule_fields = next(
 			ast.literal_eval(node.value)
 			for node in tree.body
@@ -118,7 +118,7 @@ class TestCodeMatchesDoctypes:
 			assert fieldname in fieldnames("CRM Automation Settings"), fieldname
 
 	def test_log_writer_uses_log_fields(self):
-		text = source("crm_automation/doctype/automation_log/automation_log.py")
+		text = source("runtime/run_log.py")
 		body = text[text.index("def make_log") :]
 		log_keys = set(re.findall(r'^\t\t\t"([a-z_]+)":', body, re.M))
 		action_keys = set(re.findall(r'^\t\t\t\t"([a-z_]+)":', body, re.M))
@@ -157,7 +157,7 @@ class TestHooks:
 
 	def test_scheduler_entry_points_are_named_for_all(self):
 		text = source("hooks.py")
-		scheduled = re.findall(r'"crm_automation\.tasks\.([a-z_]+)"', text)
+		scheduled = re.findall(r'"crm_automation\.scheduler\.([a-z_]+)"', text)
 		assert scheduled and all("_for_all_" in name for name in scheduled)
 
 	def test_module_and_packaging_files(self):

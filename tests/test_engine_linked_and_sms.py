@@ -3,7 +3,7 @@
 import pytest
 
 from crm_automation.engine import RuleError, compile_condition, compile_workflow_rule
-from crm_automation.engine.linked import fetch_linked_values
+from crm_automation.engine.linked_paths import fetch_linked_values
 from crm_automation.engine.sms import check_send_sms, is_phone_field, normalize_number
 
 SALES_ORDER = {

@@ -7,12 +7,12 @@ import pathlib
 
 import pytest
 
-from crm_automation import cli
 from crm_automation.engine import mining
 from crm_automation.engine.mining_replay import replay
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.workflow import compile_workflow_rule
-from crm_automation.simulator import load_meta
+from crm_automation.offline import cli
+from crm_automation.offline.simulator import load_meta
 from tests.history_factory import UNTIL, history, planted, write_jsonl
 
 SINCE = "2026-09-01 08:00:00"
@@ -503,7 +503,7 @@ def test_a_history_file_with_a_byte_order_mark_is_read(tmp_path, capsys):
 	path = tmp_path / "bom.jsonl"
 	path.write_bytes(
 		b"\xef\xbb\xbf"
-		+ pathlib.Path(cli.__file__).with_name("samples").joinpath("history", "leads.jsonl").read_bytes()
+		+ pathlib.Path(cli.__file__).parent.with_name("samples").joinpath("history", "leads.jsonl").read_bytes()
 	)
 	assert cli.main(["suggest", "--history", str(path)]) == 0
 	assert "territory = North" in capsys.readouterr().out

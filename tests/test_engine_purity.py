@@ -33,3 +33,27 @@ def test_the_scan_itself_catches_a_frappe_import(tmp_path):
 	sample = tmp_path / "bad.py"
 	sample.write_text("import os\nfrom frappe.utils import now\n")
 	assert "frappe.utils" in list(imported_modules(sample))
+
+
+OFFLINE = ENGINE.parent / "offline"
+
+
+def test_offline_never_imports_frappe():
+	"""The command line and the simulator run without a bench: nothing in offline/ imports frappe,
+	and what it imports from the app is engine/ or offline/ itself (setup/custom_fields too, which
+	holds plain data)."""
+	assert len(list(OFFLINE.glob("*.py"))) >= 5
+	offenders = [
+		f"{path.name}: {module}"
+		for path in sorted(OFFLINE.rglob("*.py"))
+		for module in imported_modules(path)
+		if module == "frappe"
+		or module.startswith(("frappe.", "erpnext"))
+		or (
+			module.startswith("crm_automation")
+			and not module.startswith(
+				("crm_automation.engine", "crm_automation.offline", "crm_automation.setup.custom_fields")
+			)
+		)
+	]
+	assert offenders == []

@@ -13,7 +13,7 @@ from crm_automation.engine.expressions import (
 from crm_automation.engine.reads import MAX_READS
 from crm_automation.engine.template_check import check_template, reads_in_template
 from crm_automation.engine.templates import TemplateError, render_template
-from crm_automation.linked_records import reader as linked_reader
+from crm_automation.offline.linked_record_files import reader as linked_reader
 
 CUSTOMERS = {
 	"Customer": {"CUST-1": {"territory": "North", "customer_group": "Key"}, "CUST-2": {"territory": "South"}}

@@ -6,9 +6,13 @@ import pytest
 
 from crm_automation.engine import compile_workflow_rule
 from crm_automation.engine.packs import check_pack
-from crm_automation.input_files import InputError
-from crm_automation.linked_records import checked_linked_records, read_linked_records, with_linked
-from crm_automation.simulator import shipped_meta
+from crm_automation.offline.input_files import InputError
+from crm_automation.offline.linked_record_files import (
+	checked_linked_records,
+	read_linked_records,
+	with_linked,
+)
+from crm_automation.offline.simulator import shipped_meta
 
 LINKED = {"Customer": {"CUST-1": {"territory": "North", "customer_group": "Key"}}}
 
@@ -112,7 +116,7 @@ PACK_NORTH = {
 
 
 def test_the_simulator_reads_linked_records(tmp_path):
-	from crm_automation.simulator import simulate
+	from crm_automation.offline.simulator import simulate
 
 	records = tmp_path / "issues.json"
 	records.write_text(
@@ -133,7 +137,7 @@ def test_the_simulator_reads_linked_records(tmp_path):
 
 
 def test_the_summary_counts_use_linked_records_too(tmp_path):
-	from crm_automation.simulator import run_simulation
+	from crm_automation.offline.simulator import run_simulation
 
 	records = tmp_path / "issues.json"
 	records.write_text(json.dumps({"Issue": [{"name": f"ISS-{i}", "customer": "CUST-1"} for i in range(5)]}))
@@ -171,7 +175,7 @@ BIG_ITEMS_PACK = {
 
 
 def test_json_records_carry_child_rows_for_aggregates(tmp_path):
-	from crm_automation.simulator import run_simulation
+	from crm_automation.offline.simulator import run_simulation
 
 	records = tmp_path / "orders.json"
 	records.write_text(
@@ -191,7 +195,7 @@ def test_json_records_carry_child_rows_for_aggregates(tmp_path):
 
 
 def test_child_rows_that_are_not_rows_are_refused_with_their_place(tmp_path):
-	from crm_automation.simulator import run_simulation
+	from crm_automation.offline.simulator import run_simulation
 
 	records = tmp_path / "orders.json"
 	records.write_text(json.dumps({"Sales Order": [{"name": "SO-1", "items": "150"}]}))
@@ -201,7 +205,7 @@ def test_child_rows_that_are_not_rows_are_refused_with_their_place(tmp_path):
 
 
 def test_the_command_takes_a_linked_records_file(tmp_path, capsys):
-	from crm_automation.cli import main
+	from crm_automation.offline.cli import main
 
 	pack = tmp_path / "pack.json"
 	pack.write_text(json.dumps(PACK_NORTH))

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from crm_automation.cli import main
 from crm_automation.engine.packs import check_pack
-from crm_automation.simulator import SAMPLES, load_meta, simulate
+from crm_automation.offline.cli import main
+from crm_automation.offline.simulator import SAMPLES, load_meta, simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKS = sorted(name[:-5] for name in os.listdir(os.path.join(SAMPLES, "packs")) if name.endswith(".json"))
@@ -125,7 +125,7 @@ def test_json_output_and_the_installed_command():
 		[
 			sys.executable,
 			"-m",
-			"crm_automation.cli",
+			"crm_automation.offline.cli",
 			"simulate",
 			"--pack",
 			"support",

@@ -11,8 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_automation import safe_http
-from crm_automation.safe_http import Allowlist, BlockedTarget, DeliveryError, address_problem, check_url
+from crm_automation.trust import outbound_http as safe_http
+from crm_automation.trust.outbound_http import (
+	Allowlist,
+	BlockedTarget,
+	DeliveryError,
+	address_problem,
+	check_url,
+)
 
 BLOCKED = [
 	"127.0.0.1",

@@ -10,7 +10,7 @@ import pytest
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.sequence_story import run_sequence, summarize_runs, timeline, timeline_text
 from crm_automation.engine.sequences import EXITED, PENDING, SKIPPED
-from crm_automation.simulator import load_meta
+from crm_automation.offline.simulator import load_meta
 
 PACKS = Path(__file__).resolve().parents[1] / "crm_automation" / "samples" / "packs"
 DT = datetime.datetime

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from crm_automation.cli import main
+from crm_automation.offline.cli import main
 
 NOW = "2026-12-01 09:00:00"
 

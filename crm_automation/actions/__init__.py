@@ -9,35 +9,35 @@ import traceback
 
 import frappe
 
-from crm_automation import permissions
-from crm_automation.actions import linked as linked_targets
+from crm_automation.actions import on_linked_targets as linked_targets
 from crm_automation.actions import sms
-from crm_automation.actions.assignment import _assignment_candidates, assign, unassign
+from crm_automation.actions.assignment import assign, assignment_candidates, unassign
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, minutes_saved, render
 from crm_automation.actions.messages import (
-	_email_content,
 	create_todo,
+	email_content,
 	notify_users,
 	send_email,
 	system_notification,
 )
 from crm_automation.actions.recipients import resolve_addresses, resolve_users
 from crm_automation.actions.records import (
-	_link_back,
-	_value_for,
 	add_comment,
 	add_tag,
 	create_document,
+	link_back,
 	reject,
 	reject_message,
 	set_value,
 	set_value_before_save,
 	shown_text,
+	value_for,
 )
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
-from crm_automation.record_access import value_field_of
-from crm_automation.rule_reads import reading_as
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.record_access import value_field_of
+from crm_automation.trust.run_as_reads import reading_as
 
 
 def carry_out(intents, doc, before, rule):

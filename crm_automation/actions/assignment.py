@@ -8,7 +8,6 @@ from frappe.desk.form.assign_to import notify_assignment
 from frappe.desk.form.document_follow import follow_document
 from frappe.utils import nowdate
 
-from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.recipients import (
 	current_assignees,
@@ -17,6 +16,7 @@ from crm_automation.actions.recipients import (
 	role_members,
 )
 from crm_automation.engine import workflow as wf
+from crm_automation.trust import run_as as permissions
 
 
 def assign(intent, doc, before, rule):
@@ -135,7 +135,7 @@ def _check_can_share_with(doc, unreadable, run_as):
 	permissions.check_right(doc, "share", run_as)
 
 
-def _assignment_candidates(intent, doc):
+def assignment_candidates(intent, doc):
 	"""The enabled users an Assign action may choose from, in its turn order (see _roster)."""
 	return enabled_users(_roster(intent, doc))
 

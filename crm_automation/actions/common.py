@@ -5,8 +5,8 @@ from frappe import _
 
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.templates import TemplateError, render_template
-from crm_automation.rule_reads import reader_for, reading_user
-from crm_automation.rules import readable_plain_values
+from crm_automation.runtime.workflow_rules import readable_plain_values
+from crm_automation.trust.run_as_reads import reader_for, reading_user
 
 
 class ActionError(frappe.ValidationError):

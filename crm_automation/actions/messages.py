@@ -5,7 +5,6 @@ from frappe import _
 from frappe.utils import add_to_date, escape_html, now_datetime
 from frappe.utils.html_utils import sanitize_html
 
-from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes, render
 from crm_automation.actions.recipients import (
 	address_entries,
@@ -14,6 +13,7 @@ from crm_automation.actions.recipients import (
 	resolve_users,
 )
 from crm_automation.engine import workflow as wf
+from crm_automation.trust import run_as as permissions
 
 
 def send_email(intent, doc, before, rule):
@@ -23,7 +23,7 @@ def send_email(intent, doc, before, rule):
 	recipients = [address for address, _source in entries]
 	if not recipients:
 		raise ActionError(_("No recipient has an email address"))
-	subject, message = _email_content(intent, doc, before)
+	subject, message = email_content(intent, doc, before)
 	communication = _make(
 		doctype=doc.doctype,
 		name=doc.name,
@@ -45,7 +45,7 @@ def send_email(intent, doc, before, rule):
 	}
 
 
-def _email_content(intent, doc, before):
+def email_content(intent, doc, before):
 	if intent.get("email_template"):
 		template = frappe.get_cached_doc("Email Template", intent["email_template"])
 		body = template.response_html if template.use_html else template.response

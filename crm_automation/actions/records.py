@@ -7,11 +7,12 @@ from frappe import _
 from frappe.utils import escape_html
 from frappe.utils.html_utils import sanitize_html
 
-from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
-from crm_automation.field_access import hidden_fields, without_hidden
-from crm_automation.rule_reads import reading_as
+from crm_automation.runtime.run_state import creating_document
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.field_access import hidden_fields, without_hidden
+from crm_automation.trust.run_as_reads import reading_as
 
 # ERPNext's own mappers, used when a Create Document action asks for them.
 STANDARD_MAPPERS = {
@@ -29,11 +30,11 @@ STANDARD_MAPPERS = {
 }
 
 
-def _value_for(intent, doc, before):
+def value_for(intent, doc, before):
 	return render(intent["value"], doc, before) if intent["is_template"] else intent["value"]
 
 
-def _check_value_fits(doc, fieldname, value):
+def check_value_fits(doc, fieldname, value):
 	"""db_set skips the document's validation, so a Link or Select value is checked here."""
 	if value in (None, ""):
 		return
@@ -53,8 +54,8 @@ def _check_value_fits(doc, fieldname, value):
 def set_value(intent, doc, before, rule):
 	user = permissions.run_as_of(rule)
 	permissions.check_field_writable(doc, intent["field"], user)
-	value = permissions.as_a_save_stores(doc, intent["field"], _value_for(intent, doc, before))
-	_check_value_fits(doc, intent["field"], value)
+	value = permissions.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
+	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
@@ -88,7 +89,7 @@ def set_value_before_save(intent, doc, before, rule=None):
 		)
 		permissions.check_can_write_document(doc, user)
 		permissions.check_field_writable(doc, intent["field"], user)
-		value = permissions.as_a_save_stores(doc, intent["field"], _value_for(intent, doc, before))
+		value = permissions.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
 		permissions.check_workflow_change(doc, intent["field"], value, user, before=before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
@@ -148,7 +149,7 @@ def create_document(intent, doc, before, rule):
 				new.set(fieldname, _readable_source(doc, source[4:], hidden))
 		else:
 			new.set(fieldname, render(source, doc, before) if isinstance(source, str) else source)
-	_link_back(new, doc)
+	link_back(new, doc)
 	# The run-as user's create right and field levels are checked here, for that user rather than
 	# the one whose save started the rule; insert then goes on without a second check for the saver.
 	permissions.check_can_create(new, intent["field_map"], run_as)
@@ -157,8 +158,6 @@ def create_document(intent, doc, before, rule):
 	# The document is the run-as user's, whoever's save started the rule: its creator, "only if
 	# creator" rights and the defaults its controller takes from the session are that user's.
 	# It counts toward the documents automation may create in one save (runner.creating_document).
-	from crm_automation.runner import creating_document
-
 	with creating_document(doc), permissions.acting_as(run_as):
 		new.insert(ignore_permissions=True)
 	return {
@@ -179,7 +178,7 @@ def _readable_source(doc, fieldname, hidden):
 	return [{key: item for key, item in row.items() if key not in identity} for row in rows]
 
 
-def _link_back(new, source):
+def link_back(new, source):
 	for df in new.meta.get_link_fields():
 		if df.options == source.doctype and not new.get(df.fieldname):
 			new.set(df.fieldname, source.name)

@@ -22,13 +22,13 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from crm_automation import permissions
 from crm_automation.actions import delivery
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.actions.recipients import may_read_value
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.sms import normalize_number
-from crm_automation.record_access import HIDDEN
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.record_access import HIDDEN
 
 SMS_RETRIES = 3
 SMS_BACKOFF_MINUTES = (1, 5, 15, 60)

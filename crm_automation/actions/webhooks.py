@@ -1,6 +1,6 @@
 """Webhooks: queued during the save with a snapshot of the document, delivered exactly once by
 whichever worker claims the row first (the job started after commit, or the 5-minute sweep), retried
-with backoff, and sent only to targets the network guard (crm_automation.safe_http) allows.
+with backoff, and sent only to targets the network guard (crm_automation.trust.outbound_http) allows.
 
 A delivery row moves Queued → Sending (claimed, committed before the request leaves) → Success,
 Failed, or Queued again with the next attempt's time. A worker that dies while Sending leaves a claim
@@ -17,13 +17,13 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from crm_automation import safe_http
 from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.packs import SECRET_PLACEHOLDER
-from crm_automation.field_access import readable_values
-from crm_automation.permissions import run_as_of
+from crm_automation.trust import outbound_http as safe_http
+from crm_automation.trust.field_access import readable_values
+from crm_automation.trust.run_as import run_as_of
 
 WEBHOOK_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720, 1440, 1440, 1440)
 SIGNATURE_HEADER = "X-CRM-Automation-Signature"

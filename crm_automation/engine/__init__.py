@@ -2,7 +2,7 @@
 
 Rules are data. The engine compiles them against a document type's field list, evaluates them
 against plain dicts (the document and the document before save) and returns intents; it never
-writes. The Frappe side (``crm_automation.events``, ``actions``, ``tasks``) is a thin layer around it.
+writes. The Frappe side (``crm_automation.doc_events``, ``actions``, ``tasks``) is a thin layer around it.
 """
 
 from .conditions import Condition, compile_condition
@@ -12,7 +12,7 @@ from .loops import describe_cycle, find_cycles
 from .operators import describe_operators
 from .workflow import Evaluation, compile_workflow_rule
 
-compile = compile_condition  # noqa: A001 - the name the rule format documents: compile(rule, fields)
+compile = compile_condition
 
 __all__ = [
 	"Condition",

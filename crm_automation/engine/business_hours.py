@@ -242,7 +242,7 @@ def _compile_hours(rows, problems):
 	week = [[] for _ in WEEKDAYS]
 	if rows is None:
 		rows = []
-	if not isinstance(rows, (list, tuple)):
+	if not isinstance(rows, list | tuple):
 		message = _("must be a list of {weekday, start, end} entries")
 		problems.add("calendar.hours", message, field="hours", value=rows)
 		return week
@@ -321,7 +321,7 @@ def _parse_time(value):
 def _compile_holidays(values, problems):
 	if values is None:
 		return []
-	if not isinstance(values, (list, tuple)):
+	if not isinstance(values, list | tuple):
 		problems.add("calendar.holidays", _("must be a list of dates"), field="holidays", value=values)
 		return []
 	holidays = []

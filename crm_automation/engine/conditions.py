@@ -21,7 +21,13 @@ from .fieldtypes import (
 	parse_rule_value,
 )
 from .i18n import _
-from .linked import AggregateLeaf, LinkedPathError, compile_aggregate_leaf, is_linked_path, resolve_linked_path
+from .linked_paths import (
+	AggregateLeaf,
+	LinkedPathError,
+	compile_aggregate_leaf,
+	is_linked_path,
+	resolve_linked_path,
+)
 from .operators import (
 	LIST_OF_VALUES,
 	NO_VALUE,

@@ -11,8 +11,8 @@ linked fields) comes in as ``labels``: ``{"users": {email: full name}, "fields":
 import functools
 
 from .conditions import is_empty_condition
+from .fieldtypes import split_list
 from .i18n import _, translating
-from .workflow import split_list
 
 # Each trigger as (after "a", after "an"): English needs the article, other languages ignore it.
 _TRIGGER_PHRASES = {

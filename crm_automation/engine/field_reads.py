@@ -14,6 +14,8 @@ import ast
 
 from jinja2 import nodes
 
+from crm_automation.engine.templates import is_template, sandbox_environment
+
 DOC_NAMES = frozenset({"doc", "old_doc"})
 # Jinja filters that read an attribute of each item, named by their `attribute` argument.
 _ATTRIBUTE_FILTERS = frozenset(
@@ -24,12 +26,10 @@ _ATTRIBUTE_FILTERS = frozenset(
 def fields_in_template(text):
 	"""The reads a Jinja template writes out (empty for text that is not a template or does not parse:
 	check_template reports the latter)."""
-	from crm_automation.engine.templates import _environment, is_template
-
 	if not is_template(text):
 		return set()
 	try:
-		tree = _environment().parse(text)
+		tree = sandbox_environment().parse(text)
 	except Exception:
 		return set()
 	rows = {}  # loop variable → table fieldname

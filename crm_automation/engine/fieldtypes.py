@@ -291,3 +291,12 @@ def _parse_iso(value, parser, expected_type):
 		return parser(value.strip())
 	except ValueError:
 		return None
+
+
+def split_list(value):
+	"""A list typed into a Small Text: one item per line or comma separated."""
+	if not value:
+		return []
+	if isinstance(value, list | tuple):
+		return [str(v).strip() for v in value if str(v).strip()]
+	return [item.strip() for item in re.split(r"[\n,]", str(value)) if item.strip()]

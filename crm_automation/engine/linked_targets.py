@@ -11,7 +11,7 @@ import re
 from .conditions import with_standard_fields
 from .fieldtypes import describe_value
 from .i18n import _
-from .linked import LinkedPathError, follow_link
+from .linked_paths import LinkedPathError, follow_link, resolve_linked_path
 
 LINKED_TARGET_FIELD = "target_link_field"
 LINKED_TARGET_ACTIONS = ("Set Value", "Add Comment", "Add Tag", "Assign", "Create ToDo", "Webhook")
@@ -64,8 +64,6 @@ def check_action_target(action, fields, get_fields, rule, path, problems):
 def check_linked_user_field(fieldname, fields, get_fields, where, problems):
 	"""Assign to "the user in field" through a link: ``customer.account_manager``. Returns the path
 	(as a dict, carried by the intent) or None when refused (the problem is added)."""
-	from .linked import resolve_linked_path
-
 	try:
 		linked = resolve_linked_path(fieldname, fields, get_fields)
 	except LinkedPathError as error:

@@ -18,7 +18,7 @@ import re
 
 from .fieldtypes import TEXT, describe_value, kind_of
 from .i18n import _
-from .linked import LinkedPathError, follow_link
+from .linked_paths import LinkedPathError, follow_link
 
 SEND_SMS = "Send SMS"
 CONTACT_OF_SELF = "This Document"

@@ -14,7 +14,13 @@ from jinja2 import meta, nodes
 
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, constant_reads
-from crm_automation.engine.templates import SAFE_GLOBALS, TemplateError, compile_template
+from crm_automation.engine.templates import (
+	SAFE_GLOBALS,
+	TemplateError,
+	compile_template,
+	is_template,
+	sandbox_environment,
+)
 
 # A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
 MAX_REPEAT = 10_000
@@ -30,12 +36,10 @@ _ATTRIBUTE_FILTERS = frozenset(
 def check_template(text, path="template", names=TEMPLATE_NAMES):
 	"""Raise TemplateError if `text` does not parse or reaches for what templates may not use.
 	Text that is not a template passes as it is."""
-	from crm_automation.engine.templates import _environment, is_template
-
 	if not is_template(text):
 		return
 	compile_template(text)
-	tree = _environment().parse(text)
+	tree = sandbox_environment().parse(text)
 	for node in tree.find_all(_LOADING_NODES):
 		raise TemplateError(
 			_("{{% {0} %}} is not available in rule templates").format(type(node).__name__.lower()), path
@@ -80,12 +84,10 @@ def check_template(text, path="template", names=TEMPLATE_NAMES):
 
 def reads_in_template(text):
 	"""The `get_value` reads of a template whose doctype is written out (engine/reads.py)."""
-	from crm_automation.engine.templates import _environment, is_template
-
 	if not is_template(text):
 		return []
 	calls = []
-	for node in _environment().parse(text).find_all(nodes.Call):
+	for node in sandbox_environment().parse(text).find_all(nodes.Call):
 		if isinstance(node.node, nodes.Name) and node.node.name == READ_HELPER:
 			args = [_constant(arg) for arg in node.args]
 			for keyword in node.kwargs:

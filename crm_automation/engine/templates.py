@@ -21,6 +21,7 @@ from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, read_helper
+from crm_automation.engine.template_sandbox import MeteredSandbox
 from crm_automation.engine.time_limit import time_limit
 
 MAX_TEMPLATE_LENGTH = 20_000
@@ -125,8 +126,7 @@ def _read_only(value):
 
 
 @functools.cache
-def _environment():
-	from crm_automation.engine.template_sandbox import MeteredSandbox
+def sandbox_environment():
 
 	env = MeteredSandbox(autoescape=False, keep_trailing_newline=False)
 	env.globals.clear()
@@ -142,7 +142,7 @@ def compile_template(text):
 	if len(text) > MAX_TEMPLATE_LENGTH:
 		raise TemplateError(_("template is longer than {0} characters").format(MAX_TEMPLATE_LENGTH))
 	try:
-		return _environment().from_string(text)
+		return sandbox_environment().from_string(text)
 	except TemplateSyntaxError as error:
 		raise TemplateError(_("template does not parse: {0} (line {1})").format(error.message, error.lineno))
 

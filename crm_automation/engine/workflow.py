@@ -11,10 +11,11 @@ import re
 
 from .conditions import compile_condition, is_empty_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
-from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value
+from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value, split_list
 from .i18n import _
-from .linked import is_linked_path
+from .linked_paths import is_linked_path
 from .linked_targets import check_action_target, check_linked_user_field
+from .sequences import compile_sequence
 from .sms import SEND_SMS
 from .sms import check_send_sms as _check_send_sms
 
@@ -116,15 +117,6 @@ _URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 def is_template(text):
 	return isinstance(text, str) and ("{{" in text or "{%" in text)
-
-
-def split_list(value):
-	"""A list typed into a Small Text: one item per line or comma separated."""
-	if not value:
-		return []
-	if isinstance(value, list | tuple):
-		return [str(v).strip() for v in value if str(v).strip()]
-	return [item.strip() for item in re.split(r"[\n,]", str(value)) if item.strip()]
 
 
 def parse_json_object(value, path, problems, what):
@@ -442,8 +434,6 @@ def _compile_actions(compiled, rule, fields, get_fields, problems):
 
 
 def _compile_sequence(compiled, rule, fields, get_fields, problems):
-	from .sequences import compile_sequence
-
 	def compile_step_actions(rows):
 		return compile_action_rows(rows, rule, fields, get_fields, problems)
 

@@ -3,6 +3,7 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
 from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
 
 MANAGER_ROLE = "CRM Automation Manager"
@@ -99,8 +100,6 @@ def delete_app_property_setters():
 def get_custom_fields():
 	"""Custom fields the app adds to other apps' doctypes, by doctype: install creates them and
 	uninstall removes exactly these."""
-	from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
-
 	fields = fields_by_doctype()
 	for doctype_fields in fields.values():
 		for field in doctype_fields:

@@ -105,7 +105,7 @@ def insert_leads(count, prefix, territory, industry):
 def sweep_time_rule(rule_name):
 	from frappe.utils import now_datetime
 
-	from crm_automation.tasks import run_time_trigger
+	from crm_automation.scheduler import run_time_trigger
 
 	started = now_datetime()
 	fired = run_time_trigger(rule_name)

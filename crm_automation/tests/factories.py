@@ -5,7 +5,7 @@ import json
 import frappe
 from frappe.utils import add_days, nowdate
 
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 
 def ensure(doctype, name, **fields):
@@ -18,7 +18,7 @@ def ensure(doctype, name, **fields):
 
 def new_request():
 	"""What a new web request or job starts with: nothing fired yet (the once-per-request guard)."""
-	from crm_automation.runner import reset_request_state
+	from crm_automation.runtime.runner import reset_request_state
 
 	reset_request_state()
 

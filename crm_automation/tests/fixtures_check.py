@@ -37,7 +37,7 @@ def delete_rule():
 
 
 def verify():
-	from crm_automation.rules import clear_rule_cache
+	from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 	if not frappe.db.exists("Workflow Rule", RULE):
 		print(f"FAIL: {RULE} did not come back from the client app's fixtures")

@@ -7,7 +7,7 @@ import frappe
 import pymysql
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import events
+from crm_automation import doc_events as events
 
 
 def missing_table_error(table="tabWorkflow Rule"):

@@ -9,8 +9,10 @@ import frappe
 from frappe.desk.form import assign_to
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import compiled_cache, events, rules
+from crm_automation import doc_events as events
 from crm_automation.actions import assignment
+from crm_automation.runtime import compiled_cache
+from crm_automation.runtime import workflow_rules as rules
 from crm_automation.tests.factories import delete_test_rules, make_lead, make_rule, make_user, new_request
 
 READER = "crm-lean-reader@example.com"  # may read Leads

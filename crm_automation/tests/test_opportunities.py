@@ -7,7 +7,7 @@ from frappe.core.doctype.communication.email import _make as make_communication
 from frappe.desk.form import assign_to
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import opportunities
+from crm_automation.api import opportunities
 from crm_automation.crm_automation.report.automation_opportunities.automation_opportunities import execute
 from crm_automation.tests.factories import ensure, make_rule, make_user, new_request
 
@@ -250,7 +250,7 @@ class TestAutomationOpportunities(FrappeTestCase):
 		self.assertNotEqual(stored.run_as, "Administrator")
 
 	def test_a_data_import_is_not_manual_work(self):
-		from crm_automation import history_export
+		from crm_automation.mining import history_export
 
 		frappe.set_user("Administrator")
 		lead = frappe.get_doc("Lead", self.north[0])
@@ -362,8 +362,8 @@ class TestAutomationOpportunities(FrappeTestCase):
 		import os
 		import tempfile
 
-		from crm_automation.history_export import write_history_file
-		from crm_automation.history_files import suggest
+		from crm_automation.mining.history_export import write_history_file
+		from crm_automation.offline.history_files import suggest
 
 		site, _found = _proposals(doctypes=["Lead"], min_support=20, min_confidence=80)
 		with tempfile.TemporaryDirectory() as folder:

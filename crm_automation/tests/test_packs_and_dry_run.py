@@ -7,8 +7,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from crm_automation.dry_run import automations_for, dry_run, replay
+from crm_automation.offline.simulator import SAMPLES
 from crm_automation.packs import export_pack, import_pack
-from crm_automation.simulator import SAMPLES
 from crm_automation.tests.factories import delete_test_rules, ensure, make_lead, make_rule, new_request
 
 COUNTED = ("ToDo", "Email Queue", "Comment", "Notification Log", "Communication", "Automation Log")

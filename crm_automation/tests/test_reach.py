@@ -13,7 +13,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from crm_automation.actions.sms import deliver_sms, retry_due_sms
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -353,7 +353,7 @@ class TestLinkedDocuments(ReachCase):
 				conditions={"any": conditions},
 				actions=[{"action_type": "Add Tag", "tag": "reach"}],
 			)
-		from crm_automation import linked_values
+		from crm_automation.runtime import linked_values
 
 		with patch.object(linked_values, "load_linked", wraps=linked_values.load_linked) as load:
 			issue = frappe.get_doc({"doctype": "Issue", "subject": "Once", "customer": CUSTOMER})
@@ -620,7 +620,7 @@ class TestEscalationSms(ReachCase):
 
 class TestDeskPickers(FrappeTestCase):
 	def test_condition_builder_offers_linked_fields_and_aggregates(self):
-		from crm_automation.linked_fields import get_linked_condition_fields
+		from crm_automation.api.linked_field_pickers import get_linked_condition_fields
 
 		entries = {(e["fieldname"], e.get("agg")): e for e in get_linked_condition_fields("Sales Order")}
 		territory = entries[("customer.territory", None)]
@@ -633,7 +633,7 @@ class TestDeskPickers(FrappeTestCase):
 		self.assertFalse([key for key in entries if key[0].startswith("owner.")])
 
 	def test_action_pickers(self):
-		from crm_automation.linked_fields import get_action_pickers
+		from crm_automation.api.linked_field_pickers import get_action_pickers
 
 		lead = get_action_pickers("Lead")
 		self.assertIn("mobile_no", [o["value"] for o in lead["phone_fields"]])
@@ -646,7 +646,7 @@ class TestDeskPickers(FrappeTestCase):
 		self.assertIn("customer.account_manager", [o["value"] for o in order["linked_user_fields"]])
 
 	def test_pickers_need_rule_read_access(self):
-		from crm_automation.linked_fields import get_action_pickers
+		from crm_automation.api.linked_field_pickers import get_action_pickers
 
 		make_user(NORTH_USER, roles=["Support Team"])
 		frappe.set_user(NORTH_USER)

@@ -17,9 +17,9 @@ from frappe.utils import add_days, now_datetime
 
 from crm_automation import api
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-from crm_automation.record_access import INTEGRATION_ROLE
 from crm_automation.scoring import clear_score_cache, reset_rate_limit
 from crm_automation.tests.factories import ensure, make_lead, make_rule, make_user, new_request
+from crm_automation.trust.record_access import INTEGRATION_ROLE
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "Territory", "CRM Activity Type"]
 
@@ -322,7 +322,7 @@ class TestAutomationLogPermissions(ReadPermissionCase):
 	def test_logs_are_for_rule_editors_even_where_a_role_would_grant_more(self):
 		"""Were a Sales User given read on Automation Log, they still read no log, not even one of
 		a lead they may read: frappe.client.get and report views return logs unredacted."""
-		from crm_automation.record_access import (
+		from crm_automation.trust.record_access import (
 			has_reference_permission,
 			log_action_query_conditions,
 			reference_query_conditions,

@@ -18,7 +18,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_datetime
 
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.concurrency import reports, run_in_processes
 from crm_automation.tests.factories import (
 	delete_test_rules,
@@ -104,7 +104,7 @@ class TestTimeSweepLosesNothing(FrappeTestCase):
 
 	def test_a_failing_document_is_retried_and_the_others_commit(self):
 		from crm_automation import actions
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.scheduler import run_time_trigger
 
 		self.time_rule()
 		self.orders = [make_sales_order(delivery_in_days=2) for _ in range(3)]
@@ -129,8 +129,8 @@ class TestTimeSweepLosesNothing(FrappeTestCase):
 	def test_a_worker_whose_index_predates_the_rule_still_sweeps_it(self):
 		"""A long-lived worker can hold an index built in a snapshot older than the rule, under the
 		current version token; the sweep of that rule must rebuild rather than fire nothing."""
-		from crm_automation.rules import _rules_cache, get_compiled_rule
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.runtime.workflow_rules import _rules_cache, get_compiled_rule
+		from crm_automation.scheduler import run_time_trigger
 
 		self.time_rule()
 		self.orders = [make_sales_order(delivery_in_days=2)]

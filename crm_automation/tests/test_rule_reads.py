@@ -9,8 +9,7 @@ level-1 custom field on Lead is beyond a Sales User's permlevel.
 import frappe
 
 from crm_automation.actions.common import ActionError, render
-from crm_automation.rule_reads import reading_as
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_lead, new_request
 from crm_automation.tests.test_trust_boundary import (
 	LEVEL_0_FIELD,
@@ -26,6 +25,7 @@ from crm_automation.tests.test_trust_boundary import (
 	save_rule_as,
 	set_custom_field_permlevel,
 )
+from crm_automation.trust.run_as_reads import reading_as
 
 MARKER = "crm-rule-reads-marker"
 HIDDEN_FIELD = LEVEL_0_FIELD

@@ -85,7 +85,7 @@ class TestRuleSentence(FrappeTestCase):
 		)
 
 	def test_linked_fields_read_with_their_labels(self):
-		from crm_automation.rule_words import labels_for
+		from crm_automation.runtime.rule_sentences import labels_for
 
 		labels = labels_for(
 			{
@@ -120,7 +120,7 @@ class TestRuleSentence(FrappeTestCase):
 		}
 		rule = lead_rule(actions=[{"action_type": "Assign", "to_users": f"{ZHOU}\n{LI}"}])
 		with patch(
-			"crm_automation.rule_words._", side_effect=lambda message: catalogue.get(message, message)
+			"crm_automation.runtime.rule_sentences._", side_effect=lambda message: catalogue.get(message, message)
 		):
 			self.assertEqual(rule.get_summary(), "Когда создан Лид → назначить по очереди: Zhou, Li")
 		self.assertEqual(rule.get_summary(), "When a Lead is created → assign round robin to Zhou, Li")
@@ -133,7 +133,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		frappe.set_user("Administrator")
 
 	def test_unsaved_rule_is_described_from_what_the_form_sends(self):
-		from crm_automation.rule_words import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		values = {
 			"rule_name": "_Test Unsaved",
@@ -149,7 +149,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		self.assertFalse(frappe.db.exists("Workflow Rule", "_Test Unsaved"))
 
 	def test_half_filled_and_broken_forms_read_as_nothing_yet(self):
-		from crm_automation.rule_words import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		self.assertEqual(
 			get_rule_sentence(json.dumps({"document_type": "No Such Doctype", "trigger": "New"})), ""
@@ -161,7 +161,7 @@ class TestRuleSentenceForTheForm(FrappeTestCase):
 		self.assertEqual(get_rule_sentence(json.dumps(row_without_type)), "When a Lead is created → nothing")
 
 	def test_guest_may_not_read_rules(self):
-		from crm_automation.rule_words import get_rule_sentence
+		from crm_automation.api.rule_sentence import get_rule_sentence
 
 		frappe.set_user("Guest")
 		with self.assertRaises(frappe.PermissionError):

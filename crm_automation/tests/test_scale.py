@@ -8,8 +8,9 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import events, rules
-from crm_automation.compiled_cache import forget_request_memos
+from crm_automation import doc_events as events
+from crm_automation.runtime import workflow_rules as rules
+from crm_automation.runtime.compiled_cache import forget_request_memos
 from crm_automation.tests.factories import delete_test_rules, make_lead, make_rule, new_request
 
 
@@ -57,7 +58,7 @@ class TestRuleIndexOnSite(FrappeTestCase):
 		rules.get_rules("Lead", "on_update")
 		edited = frappe.get_doc("Workflow Rule", "_Test Scale Edit 1")
 		edited.conditions = json.dumps({"field": "territory", "op": "=", "value": "Somewhere"})
-		with patch.object(rules, "compile_rule", wraps=rules.compile_rule) as compile_rule:
+		with patch.object(rules, "compile_workflow_rule_doc", wraps=rules.compile_workflow_rule_doc) as compile_rule:
 			edited.save()
 			found = rules.get_rules("Lead", "on_update")
 		self.assertEqual([call.args[0].name for call in compile_rule.call_args_list], ["_Test Scale Edit 1"])
@@ -73,7 +74,7 @@ class TestRuleIndexOnSite(FrappeTestCase):
 	def test_a_full_clear_recompiles_every_rule(self):
 		make_rule("_Test Scale Full", "Lead", "Save", [{"action_type": "Add Tag", "tag": "t"}])
 		rules.get_rules("Lead", "on_update")
-		with patch.object(rules, "compile_rule", wraps=rules.compile_rule) as compile_rule:
+		with patch.object(rules, "compile_workflow_rule_doc", wraps=rules.compile_workflow_rule_doc) as compile_rule:
 			rules.clear_rule_cache()
 			rules.get_rules("Lead", "on_update")
 		self.assertIn("_Test Scale Full", [call.args[0].name for call in compile_rule.call_args_list])
@@ -138,7 +139,7 @@ class TestNoWorkNoLookups(FrappeTestCase):
 				"crm_automation.escalation.get_policies", side_effect=AssertionError("read policies")
 			) as policies,
 			patch(
-				"crm_automation.sequences.on_document_change", side_effect=AssertionError("followed")
+				"crm_automation.sequences.steps.on_document_change", side_effect=AssertionError("followed")
 			) as follow,
 		):
 			frappe.get_doc({"doctype": "ToDo", "description": "no work here"}).insert(ignore_permissions=True)

@@ -9,7 +9,7 @@ from frappe.tests.utils import FrappeTestCase
 
 from crm_automation import translation_sources
 from crm_automation.crm_automation.doctype.workflow_rule.workflow_rule import get_fields, rule_as_dict
-from crm_automation.rule_words import rule_sentence
+from crm_automation.runtime.rule_sentences import rule_sentence
 
 
 class TestTranslationsServed(FrappeTestCase):

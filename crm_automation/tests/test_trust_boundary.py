@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_lead, make_sales_order, make_user, new_request
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User", "Email Template"]
@@ -776,7 +776,8 @@ class TestRunAs(TrustBoundaryTestCase):
 				}
 			).insert()
 		self.assertEqual(policy.run_as, MANAGER)
-		from crm_automation.escalation import _index, clear_policy_cache
+		from crm_automation.escalation import clear_policy_cache
+		from crm_automation.escalation import policy_index as _index
 
 		clear_policy_cache()
 		self.assertEqual(_index()["by_name"][policy.name].run_as, MANAGER, "its actions run as the manager")
@@ -808,7 +809,8 @@ class TestScoreRuleBands(TrustBoundaryTestCase):
 		self.assertFalse(frappe.db.exists("Lead Score Rule", {"rule_name": f"{RULE_PREFIX} Score Band"}))
 
 	def test_a_band_whose_author_lost_the_right_does_not_set_the_field(self):
-		from crm_automation.scoring import band_field_allowed, compile_rule
+		from crm_automation.scoring import band_field_allowed
+		from crm_automation.scoring import compile_score_rule_doc as compile_rule
 
 		with as_user(MANAGER):
 			rule_doc = frappe.get_doc(self.score_rule(LEVEL_0_FIELD)).insert()

@@ -15,7 +15,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from crm_automation.engine import budget
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_lead, make_user, new_request
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User"]

@@ -20,9 +20,9 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime, strip_html
 
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
-from crm_automation.field_access import hidden_fields, readable_values
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import ensure, logs_for, make_lead, make_user, new_request
+from crm_automation.trust.field_access import hidden_fields, readable_values
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "Territory", "Customer Group", "Customer"]
 
@@ -755,15 +755,15 @@ class TestSequencesAndScores(TrustFieldsCase):
 		self.assertEqual(comments_on(lead), [])
 
 	def test_score_criteria_on_a_field_hidden_after_save_count_nothing(self):
-		from crm_automation.scoring import compile_rule, score_documents
+		from crm_automation.scoring import compile_score_rule_doc, score_documents
 
 		conditions = json.dumps({"all": [{"field": LATER_FIELD, "op": "=", "value": LATER}]})
 		with as_user(MANAGER):
 			doc = frappe.get_doc(TestRefusedAtSave.score_rule(conditions)).insert()
-		rule = compile_rule(doc)
+		rule = compile_score_rule_doc(doc)
 		row = {"name": "TF-ROW", "creation": now_datetime(), LATER_FIELD: LATER}
 		self.assertEqual(score_documents(rule, [row])["TF-ROW"].score, 10)
 		self.hide_later_fields()
 		self.assertEqual(score_documents(rule, [row])["TF-ROW"].score, 0, "the score tells nothing of it")
 		doc.db_set("run_as", SYSTEM_MANAGER)
-		self.assertEqual(score_documents(compile_rule(doc), [row])["TF-ROW"].score, 10)
+		self.assertEqual(score_documents(compile_score_rule_doc(doc), [row])["TF-ROW"].score, 10)

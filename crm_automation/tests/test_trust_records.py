@@ -20,9 +20,10 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import api, sequences
+from crm_automation import api
 from crm_automation.escalation import clear_policy_cache
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
+from crm_automation.sequences import steps as sequences
 from crm_automation.tests.factories import ensure, make_customer, make_lead, make_user, new_request
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "Territory", "Customer", "Role"]

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import permissions
 from crm_automation.engine.reads import ReadRefused
-from crm_automation.rule_reads import reader_for
-from crm_automation.rules import clear_rule_cache
+from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_lead, make_sales_order, make_user, new_request
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.run_as_reads import reader_for
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User", "Workflow", "Campaign", "Territory"]
 

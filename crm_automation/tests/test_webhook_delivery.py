@@ -10,10 +10,10 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
 
 from crm_automation.actions import deliver_webhooks, retry_due_webhooks
-from crm_automation.safe_http import ALLOWLIST_KEY
 from crm_automation.tests.concurrency import run_in_processes
 from crm_automation.tests.factories import delete_test_rules, make_lead, make_rule, new_request
 from crm_automation.tests.webhook_receiver import Receiver, loopback_allowed
+from crm_automation.trust.outbound_http import ALLOWLIST_KEY
 
 RULE_PREFIX = "_Test Hook"
 

@@ -10,7 +10,7 @@ import threading
 import frappe
 from frappe.installer import update_site_config
 
-from crm_automation.safe_http import ALLOWLIST_KEY
+from crm_automation.trust.outbound_http import ALLOWLIST_KEY
 
 
 @contextlib.contextmanager

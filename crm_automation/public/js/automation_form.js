@@ -151,7 +151,7 @@ $(document).on("form-refresh", function (event, frm) {
 $(document).on("form-refresh", function (event, frm) {
 	if (!frm || frm.is_new() || CRM_AUTOMATION_SKIP.has(frm.doctype) || frm.meta.istable) return;
 	frappe
-		.xcall("crm_automation.sequence_panel.get_pending_steps", { doctype: frm.doctype, name: frm.doc.name })
+		.xcall("crm_automation.api.sequence_panel.get_pending_steps", { doctype: frm.doctype, name: frm.doc.name })
 		.then((steps) => {
 			if (!(steps || []).length) return;
 			const next = steps[0];
@@ -192,7 +192,7 @@ crm_automation.show_pending_steps = function (frm, steps) {
 		<tbody>${rows}</tbody></table>
 		<p class="text-muted small">${__("Skip: this step does not run and the next one is scheduled. Cancel: the sequence ends here.")}</p>`);
 	dialog.fields_dict.steps.$wrapper.on("click", "button[data-action]", function () {
-		const method = `crm_automation.sequence_panel.${$(this).attr("data-action")}`;
+		const method = `crm_automation.api.sequence_panel.${$(this).attr("data-action")}`;
 		frappe.xcall(method, { name: $(this).attr("data-name") }).then((status) => {
 			frappe.show_alert({ message: __("Follow-up {0}", [__(status)]), indicator: "green" });
 			dialog.hide();

@@ -26,7 +26,7 @@ crm_automation.get_linked_fields = function (doctype) {
 	return crm_automation.cached_call(
 		crm_automation.linked_fields_cache,
 		doctype,
-		"crm_automation.linked_fields.get_linked_condition_fields",
+		"crm_automation.api.linked_field_pickers.get_linked_condition_fields",
 		{ doctype }
 	);
 };
@@ -40,7 +40,7 @@ crm_automation.setup_action_pickers = async function (frm, table_field) {
 	if (!frm.doc.document_type) return;
 	const doctype = frm.doc.document_type;
 	if (!crm_automation.pickers_cache[doctype]) {
-		crm_automation.pickers_cache[doctype] = frappe.xcall("crm_automation.linked_fields.get_action_pickers", {
+		crm_automation.pickers_cache[doctype] = frappe.xcall("crm_automation.api.linked_field_pickers.get_action_pickers", {
 			doctype,
 		});
 	}

@@ -5,7 +5,10 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, nowdate
 
-from crm_automation.crm_automation.report.automation_efficacy.automation_efficacy import hours_per_week, load_logs
+from crm_automation.crm_automation.report.automation_efficacy.automation_efficacy import (
+	hours_per_week,
+	load_logs,
+)
 
 
 @frappe.whitelist()

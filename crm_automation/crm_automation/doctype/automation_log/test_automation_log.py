@@ -15,7 +15,7 @@ IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "DocType"]
 class TestAutomationLog(FrappeTestCase):
 	def test_old_logs_are_deleted_after_retention(self):
 		"""The daily job deletes logs (and their action rows) older than the retention period."""
-		from crm_automation.tasks import delete_old_logs_for_all_rules
+		from crm_automation.scheduler import delete_old_logs_for_all_rules
 
 		make_rule("_Test Log Retention", "Lead", "New", actions=[{"action_type": "Add Comment", "message": "kept?"}])
 		old, recent = make_lead(first_name="Old"), make_lead(first_name="Recent")

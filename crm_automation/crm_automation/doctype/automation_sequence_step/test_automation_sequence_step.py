@@ -13,12 +13,13 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from crm_automation import sequence_runs, sequences
 from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import (
 	business_calendar,
 	make_holiday_list,
 	make_policy,
 )
+from crm_automation.sequences import runs as sequence_runs
+from crm_automation.sequences import steps as sequences
 from crm_automation.tests.concurrency import run_in_processes
 from crm_automation.tests.factories import (
 	delete_test_rules,
@@ -62,13 +63,13 @@ def wait(name, amount=1, unit="Hours", kind="Duration", **row):
 def start(factory, at=T0, **fields):
 	"""Insert a document at the frozen moment ``at`` (what starts its sequence)."""
 	new_request()
-	with patch("crm_automation.sequences.now", return_value=at):
+	with patch("crm_automation.sequences.steps.now", return_value=at):
 		return factory(**fields)
 
 
 def sweep(at):
 	new_request()
-	with patch("crm_automation.sequences.now", return_value=at), patch.object(frappe.db, "commit"):
+	with patch("crm_automation.sequences.steps.now", return_value=at), patch.object(frappe.db, "commit"):
 		return sequence_runs.sweep(now_at=at)
 
 
@@ -115,7 +116,7 @@ class SequenceTestCase(FrappeTestCase):
 	def tearDown(self):
 		frappe.set_user("Administrator")
 		frappe.db.rollback()
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 
@@ -202,7 +203,7 @@ class TestWaits(SequenceTestCase):
 		[row] = pending(opportunity)
 		self.assertEqual(row.due_at, datetime.datetime(2026, 12, 24, 9, 0))
 		opportunity.expected_closing = "2027-01-10"
-		with patch("crm_automation.sequences.now", return_value=T0 + HOUR):
+		with patch("crm_automation.sequences.steps.now", return_value=T0 + HOUR):
 			opportunity.save()
 		[row] = pending(opportunity)
 		self.assertEqual(row.due_at, datetime.datetime(2027, 1, 3, 9, 0))
@@ -267,7 +268,7 @@ class TestWaits(SequenceTestCase):
 		self.until_replied_rule()
 		lead = start(make_lead)
 		lead.status = "Replied"
-		with patch("crm_automation.sequences.now", return_value=T0 + 5 * HOUR):
+		with patch("crm_automation.sequences.steps.now", return_value=T0 + 5 * HOUR):
 			lead.save()
 		[row] = pending(lead)
 		self.assertEqual(row.due_at, T0 + 5 * HOUR)
@@ -341,13 +342,13 @@ class TestExits(SequenceTestCase):
 
 	def test_a_broken_sequence_never_breaks_the_users_save(self):
 		self.nurture()
-		with patch("crm_automation.sequences._insert_step", side_effect=RuntimeError("disk full")):
+		with patch("crm_automation.sequences.steps._insert_step", side_effect=RuntimeError("disk full")):
 			lead = start(make_lead)
 		self.assertTrue(frappe.db.exists("Lead", lead.name))
 		self.assertEqual(steps_of(lead), [])
 		self.assertTrue(frappe.db.exists("Error Log", {"method": ("like", "%could not start%")}))
 		lead = start(make_lead)
-		with patch("crm_automation.sequences.compiled_definition", side_effect=RuntimeError("version lost")):
+		with patch("crm_automation.sequences.steps.compiled_definition", side_effect=RuntimeError("version lost")):
 			lead.status = "Open"
 			lead.save()
 			frappe.delete_doc("Lead", lead.name, force=True)
@@ -491,7 +492,7 @@ class TestReliability(SequenceTestCase):
 		self.assertEqual(comments(lead), ["ran"])
 
 	def test_saving_a_rule_without_changes_keeps_its_version(self):
-		from crm_automation.rules import clear_rule_cache, get_compiled_rule
+		from crm_automation.runtime.workflow_rules import clear_rule_cache, get_compiled_rule
 
 		make_sequence_rule("_Test Seq Same", [wait("Step", 1)], [comment("same", "Step")])
 		before = get_compiled_rule("_Test Seq Same").sequence_definition
@@ -505,7 +506,7 @@ class TestReliability(SequenceTestCase):
 		rule = frappe.get_doc("Workflow Rule", "_Test Seq Version")
 		rule.actions[0].message = "version two"
 		rule.save()
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		clear_rule_cache()
 		new = start(make_lead, at=T0 + 10 * datetime.timedelta(minutes=1))
@@ -550,7 +551,7 @@ class TestFanOut(SequenceTestCase):
 			self.assertEqual(sweep(T0 + HOUR), 12)
 		self.assertEqual([len(kw["names"]) for _method, kw in jobs], [5, 5, 2])
 		self.assertTrue(
-			all(m == "crm_automation.sequence_runs.fire_steps" and kw["deduplicate"] for m, kw in jobs)
+			all(m == "crm_automation.sequences.runs.fire_steps" and kw["deduplicate"] for m, kw in jobs)
 		)
 		with patch.object(frappe.db, "commit"):
 			for _method, kw in jobs:
@@ -577,7 +578,7 @@ class TestConcurrentSweeps(FrappeTestCase):
 			# Two sweeps and two workers handed the same steps, all at the same moment.
 			run_in_processes(
 				frappe.local.site,
-				[("crm_automation.sequence_runs.sweep", (at,))] * 2
+				[("crm_automation.sequences.runs.sweep", (at,))] * 2
 				+ [(f"{this_module}.fire_all_due", (at,))] * 2,
 			)
 			frappe.db.rollback()  # read what the other processes committed
@@ -615,7 +616,7 @@ class TestPanelAndTimeline(SequenceTestCase):
 
 		from frappe.utils import get_system_timezone
 
-		from crm_automation.sequence_panel import get_pending_steps
+		from crm_automation.api.sequence_panel import get_pending_steps
 
 		lead = start(make_lead)
 		frappe.db.set_value("User", SALES_USER, "time_zone", "America/New_York")
@@ -632,7 +633,7 @@ class TestPanelAndTimeline(SequenceTestCase):
 		)
 
 	def test_a_user_who_may_not_read_the_document_sees_nothing(self):
-		from crm_automation.sequence_panel import get_pending_steps
+		from crm_automation.api.sequence_panel import get_pending_steps
 
 		lead = start(make_lead)
 		frappe.set_user(OUTSIDER)
@@ -653,7 +654,7 @@ class TestPanelAndTimeline(SequenceTestCase):
 		self.assertEqual(result["schedule"][0]["at"], "2026-11-19 10:00:00")
 
 	def test_rule_form_timeline_and_step_summaries(self):
-		from crm_automation.sequence_panel import describe_timeline
+		from crm_automation.api.sequence_panel import describe_timeline
 
 		rule = frappe.get_doc("Workflow Rule", "_Test Seq Panel")
 		self.assertEqual([s.wait_summary for s in rule.steps], ["wait 24 hours", "wait 24 hours"])
@@ -746,7 +747,7 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 	def test_site_and_virtual_clock_agree(self):
 		from crm_automation.engine.sequence_story import run_sequence
 		from crm_automation.engine.sequences import RAN, SKIPPED
-		from crm_automation.rules import get_compiled_rule
+		from crm_automation.runtime.workflow_rules import get_compiled_rule
 
 		make_sequence_rule(
 			"_Test Seq Agree",
@@ -782,7 +783,7 @@ class TestSimulatorAgreesWithSite(SequenceTestCase):
 		moment = T0
 		while moment <= until:
 			for at, label, status in [c for c in changes if moment - HOUR < c[0] <= moment]:
-				with patch("crm_automation.sequences.now", return_value=at):
+				with patch("crm_automation.sequences.steps.now", return_value=at):
 					leads[label].db_set("status", status)
 			sweep(moment)
 			moment += HOUR
@@ -809,7 +810,7 @@ class TestDoctypesWithSequences(SequenceTestCase):
 	a site that once tried a Lead sequence does not pay a query on every Lead save for ever."""
 
 	def test_a_stopped_rule_keeps_its_doctype_followed_only_while_steps_are_pending(self):
-		from crm_automation.rules import clear_rule_cache
+		from crm_automation.runtime.workflow_rules import clear_rule_cache
 
 		rule = make_sequence_rule("_Test Seq Followed", [wait("Remind", 24)], [comment("remind", "Remind")])
 		self.assertIn("Lead", sequences.sequence_doctypes())

@@ -53,7 +53,7 @@ class TestPermissions(FrappeTestCase):
 
 	def test_whitelisted_methods_check_permission(self):
 		"""Each whitelisted method refuses a user without the permission it needs."""
-		from crm_automation import api
+		from crm_automation.api import automations as api
 
 		sales = make_user("crm-auto-sales-only@example.com", roles=["Sales User"])
 		frappe.set_user(sales)

@@ -7,18 +7,19 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.actions.sms import validate_sms_actions
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_action
 from crm_automation.engine.i18n import translating
 from crm_automation.escalation import clear_policy_cache, compile_policy_doc, holidays_of
-from crm_automation.rule_checks import (
+from crm_automation.runtime.workflow_rules import EXCLUDED_DOCTYPES, get_fields
+from crm_automation.trust.save_checks import (
 	check_action_rights,
 	check_readable_fields,
 	check_run_as_and_target,
 	check_templates,
 	condition_reads,
 )
-from crm_automation.rules import EXCLUDED_DOCTYPES, get_fields
 
 _TABLE_LABELS = {"levels": "Levels", "working_hours": "Working Hours"}
 
@@ -50,8 +51,6 @@ class EscalationPolicy(Document):
 		frappe.db.delete("Escalation State", {"policy": self.name})
 
 	def validate_sms(self):
-		from crm_automation.actions.sms import validate_sms_actions
-
 		if self.enabled:
 			validate_sms_actions(self.levels)
 

@@ -10,14 +10,14 @@ from frappe.model.document import Document
 from crm_automation.engine import RuleError
 from crm_automation.engine.describe import describe_condition
 from crm_automation.engine.i18n import translating
-from crm_automation.rule_checks import (
+from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
+from crm_automation.scoring import clear_score_cache, compile_score_rule_doc, enqueue_recompute
+from crm_automation.trust.save_checks import (
 	check_field_rights,
 	check_readable_fields,
 	check_run_as_and_target,
 	condition_reads,
 )
-from crm_automation.rules import get_fields, parse_conditions
-from crm_automation.scoring import clear_score_cache, compile_rule, enqueue_recompute
 
 _TABLE_LABELS = {"criteria": "Criteria", "activity_criteria": "Activity Criteria", "bands": "Bands"}
 
@@ -57,7 +57,7 @@ class LeadScoreRule(Document):
 
 	def validate_field_reads(self):
 		"""Criteria read only what the run-as user may read: a score must not tell a hidden value."""
-		compiled = compile_rule(self)
+		compiled = compile_score_rule_doc(self)
 		for row, criterion in zip(self.criteria, compiled.criteria, strict=False):
 			where = _("{0}, row {1}").format(_(self.meta.get_label("criteria")), row.idx)
 			check_readable_fields(
@@ -82,7 +82,7 @@ class LeadScoreRule(Document):
 	def validate_rule(self):
 		try:
 			with translating(_):  # the engine's problems in the reader's language
-				compile_rule(self)
+				compile_score_rule_doc(self)
 		except RuleError as error:
 			frappe.throw(
 				[self.describe_problem(problem) for problem in error.problems],

@@ -9,7 +9,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, get_datetime, now_datetime
 
-from crm_automation.scoring import clear_score_cache, compile_rule, recompute_all, rescore, score_documents
+from crm_automation.scoring import clear_score_cache, recompute_all, rescore, score_documents
+from crm_automation.scoring import compile_score_rule_doc as compile_rule
 from crm_automation.tests.factories import delete_test_rules, ensure, make_lead, make_rule, new_request
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["CRM Activity Type", "User"]
@@ -165,7 +166,9 @@ class TestLeadScoring(FrappeTestCase):
 
 	def test_criterion_lift_compares_conversion_with_and_without_each_criterion(self):
 		"""The lift view: leads from exhibitions converted more often than the others."""
-		from crm_automation.crm_automation.report.lead_score_criterion_lift.lead_score_criterion_lift import execute
+		from crm_automation.crm_automation.report.lead_score_criterion_lift.lead_score_criterion_lift import (
+			execute,
+		)
 
 		ensure("Lead Source", "Exhibition", source_name="Exhibition")
 		make_score_rule(criteria=[{"label": "from exhibition", "points": 2, "conditions": {"all": [{"field": "source", "op": "=", "value": "Exhibition"}]}}])

@@ -10,9 +10,8 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, add_to_date, get_datetime, now_datetime, nowdate
 
-from crm_automation.rules import clear_rule_cache, get_rules
+from crm_automation.runtime.workflow_rules import clear_rule_cache, get_rules
 from crm_automation.tests.concurrency import reports, run_in_processes
-from crm_automation.tests.webhook_receiver import loopback_allowed
 from crm_automation.tests.factories import (
 	delete_test_rules,
 	ensure,
@@ -26,6 +25,7 @@ from crm_automation.tests.factories import (
 	new_request,
 	open_assignees,
 )
+from crm_automation.tests.webhook_receiver import loopback_allowed
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User Group", "Email Template", "Tag", "User"]
 
@@ -191,7 +191,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 
 	def test_time_trigger_creates_todo_three_days_before_delivery_once(self):
 		"""Scenario 6: three days before delivery → a ToDo for the owner, once, though swept twice."""
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.scheduler import run_time_trigger
 
 		make_rule(
 			"_Test Delivery Reminder",
@@ -216,7 +216,7 @@ class TestWorkflowRuleScenarios(FrappeTestCase):
 
 	def test_time_trigger_catches_up_after_downtime_within_window(self):
 		"""Missed occurrences fire once after the scheduler was down, within the settings' window."""
-		from crm_automation.tasks import run_time_trigger
+		from crm_automation.scheduler import run_time_trigger
 
 		make_rule(
 			"_Test Catch Up",

@@ -23,7 +23,7 @@ frappe.ui.form.on("Workflow Rule", {
 		if (!frm.is_new()) {
 			frm.add_custom_button(__("Test"), () => crm_automation.test_rule(frm));
 			frm.add_custom_button(__("Replay Last 30 Days"), () =>
-				frappe.xcall("crm_automation.api.replay_rule", { rule: frm.doc.name, days: 30 }).then((r) =>
+				frappe.xcall("crm_automation.api.automations.replay_rule_on_documents", { rule: frm.doc.name, days: 30 }).then((r) =>
 					frappe.msgprint({
 						title: __("Replay: {0} documents", [r.documents]),
 						message: `<pre>${frappe.utils.escape_html(JSON.stringify({ outcomes: r.outcomes, branches: r.branches, actions: r.actions }, null, 2))}</pre>`,
@@ -142,7 +142,7 @@ frappe.ui.form.on("Workflow Rule", {
 		}
 		// Not frm.call: a document method's reply is synced back into the form and would drop rows
 		// added while it ran.
-		frappe.xcall("crm_automation.rule_words.get_rule_sentence", { doc: frm.doc }).then((text) => {
+		frappe.xcall("crm_automation.api.rule_sentence.get_rule_sentence", { doc: frm.doc }).then((text) => {
 			wrapper.html(`<div class="crm-automation-summary alert alert-info" style="font-size: var(--text-lg)">${frappe.utils.escape_html(text || "")}</div>`);
 		}, () => {
 			// Half-filled rows (a field not chosen yet) describe nothing; the save says what is missing.
@@ -271,7 +271,7 @@ crm_automation.render_sequence_timeline = function (frm) {
 		wrapper.html("");
 		return;
 	}
-	frappe.xcall("crm_automation.sequence_panel.describe_timeline", { doc: frm.doc }).then((text) => {
+	frappe.xcall("crm_automation.api.sequence_panel.describe_timeline", { doc: frm.doc }).then((text) => {
 		wrapper.html(text ? `<div class="alert alert-info">${__("Timeline")}: ${frappe.utils.escape_html(text)}</div>` : "");
 	});
 };

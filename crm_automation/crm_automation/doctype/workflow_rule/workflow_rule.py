@@ -8,27 +8,32 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.actions.sms import validate_sms_actions
+from crm_automation.actions.webhooks import validate_webhook_actions
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
-from crm_automation.rule_checks import (
-	check_action_rights,
-	check_expression_reads,
-	check_run_as_and_target,
-	check_templates,
-	check_workflow_rule_reads,
-)
-from crm_automation.rule_reads import check_constant_reads, check_linked_reads
-from crm_automation.rule_words import action_sentence, condition_sentence, rule_sentence
-from crm_automation.rules import (
+from crm_automation.runtime.rule_sentences import action_sentence, condition_sentence, rule_sentence
+from crm_automation.runtime.workflow_rules import (
 	EXCLUDED_DOCTYPES,
 	clear_rule_cache,
+	enabled_compiled_rules,
 	expression_holds,
 	get_fields,
 	get_fields_if_doctype,
 	parse_conditions,
 	rule_as_dict,
+)
+from crm_automation.sequences.steps import describe_steps
+from crm_automation.setup.time_indexes import ensure_indexes_after_commit
+from crm_automation.trust.run_as_reads import check_constant_reads, check_linked_reads
+from crm_automation.trust.save_checks import (
+	check_action_rights,
+	check_expression_reads,
+	check_run_as_and_target,
+	check_templates,
+	check_workflow_rule_reads,
 )
 
 _PATH_RE = re.compile(r"^(actions|branches|steps)\[(\d+)\]\.?(.*)$")
@@ -104,8 +109,6 @@ class WorkflowRule(Document):
 		"""The row summaries (actions, branches, steps) in the reader's language: the stored ones
 		speak the language of whoever saved the rule. A rule that no longer compiles (a field gone
 		from its doctype) keeps its stored words; its next save names the problem."""
-		from crm_automation.sequences import describe_steps
-
 		fields = get_fields_if_doctype(self.document_type)
 		if fields is None:
 			return
@@ -197,8 +200,6 @@ class WorkflowRule(Document):
 
 	def validate_steps(self):
 		"""Follow-up steps were checked with the rule; here each gets its wait in words."""
-		from crm_automation.sequences import describe_steps
-
 		with translating(_):  # the waits in the saver's language; onload speaks the reader's
 			describe_steps(self, self._compiled)
 
@@ -282,8 +283,6 @@ class WorkflowRule(Document):
 			self.disabled_reason = None
 
 	def warn_about_loops(self):
-		from crm_automation.rules import enabled_compiled_rules
-
 		if not self.enabled:
 			return
 		# The other rules as this process last compiled them: a save among thousands compiles one.
@@ -306,19 +305,13 @@ class WorkflowRule(Document):
 		# The 5-minute sweep selects due documents by this field; without an index it would scan them all.
 		# Adding one commits (DDL), so it waits until this save (or a whole pack import) has committed.
 		if self.enabled and self.trigger == TRIGGER_TIME and self.time_field:
-			from crm_automation.setup.time_indexes import ensure_indexes_after_commit
-
 			ensure_indexes_after_commit()
 
 	def validate_webhooks(self):
-		from crm_automation.actions.webhooks import validate_webhook_actions
-
-		with translating(_):  # the address rules' reasons (net_guard) in the reader's language
+		with translating(_):  # the address rules' reasons in the reader's language
 			validate_webhook_actions(self)
 
 	def validate_sms(self):
-		from crm_automation.actions.sms import validate_sms_actions
-
 		if self.enabled:
 			validate_sms_actions(self.actions)
 

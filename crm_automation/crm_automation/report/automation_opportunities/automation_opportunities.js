@@ -37,7 +37,7 @@ function crm_automation_create_rule(report, data) {
 		__("Create the rule {0}, disabled, and replay it over the same history?", [frappe.utils.escape_html(JSON.parse(data.rule_json).rule_name)]),
 		() => {
 			frappe.call({
-				method: "crm_automation.opportunities.create_rule_from_proposal",
+				method: "crm_automation.api.opportunities.create_rule_from_proposal",
 				args: { rule: data.rule_json, days: report.get_filter_value("days") },
 				freeze: true,
 				freeze_message: __("Creating the rule and replaying the history..."),

@@ -10,7 +10,7 @@ import json
 import frappe
 from frappe import _
 
-from crm_automation.opportunities import find_opportunities
+from crm_automation.mining.opportunities import find_opportunities
 
 
 def execute(filters=None):

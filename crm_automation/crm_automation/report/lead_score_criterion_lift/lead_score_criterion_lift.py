@@ -7,7 +7,7 @@ that did not. The lift (ratio of the two rates) tells an administrator which poi
 import frappe
 from frappe import _
 
-from crm_automation.scoring import compile_rule
+from crm_automation.scoring import compile_score_rule_doc
 
 BATCH = 5000
 
@@ -16,7 +16,7 @@ def execute(filters=None):
 	filters = frappe._dict(filters or {})
 	if not filters.rule:
 		return columns(), []
-	rule = compile_rule(frappe.get_doc("Lead Score Rule", filters.rule))
+	rule = compile_score_rule_doc(frappe.get_doc("Lead Score Rule", filters.rule))
 	stats = criterion_stats(rule)
 	data = [row for row in stats]
 	chart = {

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import frappe
 from frappe.model.base_document import BaseDocument
 
-from crm_automation import permissions
+from crm_automation.trust import run_as as permissions
 
 _LEVELS = "_crm_automation_high_levels"
 _HIDDEN = "_crm_automation_hidden_by_user"

@@ -20,6 +20,7 @@ import re
 
 from .fieldtypes import UNSUPPORTED, describe_value, is_numeric, kind_of
 from .i18n import _
+from .operators import get_operator
 
 MAX_LINK_HOPS = 2
 AGGREGATES = ("any", "all", "count", "sum")
@@ -418,8 +419,6 @@ def compile_aggregate_leaf(node, fields, path, problems, get_fields, compile_lea
 	except LinkedPathError as error:
 		problems.add(path, str(error), field=fieldname, value=fieldname)
 		return None
-	from .operators import get_operator
-
 	operator = get_operator(node.get("op"))
 	if operator is not None and operator.needs_before:
 		problems.add(

@@ -3,19 +3,21 @@
 
 import datetime
 import decimal
+import hashlib
 import json
 
 import frappe
 from frappe.model.base_document import BaseDocument
 
-from crm_automation.compiled_cache import CompiledCache
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
-from crm_automation.field_access import readable_values
-from crm_automation.permissions import run_as_of
-from crm_automation.rule_reads import reader_for
+from crm_automation.runtime.compiled_cache import CompiledCache
+from crm_automation.runtime.policy_calendars import calendars_for
+from crm_automation.trust.field_access import readable_values
+from crm_automation.trust.run_as import run_as_of
+from crm_automation.trust.run_as_reads import reader_for
 
 VERSION_KEY = "crm_automation:workflow_rules_version"
 # Changes only on a full clear: compiled rules of an older generation are all compiled again.
@@ -170,7 +172,7 @@ def rule_as_dict(rule):
 
 def _add_sequence(data, rule):
 	"""Follow-up steps, their exit conditions and the calendars of the Escalation Policies that
-	business-time waits name (see crm_automation.sequences)."""
+	business-time waits name (see crm_automation.sequences.steps)."""
 	data["stop_conditions"] = parse_conditions(rule.get("stop_conditions"))
 	data["steps"] = []
 	for step in rule.get("steps") or []:
@@ -183,9 +185,29 @@ def _add_sequence(data, rule):
 		row["step_conditions"] = parse_conditions(step.get("step_conditions"))
 		data["steps"].append(row)
 	if data["steps"]:
-		from crm_automation.sequences import calendars_for
-
 		data["calendars"] = calendars_for(data["steps"])
+
+
+def definition_of(rule_doc, compiled):
+	"""The name of the current version of a rule's sequence; keeps its snapshot on ``compiled``."""
+	snapshot = _without_bookkeeping(rule_as_dict(rule_doc))
+	text = json.dumps(snapshot, sort_keys=True, default=str)
+	name = "SEQ-" + hashlib.sha1(text.encode()).hexdigest()[:20]
+	compiled.sequence_snapshot = text
+	return name
+
+
+# Saving a rule restamps these on every row; they say nothing about what the sequence does, so a
+# save that changes nothing keeps the version.
+_BOOKKEEPING = frozenset({"creation", "modified", "modified_by", "docstatus", "parentfield", "parenttype"})
+
+
+def _without_bookkeeping(value):
+	if isinstance(value, dict):
+		return {k: _without_bookkeeping(v) for k, v in value.items() if k not in _BOOKKEEPING}
+	if isinstance(value, list):
+		return [_without_bookkeeping(item) for item in value]
+	return value
 
 
 def parse_conditions(value):
@@ -196,7 +218,7 @@ def parse_conditions(value):
 	return json.loads(value)
 
 
-def compile_rule(rule):
+def compile_workflow_rule_doc(rule):
 	compiled = compile_workflow_rule(
 		rule_as_dict(rule), get_fields(rule.document_type), get_fields_if_doctype
 	)
@@ -208,14 +230,14 @@ def compile_rule(rule):
 def get_rules(doctype, event):
 	"""Enabled, compiled Workflow Rules for (doctype, event), highest priority first: a tuple that
 	also answers ``candidates(values, before_values)`` (engine/rule_index.py)."""
-	return _get_index().get((doctype, event), ())
+	return get_index().get((doctype, event), ())
 
 
 def has_rules_for(doctype):
-	return doctype in _get_index().get("doctypes", ())
+	return doctype in get_index().get("doctypes", ())
 
 
-def _get_index():
+def get_index():
 	return _rules_cache.get()
 
 
@@ -300,7 +322,7 @@ def _load_rules(names):
 def _compile_for_index(rule):
 	name = rule.name
 	try:
-		compiled = compile_rule(rule)
+		compiled = compile_workflow_rule_doc(rule)
 	except (RuleError, frappe.DoesNotExistError):
 		# A rule that compiled when saved can break later (a custom field deleted): it stays off
 		# until fixed, and the error says why.
@@ -309,14 +331,12 @@ def _compile_for_index(rule):
 	compiled.condition_expression = (rule.condition_expression or "").strip()
 	compiled.minutes_saved_override = rule.minutes_saved
 	if compiled.sequence:
-		from crm_automation.sequences import definition_of
-
 		compiled.sequence_definition = definition_of(rule, compiled)
 	return compiled
 
 
 def get_compiled_rule(name):
-	return _get_index().get("by_name", {}).get(name)
+	return get_index().get("by_name", {}).get(name)
 
 
 def clear_rule_cache(only_changed_rules=False):

@@ -13,7 +13,8 @@ import json
 from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
 from crm_automation.engine.workflow import compile_workflow_rule
-from crm_automation.input_files import InputError, open_binary
+from crm_automation.offline.input_files import InputError, open_binary
+from crm_automation.offline.simulator import load_meta, resolve
 
 HISTORY_FORMAT = "history"
 HISTORY_VERSION = 1
@@ -182,7 +183,7 @@ def format_text(report):
 
 
 def add_suggest_parser(commands):
-	"""`crm-automation suggest`: registered by crm_automation.cli."""
+	"""`crm-automation suggest`: registered by crm_automation.offline.cli."""
 	parser = commands.add_parser("suggest", help="propose rules from a site's exported history")
 	parser.add_argument(
 		"--history",
@@ -222,8 +223,6 @@ def _whole_number(text, option):
 
 
 def run_suggest(args):
-	from crm_automation.simulator import load_meta, resolve
-
 	min_support = _whole_number(args.min_support, "--min-support")
 	min_confidence = parse_confidence(args.min_confidence)
 	window_hours = _whole_number(args.window_hours, "--window-hours")

@@ -1,7 +1,7 @@
 """Which webhook targets a site may call: the address rules, the allowlist and the reading of a URL.
 
 Pure Python (no Frappe, no network but the resolver passed in), so every rule is tested in tier 1.
-crm_automation.safe_http makes the requests; this module decides whether one may be made.
+crm_automation.trust.outbound_http makes the requests; this module decides whether one may be made.
 """
 
 import ipaddress

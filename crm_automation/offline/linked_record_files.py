@@ -9,8 +9,8 @@ reads nothing (as a dangling link does on a site). No Frappe here.
 """
 
 from crm_automation.engine.fieldtypes import describe_value
-from crm_automation.engine.linked import fetch_linked_values
-from crm_automation.input_files import InputError, read_json_file
+from crm_automation.engine.linked_paths import fetch_linked_values
+from crm_automation.offline.input_files import InputError, read_json_file
 
 SHAPE = '{"Customer": {"CUST-0001": {"territory": "North"}}}'
 

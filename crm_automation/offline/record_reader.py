@@ -20,7 +20,7 @@ from crm_automation.engine.fieldtypes import (
 	select_options,
 )
 from crm_automation.engine.sequence_story import parse_span
-from crm_automation.record_files import Unreadable
+from crm_automation.offline.record_files import Unreadable
 
 _INT_FIELD = {"fieldtype": "Int"}
 _FLOAT_FIELD = {"fieldtype": "Float"}

@@ -19,7 +19,7 @@ import os
 
 from crm_automation.engine.budget import run_budget
 from crm_automation.engine.fieldtypes import kind_of
-from crm_automation.engine.linked import linked_paths_of
+from crm_automation.engine.linked_paths import linked_paths_of
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.sequence_story import SequencePlayer
 from crm_automation.engine.templates import TemplateError, render_template
@@ -31,15 +31,15 @@ from crm_automation.engine.workflow import (
 	TRIGGER_TIME,
 	TRIGGER_VALIDATE,
 )
-from crm_automation.input_files import InputError, read_json_file
-from crm_automation.linked_records import reader as linked_reader
-from crm_automation.linked_records import with_linked
-from crm_automation.record_files import RowSource
-from crm_automation.record_reader import RecordReader
+from crm_automation.offline.input_files import InputError, read_json_file
+from crm_automation.offline.linked_record_files import reader as linked_reader
+from crm_automation.offline.linked_record_files import with_linked
+from crm_automation.offline.record_files import RowSource
+from crm_automation.offline.record_reader import RecordReader
+from crm_automation.offline.simulator_summary import Summary, format_entry, format_text
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
-from crm_automation.simulator_summary import Summary, format_entry, format_text
 
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples")
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
 ON_SAVE_TRIGGERS = (TRIGGER_NEW, TRIGGER_SAVE, TRIGGER_VALIDATE)
 # Past this many problems the file is clearly not what the pack expects: stop and show them.
 MAX_PROBLEMS = 100
@@ -171,7 +171,7 @@ def run_simulation(
 	record's full explanation when given (slower: traces and templates for every record);
 	``progress(rows, source)`` is called every few thousand rows read. ``linked`` holds the linked
 	documents rules read (``customer.territory``): document type → name → values
-	(crm_automation.linked_records). With ``until`` (a timedelta) the follow-up steps of every rule
+	(crm_automation.offline.linked_record_files). With ``until`` (a timedelta) the follow-up steps of every rule
 	that fires are played from ``now`` to ``now + until`` on a virtual clock, with the record's
 	``changes`` as saves, and tallied per step.
 	"""

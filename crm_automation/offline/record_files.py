@@ -22,7 +22,7 @@ import json
 import os
 import re
 
-from crm_automation.input_files import InputError, describe_os_error, open_binary
+from crm_automation.offline.input_files import InputError, describe_os_error, open_binary
 
 MAX_LINE_BYTES = 1_000_000
 MAX_RECORD_CHARS = 1_000_000

@@ -16,7 +16,8 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, get_datetime, now_datetime, strip_html
 
-from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, TRANSITION_FIELDS
+from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, DEFAULT_MINUTES, TRANSITION_FIELDS
+from crm_automation.offline.history_files import header
 
 BATCH_SIZE = 500
 CATEGORY_FIELDTYPES = ("Select", "Link", "Check")
@@ -322,8 +323,6 @@ def _comments(doctype, names, made_by_automation):
 
 def minutes_per_action():
 	"""Minutes saved per action type, as CRM Automation Settings says (the efficacy report's)."""
-	from crm_automation.engine.mining import DEFAULT_MINUTES
-
 	settings = frappe.get_cached_doc("CRM Automation Settings")
 	return {
 		kind: settings.get("minutes_" + frappe.scrub(kind)) or minutes
@@ -337,8 +336,6 @@ def write_history_file(path, doctypes=None, days=90):
 	nothing half-written. Returns the number of events written."""
 	import os
 	import tempfile
-
-	from crm_automation.history_files import header
 
 	readable, refused = readable_doctypes(doctypes or DEFAULT_DOCTYPES)
 	if refused:

@@ -7,14 +7,14 @@ import json
 import frappe
 from frappe import _
 
-from crm_automation import permissions
 from crm_automation.engine.field_reads import fields_in_template
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.template_check import check_template, reads_in_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
-from crm_automation.field_access import hidden_fields
-from crm_automation.rule_reads import check_constant_reads
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.field_access import hidden_fields
+from crm_automation.trust.run_as_reads import check_constant_reads
 
 TEMPLATE_FIELDS = ("subject", "message", "value", "tag", "sms_message")
 

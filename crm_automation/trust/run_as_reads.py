@@ -17,8 +17,8 @@ from frappe import _
 from frappe.model import default_fields
 from frappe.utils import escape_html
 
-from crm_automation import permissions
 from crm_automation.engine.reads import READ_HELPER, ReadRefused
+from crm_automation.trust import run_as as permissions
 
 _READ_AS = "crm_automation_read_as"
 

@@ -16,12 +16,13 @@ import frappe
 from frappe import _
 from frappe.utils import cstr, escape_html
 
-from crm_automation import actions, permissions
+from crm_automation import actions
 from crm_automation.actions.common import ActionError, error_summary
 from crm_automation.engine.workflow import REJECT
-from crm_automation.permissions import run_as_of
-from crm_automation.record_access import value_field_of
-from crm_automation.rule_reads import reading_as
+from crm_automation.trust import run_as as permissions
+from crm_automation.trust.record_access import value_field_of
+from crm_automation.trust.run_as import run_as_of
+from crm_automation.trust.run_as_reads import reading_as
 
 SAVEPOINT = "crm_automation_validate_rule"
 # Fieldtypes stored as varchar: a longer value fails Frappe's length check after validate.

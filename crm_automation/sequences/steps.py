@@ -8,7 +8,6 @@ sequences that start afterwards. Steps act as the user the rule runs as when the
 """
 
 import datetime
-import hashlib
 import json
 import time
 import types
@@ -19,9 +18,11 @@ from frappe.utils import escape_html, get_datetime
 
 from crm_automation.engine import sequences as seq
 from crm_automation.engine.workflow import compile_workflow_rule
-from crm_automation.field_access import readable_view
-from crm_automation.permissions import run_as_of
-from crm_automation.runner import field_values
+from crm_automation.runtime.compiled_cache import versioned_memo
+from crm_automation.runtime.linked_values import field_values
+from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, get_index
+from crm_automation.trust.field_access import readable_view
+from crm_automation.trust.run_as import is_system_manager, run_as_of
 
 STEP_DOCTYPE = "Automation Sequence Step"
 DEFINITION_DOCTYPE = "Automation Sequence Definition"
@@ -72,57 +73,6 @@ def now():
 # Definitions (versions)
 
 
-def calendars_for(steps):
-	"""{Escalation Policy: calendar spec} for the business-time waits of ``steps``; a policy that
-	does not exist is left out, so the engine names the step that wants it."""
-	from crm_automation.escalation import holidays_of
-
-	calendars = {}
-	for step in steps:
-		name = step.get("calendar_policy")
-		if step.get("wait_type") != seq.WAIT_BUSINESS_TIME or not name or name in calendars:
-			continue
-		if not frappe.db.exists("Escalation Policy", name):
-			continue
-		policy = frappe.get_cached_doc("Escalation Policy", name)
-		if (policy.calendar_mode or "24x7") == "24x7":
-			calendars[name] = {"mode": "24x7"}
-			continue
-		calendars[name] = {
-			"mode": "Working Hours",
-			"hours": [
-				{"weekday": row.weekday, "start": str(row.start_time), "end": str(row.end_time)}
-				for row in policy.working_hours
-			],
-			"holidays": holidays_of(policy.holiday_list) or [],
-		}
-	return calendars
-
-
-def definition_of(rule_doc, compiled):
-	"""The name of the current version of a rule's sequence; keeps its snapshot on ``compiled``."""
-	from crm_automation.rules import rule_as_dict
-
-	snapshot = _without_bookkeeping(rule_as_dict(rule_doc))
-	text = json.dumps(snapshot, sort_keys=True, default=str)
-	name = "SEQ-" + hashlib.sha1(text.encode()).hexdigest()[:20]
-	compiled.sequence_snapshot = text
-	return name
-
-
-# Saving a rule restamps these on every row; they say nothing about what the sequence does, so a
-# save that changes nothing keeps the version.
-_BOOKKEEPING = frozenset({"creation", "modified", "modified_by", "docstatus", "parentfield", "parenttype"})
-
-
-def _without_bookkeeping(value):
-	if isinstance(value, dict):
-		return {k: _without_bookkeeping(v) for k, v in value.items() if k not in _BOOKKEEPING}
-	if isinstance(value, list):
-		return [_without_bookkeeping(item) for item in value]
-	return value
-
-
 def ensure_definition(rule):
 	"""Store the rule's current version once. Checked once per compiled rule (that is, per process
 	until a rule changes), so starting a sequence costs one INSERT and no lookup."""
@@ -152,8 +102,6 @@ def ensure_definition(rule):
 def compiled_definition(name):
 	"""(compiled rule, snapshot dict) of a stored version, compiled once per process."""
 	if name not in _compiled_definitions:
-		from crm_automation.rules import get_fields, get_fields_if_doctype
-
 		snapshot = json.loads(frappe.db.get_value(DEFINITION_DOCTYPE, name, "definition"))
 		compiled = compile_workflow_rule(
 			snapshot, get_fields(snapshot["document_type"]), get_fields_if_doctype
@@ -171,15 +119,11 @@ def sequence_doctypes():
 	since disabled or changed. Worked out once per process until an index changes: a doctype outside
 	the enabled rules gets no new pending step, and a rule that stops changes the index, so a
 	doctype whose sequences have all ended costs nothing again from then on."""
-	from crm_automation.compiled_cache import versioned_memo
-
 	return versioned_memo("sequence_doctypes", _sequence_doctypes)
 
 
 def _sequence_doctypes():
-	from crm_automation.rules import _get_index
-
-	enabled = frozenset(_get_index().get("sequence_doctypes", ()))
+	enabled = frozenset(get_index().get("sequence_doctypes", ()))
 	stored = frappe.get_all(DEFINITION_DOCTYPE, pluck="document_type", distinct=True)
 	return enabled | frozenset(
 		doctype
@@ -428,8 +372,6 @@ def may_control(row, user):
 	"""Rule managers may skip or cancel the steps of a document they may read (they could change the
 	rule itself); anyone else needs write permission on the document. The steps of a document that
 	no longer exists are a System Manager's to clear."""
-	from crm_automation.permissions import is_system_manager
-
 	doctype, name = row.reference_doctype, row.reference_name
 	if not (doctype and name and frappe.db.exists("DocType", doctype) and frappe.db.exists(doctype, name)):
 		return is_system_manager(user)
@@ -445,8 +387,6 @@ def may_control(row, user):
 
 def describe_steps(rule_doc, compiled):
 	"""Each step row's wait in words (the grid's Summary column)."""
-	from crm_automation.rules import get_fields
-
 	if not compiled.sequence:
 		return
 	fields = get_fields(rule_doc.document_type)

@@ -13,11 +13,20 @@ from collections import ChainMap
 
 import frappe
 
-from crm_automation.engine.linked import fetch_linked_values, linked_paths_of
-from crm_automation.field_access import hidden_fields, may_read_record
-from crm_automation.permissions import is_system_manager
+from crm_automation.engine.linked_paths import fetch_linked_values, linked_paths_of
+from crm_automation.trust.field_access import ReadableView, hidden_fields, may_read_record
+from crm_automation.trust.run_as import is_system_manager
 
-__all__ = ["linked_paths_of", "linked_values_as", "load_linked", "load_linked_as", "with_linked_values"]
+__all__ = [
+	"evaluation_values",
+	"field_values",
+	"linked_paths_of",
+	"linked_values_as",
+	"load_linked",
+	"load_linked_as",
+	"readable_view_of",
+	"with_linked_values",
+]
 
 
 def load_linked(doctype, name, fieldnames):
@@ -69,3 +78,27 @@ def with_linked_values(values, before_values, linked_paths, user=None):
 	if before_values is not None:
 		before_values = ChainMap(found, before_values)
 	return values, before_values
+
+
+def field_values(doc):
+	"""The plain dict the engine reads: a Document's own attributes, or a dict as it is."""
+	if doc is None or isinstance(doc, dict):
+		return doc
+	return doc.__dict__
+
+
+def evaluation_values(doc, before, rules, user=None):
+	"""(values, before values) for evaluating ``rules``: the documents' own dicts, plus the linked
+	values the rules read, fetched once for all of them (above). With ``user``: as that user may
+	read them, fields above their permission levels absent (trust/field_access.py)."""
+	own, own_before = field_values(doc), field_values(before)
+	if user is None:
+		return with_linked_values(own, own_before, linked_paths_of(rules))
+	hidden = hidden_fields(doc.doctype, user)
+	if hidden:
+		own, own_before = readable_view_of(own, hidden), readable_view_of(own_before, hidden)
+	return with_linked_values(own, own_before, linked_paths_of(rules), user)
+
+
+def readable_view_of(values, hidden):
+	return None if values is None else ReadableView(values, hidden)

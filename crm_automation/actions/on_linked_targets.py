@@ -10,10 +10,12 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html
 
-from crm_automation import permissions
 from crm_automation.actions.common import ActionError, default_minutes
-from crm_automation.actions.records import _check_value_fits, _value_for
+from crm_automation.actions.records import check_value_fits, value_for
 from crm_automation.engine import workflow as wf
+from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
+from crm_automation.runtime.linked_values import load_linked
+from crm_automation.trust import run_as as permissions
 
 
 class TargetSkipped(Exception):
@@ -65,8 +67,8 @@ def set_linked_value(intent, doc, before, rule):
 	document's validations and its own rules run."""
 	user = permissions.run_as_of(rule)
 	permissions.check_field_writable(doc, intent["field"], user)
-	value = _value_for(intent, doc, None)
-	_check_value_fits(doc, intent["field"], value)
+	value = value_for(intent, doc, None)
+	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
@@ -117,8 +119,6 @@ def with_linked_inputs(intent, doc, reader):
 	path = intent.get("user_path")
 	if not path:
 		return intent
-	from crm_automation.engine.linked import Hop, LinkedPath, fetch_linked_values
-
 	linked = LinkedPath(
 		path["path"], [Hop(**hop) for hop in path["hops"]], path["fieldname"], None, path["label"]
 	)
@@ -129,7 +129,6 @@ def with_linked_inputs(intent, doc, reader):
 
 
 def _loader_for(reader):
-	from crm_automation.linked_values import load_linked
 
 	def load(doctype, name, fieldnames):
 		if readable_record(doctype, name, reader) is None:

@@ -11,7 +11,7 @@ A site opts in to deliberate internal targets with ``crm_automation_webhook_allo
 config: host names (``erp.internal``, ``*.corp.example``) or networks (``10.20.0.0/16``,
 ``127.0.0.1``).
 
-The rules themselves (which addresses, the allowlist, reading a URL) are crm_automation.net_guard;
+The rules themselves (which addresses, the allowlist, reading a URL) are crm_automation.trust.address_rules;
 this module makes the request. No Frappe import at module level: both are tested without a bench.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from crm_automation.engine.i18n import _
-from crm_automation.net_guard import (
+from crm_automation.trust.address_rules import (
 	ALLOWLIST_KEY,
 	Allowlist,
 	BlockedTarget,

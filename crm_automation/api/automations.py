@@ -6,10 +6,15 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html
 
+from crm_automation import actions
+from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, automations_for, dry_run, replay
 from crm_automation.engine import describe_operators
-from crm_automation.engine.fieldtypes import UNSUPPORTED, kind_of
+from crm_automation.engine.fieldtypes import STANDARD_FIELDS, UNSUPPORTED, kind_of
 from crm_automation.engine.i18n import translating
-from crm_automation.record_access import (
+from crm_automation.runtime.runner import run_rule
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc, get_compiled_rule
+from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
+from crm_automation.trust.record_access import (
 	INTEGRATION_ROLE,
 	Reader,
 	may_edit_rules,
@@ -26,8 +31,6 @@ from crm_automation.record_access import (
 def get_condition_fields(doctype: str):
 	"""Fields a condition or action can use, with the operators that fit each: the desk's pickers."""
 	frappe.has_permission("Workflow Rule", "read", throw=True)
-	from crm_automation.engine.fieldtypes import STANDARD_FIELDS
-
 	meta = frappe.get_meta(doctype)
 	fields = [
 		{"fieldname": name, "label": _(f["label"]), "fieldtype": f["fieldtype"], "options": f.get("options")}
@@ -55,8 +58,6 @@ def track_activity(document: str, activity_type: str, document_type: str = "Lead
 
 	The caller needs write permission on the document, or the CRM Automation Integration role and
 	read permission on it; a missing and a forbidden document get the same answer."""
-	from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
-
 	check_rate_limit()
 	if not document or not isinstance(document, str):
 		frappe.throw(_("Say which {0} the activity belongs to (document)").format(_(document_type)))
@@ -98,8 +99,6 @@ def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	"""The Test button: what a rule would do on chosen or the latest documents; nothing written but
 	a Dry Run log entry."""
 	require_rule_manager()
-	from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, dry_run
-
 	chosen = _parse_names(names)
 	if chosen is not None and not (
 		isinstance(chosen, list) and all(isinstance(n, str) and n for n in chosen) and chosen
@@ -127,11 +126,9 @@ def _parse_names(names):
 
 
 @frappe.whitelist()
-def replay_rule(rule: str, days: int = 30):
+def replay_rule_on_documents(rule: str, days: int = 30):
 	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
 	require_rule_manager()
-	from crm_automation.dry_run import replay
-
 	return replay(rule, days)
 
 
@@ -139,8 +136,6 @@ def replay_rule(rule: str, days: int = 30):
 def get_applicable_automations(doctype: str, name: str):
 	"""'Which automations apply to this document?': every enabled rule evaluated on it now."""
 	doc = permitted_document(doctype, name)
-	from crm_automation.dry_run import automations_for
-
 	sees_recipients = may_edit_rules()
 	reader = Reader()
 	with translating(_):  # the engine's reasons in the reader's language
@@ -190,9 +185,6 @@ def run_manual_rule(rule: str, doctype: str, name: str):
 	clicking needs read and write permission on the document; the rule's actions then run as the
 	rule runs."""
 	doc = permitted_document(doctype, name, ("read", "write"))
-	from crm_automation.rules import get_compiled_rule
-	from crm_automation.runner import run_rule
-
 	compiled = get_compiled_rule(rule) if isinstance(rule, str) else None
 	if not compiled or compiled.trigger != "Manual" or compiled.document_type != doctype:
 		frappe.throw(
@@ -248,15 +240,12 @@ def retry_failed_actions(log: str):
 	"""Run the failed actions of a logged run again on the document as it is now. Needs rule-manager
 	rights, the log, and read and write permission on its document."""
 	require_rule_manager()
-	from crm_automation import actions
-	from crm_automation.rules import compile_rule
-
 	log_doc = permitted_document("Automation Log", log)
 	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):
 		frappe.throw(_("Only the actions of an existing Workflow Rule can be retried"))
 	rule_doc = permitted_document("Workflow Rule", log_doc.rule)
 	doc = permitted_document(log_doc.reference_doctype, log_doc.reference_name, ("read", "write"))
-	compiled = compile_rule(rule_doc)
+	compiled = compile_workflow_rule_doc(rule_doc)
 	failed_rows = {row.action_row for row in log_doc.actions if row.status == "Failed"}
 	intents = [
 		intent

@@ -1,0 +1,1 @@
+"""The site's history export and the automation proposals mined from it."""

@@ -1,0 +1,1 @@
+"""The command line, the simulator and its file readers. Nothing here imports frappe."""
