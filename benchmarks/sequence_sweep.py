@@ -23,26 +23,6 @@ from _site import connect
 PREFIX = "BENCH-SEQ-"
 RULE = "_Bench Sequence Rule"
 PLAIN_RULE = "_Bench Plain Rule"
-COLUMNS = [
-	"name",
-	"creation",
-	"modified",
-	"owner",
-	"modified_by",
-	"docstatus",
-	"idx",
-	"status",
-	"due_at",
-	"workflow_rule",
-	"step_index",
-	"step_name",
-	"reference_doctype",
-	"reference_name",
-	"sequence",
-	"definition",
-	"anchor_at",
-	"condition_met",
-]
 
 
 def make_rules(frappe):
@@ -94,6 +74,9 @@ def definition(frappe):
 
 
 def insert_pending(frappe, total, due, now, definition_name):
+	# The app's own column list: a column the app adds is inserted here too (empty), not forgotten.
+	from crm_automation.sequences.steps import STEP_COLUMNS
+
 	rows = []
 	every = max(total // due, 1)
 	for i in range(total):
@@ -102,30 +85,29 @@ def insert_pending(frappe, total, due, now, definition_name):
 			if i % every == 0 and i // every < due
 			else now + datetime.timedelta(hours=1 + i % 500)
 		)
-		rows.append(
-			(
-				f"{PREFIX}{i:07d}",
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-				0,
-				0,
-				"Pending",
-				due_at,
-				RULE,
-				1,
-				"Later",
-				"Lead",
-				f"{PREFIX}LEAD-{i:07d}",
-				f"{PREFIX}{i}",
-				definition_name,
-				now,
-				0,
-			)
-		)
+		row = {
+			"name": f"{PREFIX}{i:07d}",
+			"creation": now,
+			"modified": now,
+			"owner": "Administrator",
+			"modified_by": "Administrator",
+			"docstatus": 0,
+			"idx": 0,
+			"status": "Pending",
+			"due_at": due_at,
+			"workflow_rule": RULE,
+			"step_index": 1,
+			"step_name": "Later",
+			"reference_doctype": "Lead",
+			"reference_name": f"{PREFIX}LEAD-{i:07d}",
+			"sequence": f"{PREFIX}{i}",
+			"definition": definition_name,
+			"anchor_at": now,
+			"condition_met": 0,
+		}
+		rows.append(tuple(row.get(column) for column in STEP_COLUMNS))
 	for start in range(0, total, 10000):
-		frappe.db.bulk_insert("Automation Sequence Step", COLUMNS, rows[start : start + 10000])
+		frappe.db.bulk_insert("Automation Sequence Step", STEP_COLUMNS, rows[start : start + 10000])
 	frappe.db.commit()
 
 

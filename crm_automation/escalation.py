@@ -18,6 +18,7 @@ from crm_automation.engine.escalation import CLOCK_FIELD, REOPEN_RESTART, compil
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ADD_COMMENT, CREATE_TODO, NOTIFY, SEND_EMAIL
 from crm_automation.runtime.compiled_cache import CompiledCache, forget_local_indexes
+from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.linked_values import field_values
 from crm_automation.runtime.policy_calendars import holidays_of
 from crm_automation.runtime.run_log import claim_occurrence, make_log
@@ -240,17 +241,14 @@ def sweep(now=None):
 		)
 		if len(due) <= SWEEP_CHUNK:
 			return fire_due_escalations(due, now)
-		for start in range(0, len(due), SWEEP_CHUNK):
-			chunk = due[start : start + SWEEP_CHUNK]
-			frappe.enqueue(
-				"crm_automation.escalation.fire_due_escalations",
-				queue="long",
-				job_id=f"crm_automation:escalations:{chunk[0]}:{now:%Y%m%d%H%M}",
-				deduplicate=True,
-				names=chunk,
-				now=str(now),
-			)
-		return len(due)
+		return enqueue_chunks(
+			"crm_automation.escalation.fire_due_escalations",
+			due,
+			SWEEP_CHUNK,
+			"names",
+			lambda chunk: f"crm_automation:escalations:{chunk[0]}:{now:%Y%m%d%H%M}",
+			now=str(now),
+		)
 	finally:
 		frappe.db.sql("select release_lock(%s)", lock)
 

@@ -95,11 +95,11 @@ before_job = ["crm_automation.runtime.run_state.reset_request_state"]
 scheduler_events = {
 	"cron": {
 		"* * * * *": [
-			"crm_automation.sequences.runs.sweep",
+			"crm_automation.scheduler.fire_due_steps_for_all_sequences",
 		],
 		"*/5 * * * *": [
 			"crm_automation.scheduler.run_time_triggers_for_all_rules",
-			"crm_automation.escalation.run_escalations_for_all_policies",
+			"crm_automation.scheduler.run_escalations_for_all_policies",
 		],
 	},
 	"daily_long": [

@@ -1,18 +1,22 @@
-"""Scheduler entry points: each fans out to RQ jobs (one per rule) so more workers sweep faster."""
+"""Every scheduler entry point (hooks.py names only these): each fans out to RQ jobs (one per rule,
+or one per chunk of what is due) so more workers sweep faster."""
 
 import datetime
 
 import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
+from crm_automation import escalation
 from crm_automation.actions import retry_due_webhooks
 from crm_automation.actions.sms import retry_due_sms
 from crm_automation.engine.workflow import TRIGGER_TIME
 from crm_automation.runtime.compiled_cache import forget_local_indexes
+from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.run_log import occurrence_key
 from crm_automation.runtime.runner import run_rule
 from crm_automation.runtime.savepoints import TransactionLost, run_alone
 from crm_automation.runtime.workflow_rules import get_compiled_rule
+from crm_automation.sequences import runs as sequence_runs
 from crm_automation.trust.field_access import ReadableView, hidden_fields
 from crm_automation.trust.run_as import run_as_of
 
@@ -40,6 +44,19 @@ def run_time_triggers_for_all_rules():
 		job_id="crm_automation:retry_webhooks",
 		deduplicate=True,
 	)
+
+
+def run_escalations_for_all_policies():
+	"""Every 5 minutes: one deduplicated sweep job, which fires what is due inline or in chunk jobs.
+	crm_automation.escalation.run_escalations_for_all_policies stays for jobs queued under that path."""
+	escalation.run_escalations_for_all_policies()
+
+
+def fire_due_steps_for_all_sequences():
+	"""Every minute: the follow-up sequences' sweep (crm_automation.sequences.runs.sweep, still callable
+	for jobs queued under that path). It commits as it goes: released stale claims and each step's
+	claim must be visible to other workers before a step acts, and many due rows go out as chunk jobs."""
+	return sequence_runs.sweep()
 
 
 def due_window(rule, now, catchup_hours):
@@ -105,19 +122,15 @@ def run_time_trigger(rule_name, now=None):
 		due = find_due_documents(rule, now)
 		if len(due) <= CHUNK_SIZE:
 			return fire_due_documents(rule_name, due)
-		# Fan out: each chunk is a job on the long queue, so more workers fire more at once. The job
-		# id makes a chunk queued twice (two overlapping sweeps) run once.
-		for start in range(0, len(due), CHUNK_SIZE):
-			chunk = due[start : start + CHUNK_SIZE]
-			frappe.enqueue(
-				"crm_automation.scheduler.fire_due_documents",
-				queue="long",
-				job_id=f"crm_automation:time_chunk:{rule_name}:{chunk[0][0]}:{chunk[0][1]}",
-				deduplicate=True,
-				rule_name=rule_name,
-				due=chunk,
-			)
-		return len(due)
+		# Fan out: each chunk is a job on the long queue, so more workers fire more at once.
+		return enqueue_chunks(
+			"crm_automation.scheduler.fire_due_documents",
+			due,
+			CHUNK_SIZE,
+			"due",
+			lambda chunk: f"crm_automation:time_chunk:{rule_name}:{chunk[0][0]}:{chunk[0][1]}",
+			rule_name=rule_name,
+		)
 	finally:
 		frappe.db.sql("select release_lock(%s)", lock)
 

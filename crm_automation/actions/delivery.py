@@ -39,6 +39,22 @@ def due_rows(action_type, now, limit, extra_condition="", fields="name"):
 	)
 
 
+def queued_rows(log_name, action_type, fields=("name",)):
+	"""One log's rows of one action type still Queued, in the order its actions wrote them: what the
+	job enqueued after the save delivers."""
+	return frappe.get_all(
+		"Automation Log Action",
+		filters={
+			"parent": log_name,
+			"parenttype": "Automation Log",
+			"action_type": action_type,
+			"status": "Queued",
+		},
+		fields=list(fields),
+		order_by="idx asc",
+	)
+
+
 def claim(row_name, action_type, token, now, hold_seconds):
 	"""One UPDATE that only one worker can win: InnoDB re-reads the row under its lock, so the loser
 	of a race finds it Sending and changes nothing. Committed at once, so the others see it."""

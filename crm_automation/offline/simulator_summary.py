@@ -154,6 +154,19 @@ def _counts(counts):
 	)
 
 
+def outcome_line(result, subject):
+	"""One outcome as the simulator and the dry run both word it: outcome, what it is of (a rule, a
+	policy, a document), then its branch, when it fires and why, each only when there is one."""
+	line = f"  {result['outcome']:<13} {subject}"
+	if result.get("branch"):
+		line += f" branch {result['branch']}"
+	if result.get("fires_at"):
+		line += f" at {result['fires_at']}"
+	if result.get("reason"):
+		line += f": {result['reason']}"
+	return line
+
+
 def format_entry(entry):
 	"""One record's explanation as text lines."""
 	lines = [f"{entry['doctype']} {entry['name']}  ({entry['record']})"]
@@ -162,24 +175,14 @@ def format_entry(entry):
 			f"  score {score['score']:g} → {score['grade'] or '-'}  [{score['rule']}: {score['explained']}]"
 		)
 	for rule in entry["rules"]:
-		head = f"  {rule['outcome']:<13} {rule['rule']} ({rule['trigger']})"
-		if rule.get("branch"):
-			head += f" branch {rule['branch']}"
-		if rule.get("fires_at"):
-			head += f" at {rule['fires_at']}"
-		if rule.get("reason"):
-			head += f": {rule['reason']}"
-		lines.append(head)
+		lines.append(outcome_line(rule, f"{rule['rule']} ({rule['trigger']})"))
 		for action in rule.get("actions") or []:
 			details = ", ".join(f"{k}={v}" for k, v in action.items() if k not in ("type", "branch"))
 			lines.append(f"      → {action['type']}: {details}")
 		for line in rule.get("follow_up") or []:
 			lines.append(f"      then {line}")
 	for escalation in entry["escalations"]:
-		lines.append(
-			f"  {escalation['outcome']:<13} {escalation['policy']}"
-			+ (f": {escalation['reason']}" if escalation.get("reason") else "")
-		)
+		lines.append(outcome_line(escalation, escalation["policy"]))
 		for step in escalation.get("schedule") or []:
 			lines.append(
 				f"      {step['at']}  {step['what']}"

@@ -20,6 +20,7 @@ from frappe.utils import get_datetime
 from crm_automation import actions
 from crm_automation.doc_events import skip_automation
 from crm_automation.engine import sequences as seq
+from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.linked_values import field_values
 from crm_automation.runtime.run_log import make_log
 from crm_automation.runtime.runner import get_settings, record_health, run_state
@@ -55,17 +56,14 @@ def sweep(now_at=None):
 	)
 	if len(due) <= CHUNK_SIZE:
 		return fire_steps(due, now_at=at)
-	for start in range(0, len(due), CHUNK_SIZE):
-		chunk = due[start : start + CHUNK_SIZE]
-		frappe.enqueue(
-			"crm_automation.sequences.runs.fire_steps",
-			queue="long",
-			job_id=f"crm_automation:sequence_chunk:{chunk[0]}",
-			deduplicate=True,
-			names=chunk,
-			now_at=at,
-		)
-	return len(due)
+	return enqueue_chunks(
+		"crm_automation.sequences.runs.fire_steps",
+		due,
+		CHUNK_SIZE,
+		"names",
+		lambda chunk: f"crm_automation:sequence_chunk:{chunk[0]}",
+		now_at=at,
+	)
 
 
 def fire_steps(names, now_at=None):
