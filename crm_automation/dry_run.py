@@ -18,25 +18,19 @@ from frappe.utils import add_days, escape_html, get_datetime, now_datetime
 from crm_automation import actions
 from crm_automation.actions.on_linked_targets import TargetSkipped, preview_on_target, with_linked_inputs
 from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
+from crm_automation.actions.records import STANDARD_MAPPERS
 from crm_automation.actions.sms import preview_sms
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.budget import within_run_budget
 from crm_automation.escalation import compile_policy_doc
+from crm_automation.offline.simulator_summary import outcome_line
 from crm_automation.runtime.linked_values import evaluation_values, field_values
 from crm_automation.runtime.run_log import make_log
 from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc
 from crm_automation.scoring import compile_score_rule_doc, score_documents
 from crm_automation.sequences.timeline import dry_run_schedule
-from crm_automation.trust.record_access import (
-	HIDDEN,
-	Reader,
-	permitted_document,
-	readable_names,
-	redact_trace,
-	scrub,
-	scrub_all,
-	value_field_of,
-)
+from crm_automation.trust.record_access import permitted_document, readable_names
+from crm_automation.trust.redaction import HIDDEN, Reader, redact_trace, scrub, scrub_all, value_field_of
 from crm_automation.trust.run_as_reads import reading_as
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
@@ -142,7 +136,7 @@ def _workflow(rule_doc, doc, log=True, counts_only=False):
 
 def shown_to_asker(result, doc):
 	"""A dry run's answer for the person asking: the trace without values of fields they may not read
-	(own, linked, child rows: record_access.redact_trace), and those values, as far as they are known,
+	(own, linked, child rows: redaction.redact_trace), and those values, as far as they are known,
 	blotted out of every text. Templates were rendered on what they may read already (preview)."""
 	reader = Reader()
 	if reader.everything:
@@ -201,8 +195,6 @@ def preview(intent, doc, rule):
 			intent["strategy"].lower(), ", ".join(candidates) or _("nobody")
 		)
 	elif kind == wf.CREATE_DOCUMENT:
-		from crm_automation.actions.records import STANDARD_MAPPERS
-
 		mapper = STANDARD_MAPPERS.get((doc.doctype, intent["doctype"])) if intent["use_mapper"] else None
 		new = frappe.get_attr(mapper)(doc.name) if mapper else frappe.new_doc(intent["doctype"])
 		for fieldname, source in intent["field_map"].items():
@@ -337,12 +329,7 @@ def format_dry_run(result):
 		f"{result['rule_type']} {result['rule']} on {result['document_type']} (dry run: nothing written)"
 	]
 	for entry in result["results"]:
-		head = f"  {entry['document']}: {entry['outcome']}"
-		if entry.get("branch"):
-			head += f", branch {entry['branch']}"
-		if entry.get("reason"):
-			head += f" ({entry['reason']})"
-		lines.append(head)
+		lines.append(outcome_line(entry, entry["document"]))
 		for leaf in entry.get("trace") or []:
 			mark = "•" if leaf.get("result") is None else "✔" if leaf["result"] else "✘"
 			lines.append(

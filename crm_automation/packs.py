@@ -10,6 +10,7 @@ from frappe import _
 from frappe.utils import now
 
 from crm_automation.actions.webhooks import parse_headers
+from crm_automation.engine.fieldtypes import STANDARD_FIELDS
 from crm_automation.engine.packs import (
 	PACK_FORMAT,
 	PACK_VERSION,
@@ -24,13 +25,7 @@ from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_i
 
 # Set by the app, not by whoever wrote the rule: never part of a pack.
 _INTERNAL = {
-	"name",
-	"owner",
-	"creation",
-	"modified",
-	"modified_by",
-	"docstatus",
-	"idx",
+	*STANDARD_FIELDS,
 	"doctype",
 	"parent",
 	"parentfield",

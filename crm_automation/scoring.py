@@ -18,6 +18,7 @@ from crm_automation.runtime.runner import run_rule
 from crm_automation.runtime.savepoints import run_alone
 from crm_automation.runtime.workflow_rules import get_fields, get_rules, parse_conditions
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES
+from crm_automation.trust import field_writes, protected_doctypes
 from crm_automation.trust import run_as as permissions
 from crm_automation.trust.field_access import ReadableView, hidden_fields, readable_view
 
@@ -60,11 +61,11 @@ def band_field_allowed(rule, doc, fieldname, value=None):
 	user = permissions.run_as_of(rule)
 	try:
 		permissions.check_run_as_user(user)
-		permissions.check_not_protected(doc.doctype, user, _("Lead Score Rules"), document_type=True)
+		protected_doctypes.check_not_protected(doc.doctype, user, _("Lead Score Rules"), document_type=True)
 		# On a new document as well: creating is no right to change what someone else creates.
 		permissions.check_can_write_document(doc, user)
-		permissions.check_field_writable(doc, fieldname, user)
-		permissions.check_workflow_change(doc, fieldname, value, user, before=doc.get_doc_before_save())
+		field_writes.check_field_writable(doc, fieldname, user)
+		field_writes.check_workflow_change(doc, fieldname, value, user, before=doc.get_doc_before_save())
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		frappe.log_error(
 			title=f"Lead Score band did not set {fieldname} of {doc.doctype} {doc.name}", message=str(error)
@@ -262,7 +263,7 @@ def rescore(doctype, name, announce=True):
 	band = result.band
 	if band and band.set_field and band_field_allowed(rule, doc, band.set_field, band.set_value):
 		# db_set skips the save's sanitising: the value is stored as a save would store it.
-		values[band.set_field] = permissions.as_a_save_stores(doc, band.set_field, band.set_value)
+		values[band.set_field] = field_writes.as_a_save_stores(doc, band.set_field, band.set_value)
 	doc.db_set(values, update_modified=False)
 	if announce and old_grade != result.grade:
 		announce_band_change(doc, old_grade, result)

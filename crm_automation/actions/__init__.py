@@ -36,7 +36,7 @@ from crm_automation.actions.records import (
 from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
 from crm_automation.trust import run_as as permissions
-from crm_automation.trust.record_access import value_field_of
+from crm_automation.trust.redaction import value_field_of
 from crm_automation.trust.run_as_reads import reading_as
 
 

@@ -15,6 +15,7 @@ from crm_automation.actions.records import check_value_fits, value_for
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
 from crm_automation.runtime.linked_values import load_linked
+from crm_automation.trust import field_writes
 from crm_automation.trust import run_as as permissions
 
 
@@ -66,14 +67,14 @@ def set_linked_value(intent, doc, before, rule):
 	"""Set Value on a linked document: a full save as the run-as user would make it, so the linked
 	document's validations and its own rules run."""
 	user = permissions.run_as_of(rule)
-	permissions.check_field_writable(doc, intent["field"], user)
+	field_writes.check_field_writable(doc, intent["field"], user)
 	value = value_for(intent, doc, None)
 	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
 	# The save's own workflow check is the saver's; the transition must be one the run-as user may take.
-	permissions.check_workflow_change(doc, intent["field"], value, user)
+	field_writes.check_workflow_change(doc, intent["field"], value, user)
 	doc.set(intent["field"], value)
 	# The run-as user's rights were checked above; the user whose save set this off may have none.
 	doc.flags.ignore_permissions = True

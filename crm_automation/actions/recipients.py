@@ -8,7 +8,7 @@ sees that it is hidden, or a count."""
 import frappe
 from frappe import _
 
-from crm_automation.trust.record_access import HIDDEN
+from crm_automation.trust.redaction import HIDDEN
 
 
 def enabled_users(users):

@@ -10,6 +10,7 @@ from frappe.utils.html_utils import sanitize_html
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.engine import workflow as wf
 from crm_automation.runtime.run_state import creating_document
+from crm_automation.trust import field_writes, protected_doctypes
 from crm_automation.trust import run_as as permissions
 from crm_automation.trust.field_access import hidden_fields, without_hidden
 from crm_automation.trust.run_as_reads import reading_as
@@ -53,15 +54,15 @@ def check_value_fits(doc, fieldname, value):
 
 def set_value(intent, doc, before, rule):
 	user = permissions.run_as_of(rule)
-	permissions.check_field_writable(doc, intent["field"], user)
-	value = permissions.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
+	field_writes.check_field_writable(doc, intent["field"], user)
+	value = field_writes.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
 	check_value_fits(doc, intent["field"], value)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
 	# What the run-as user's own save of this change would be checked for besides the field itself:
 	# a Frappe Workflow state moves only by a transition they may take.
-	permissions.check_workflow_change(doc, intent["field"], value, user)
+	field_writes.check_workflow_change(doc, intent["field"], value, user)
 	# db_set writes once, without another save; Frappe runs on_change, so Value Change rules on
 	# this field still see it (the runner stops this rule from re-firing itself).
 	if doc.get_doc_before_save() is None and not doc.is_new():
@@ -84,13 +85,13 @@ def set_value_before_save(intent, doc, before, rule=None):
 	try:
 		user = permissions.run_as_of(rule) if rule else frappe.session.user
 		permissions.check_run_as_user(user)
-		permissions.check_not_protected(
+		protected_doctypes.check_not_protected(
 			doc.doctype, user, _("Rules on {0}").format(_(doc.doctype)), document_type=True
 		)
 		permissions.check_can_write_document(doc, user)
-		permissions.check_field_writable(doc, intent["field"], user)
-		value = permissions.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
-		permissions.check_workflow_change(doc, intent["field"], value, user, before=before)
+		field_writes.check_field_writable(doc, intent["field"], user)
+		value = field_writes.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
+		field_writes.check_workflow_change(doc, intent["field"], value, user, before=before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
 	doc.set(intent["field"], value)
@@ -135,7 +136,7 @@ def add_comment(intent, doc, before, rule):
 def create_document(intent, doc, before, rule):
 	target_doctype = intent["doctype"]
 	run_as = permissions.run_as_of(rule)
-	permissions.check_not_protected(target_doctype, run_as, _("Create Document"))
+	protected_doctypes.check_not_protected(target_doctype, run_as, _("Create Document"))
 	mapper = STANDARD_MAPPERS.get((doc.doctype, target_doctype)) if intent["use_mapper"] else None
 	if mapper:
 		new = frappe.get_attr(mapper)(doc.name)
@@ -152,7 +153,7 @@ def create_document(intent, doc, before, rule):
 	link_back(new, doc)
 	# The run-as user's create right and field levels are checked here, for that user rather than
 	# the one whose save started the rule; insert then goes on without a second check for the saver.
-	permissions.check_can_create(new, intent["field_map"], run_as)
+	field_writes.check_can_create(new, intent["field_map"], run_as)
 	# A draft for a person to complete: ERPNext's mandatory fields (items, rates) come later.
 	new.flags.ignore_mandatory = True
 	# The document is the run-as user's, whoever's save started the rule: its creator, "only if

@@ -28,7 +28,7 @@ from crm_automation.actions.recipients import may_read_value
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.sms import normalize_number
 from crm_automation.trust import run_as as permissions
-from crm_automation.trust.record_access import HIDDEN
+from crm_automation.trust.redaction import HIDDEN
 
 SMS_RETRIES = 3
 SMS_BACKOFF_MINUTES = (1, 5, 15, 60)
@@ -210,18 +210,7 @@ def after_run(log_name, results):
 
 def deliver_sms(log_name):
 	"""Deliver the queued SMS of one log. Runs on the short queue after the save committed."""
-	rows = frappe.get_all(
-		"Automation Log Action",
-		filters={
-			"parent": log_name,
-			"parenttype": "Automation Log",
-			"action_type": wf.SEND_SMS,
-			"status": "Queued",
-		},
-		fields=["name", "payload"],
-		order_by="idx asc",
-	)
-	for row in rows:
+	for row in delivery.queued_rows(log_name, wf.SEND_SMS, fields=("name", "payload")):
 		if row.payload:
 			deliver_row(row.name)
 	settle_summaries(log_name)

@@ -68,19 +68,8 @@ def _readable_snapshot(doc, user):
 
 def deliver_webhooks(log_name):
 	"""Deliver the queued webhooks of one log. Runs on the short queue after the save committed."""
-	rows = frappe.get_all(
-		"Automation Log Action",
-		filters={
-			"parent": log_name,
-			"parenttype": "Automation Log",
-			"action_type": wf.WEBHOOK,
-			"status": "Queued",
-		},
-		pluck="name",
-		order_by="idx asc",
-	)
-	for row_name in rows:
-		deliver_row(row_name)
+	for row in delivery.queued_rows(log_name, wf.WEBHOOK):
+		deliver_row(row.name)
 
 
 def retry_due_webhooks():

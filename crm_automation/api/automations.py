@@ -14,17 +14,9 @@ from crm_automation.engine.i18n import translating
 from crm_automation.runtime.runner import run_rule
 from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc, get_compiled_rule
 from crm_automation.scoring import check_rate_limit, get_score_rule, rescore
-from crm_automation.trust.record_access import (
-	INTEGRATION_ROLE,
-	Reader,
-	may_edit_rules,
-	permitted_document,
-	redact_log,
-	redact_text,
-	redact_trace,
-	require_rule_manager,
-	scrub,
-)
+from crm_automation.trust.record_access import permitted_document
+from crm_automation.trust.redaction import Reader, redact_log, redact_text, redact_trace, scrub
+from crm_automation.trust.roles import INTEGRATION_ROLE, check_rule_manager, may_edit_rules
 
 
 @frappe.whitelist()
@@ -98,7 +90,7 @@ def track_activity(document: str, activity_type: str, document_type: str = "Lead
 def dry_run_rule(rule: str, names: str | None = None, last: int | None = None):
 	"""The Test button: what a rule would do on chosen or the latest documents; nothing written but
 	a Dry Run log entry."""
-	require_rule_manager()
+	check_rule_manager()
 	chosen = _parse_names(names)
 	if chosen is not None and not (
 		isinstance(chosen, list) and all(isinstance(n, str) and n for n in chosen) and chosen
@@ -128,7 +120,7 @@ def _parse_names(names):
 @frappe.whitelist()
 def replay_rule_on_documents(rule: str, days: int = 30):
 	"""What a Workflow Rule would have done over the last N days of documents: counts only."""
-	require_rule_manager()
+	check_rule_manager()
 	return replay(rule, days)
 
 
@@ -214,7 +206,7 @@ def get_automation_history(doctype: str, name: str, limit: int = 20):
 	Where messages and webhooks went is shown only to those who may edit rules."""
 	doc = permitted_document(doctype, name)
 	sees_recipients = may_edit_rules()
-	# Values of fields the reader may not read are hidden, field by field (record_access.Reader).
+	# Values of fields the reader may not read are hidden, field by field (redaction.Reader).
 	reader = Reader()
 	logs = frappe.get_all(
 		"Automation Log",
@@ -239,7 +231,7 @@ def get_automation_history(doctype: str, name: str, limit: int = 20):
 def retry_failed_actions(log: str):
 	"""Run the failed actions of a logged run again on the document as it is now. Needs rule-manager
 	rights, the log, and read and write permission on its document."""
-	require_rule_manager()
+	check_rule_manager()
 	log_doc = permitted_document("Automation Log", log)
 	if log_doc.rule_type != "Workflow Rule" or not frappe.db.exists("Workflow Rule", log_doc.rule):
 		frappe.throw(_("Only the actions of an existing Workflow Rule can be retried"))

@@ -9,7 +9,6 @@ from crm_automation.engine.i18n import translating
 from crm_automation.engine.mining_replay import replay
 from crm_automation.mining import history_export
 from crm_automation.mining.opportunities import (  # find_opportunities: the report's entry, here too
-	check_rule_manager,
 	find_opportunities,
 	parse_days,
 	parse_proposed_rule,
@@ -18,6 +17,7 @@ from crm_automation.mining.opportunities import (  # find_opportunities: the rep
 from crm_automation.offline.history_files import rule_problems
 from crm_automation.runtime.workflow_rules import get_fields, rule_as_dict
 from crm_automation.trust.record_access import permitted_document
+from crm_automation.trust.roles import check_rule_manager
 
 
 @frappe.whitelist(methods=["POST"])

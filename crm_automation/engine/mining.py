@@ -1,6 +1,6 @@
 """Find repeated manual work in a document history and propose the rules that would do it.
 
-The input is a stream of history events (plain dicts, see ``EVENT_TYPES`` and the README's
+The input is a stream of history events (plain dicts, see ``EVENT_TYPES`` and docs/opportunities.md's
 "history file" section). Events of one document come together, in time order, the ``record``
 event (the document as it was created) first. The miner digests one document at a time, adds
 what it saw to counters keyed by candidate pattern and forgets the document: memory follows the

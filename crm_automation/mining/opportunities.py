@@ -18,8 +18,8 @@ from crm_automation.engine.mining_replay import replay
 from crm_automation.mining import history_export
 from crm_automation.offline.history_files import rule_problems
 from crm_automation.runtime.workflow_rules import get_fields, rule_as_dict
+from crm_automation.trust.roles import check_rule_manager
 
-RULE_MANAGER_ROLES = ("CRM Automation Manager", "System Manager")
 # What a proposal's rule carries; anything else in the request (owner, run_as, enabled...) is not
 # taken from the browser.
 PROPOSAL_RULE_KEYS = (
@@ -40,18 +40,6 @@ ACTION_ROW_SKIPPED = frozenset(
 	("name", "doctype", "parent", "parenttype", "parentfield", "idx", "owner", "last_assigned_user")
 )
 MAX_DAYS = 3660
-
-
-def check_rule_manager(user=None):
-	user = user or frappe.session.user
-	if user == "Administrator" or set(frappe.get_roles(user)) & set(RULE_MANAGER_ROLES):
-		return
-	frappe.throw(
-		_("Only a {0} or {1} may look for automation opportunities").format(
-			frappe.bold(_(RULE_MANAGER_ROLES[0])), frappe.bold(_(RULE_MANAGER_ROLES[1]))
-		),
-		frappe.PermissionError,
-	)
 
 
 def parse_doctypes(value):

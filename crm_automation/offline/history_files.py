@@ -1,7 +1,7 @@
 """History files (JSON lines) for `crm-automation suggest`, read as a stream. No Frappe here: the
 offline command reads them and `bench ... crm-automation export-history` writes them.
 
-The first line is a header, every other line one event (see the README, "History files"):
+The first line is a header, every other line one event (see docs/opportunities.md, "History files"):
 
     {"type": "history", "version": 1, "since": "2026-09-01 00:00:00", "until": "2026-11-30 00:00:00"}
     {"type": "record", "doctype": "Lead", "name": "CRM-LEAD-2026-00001", "when": "...", "who": "...", "doc": {...}}

@@ -15,7 +15,7 @@ import frappe
 
 from crm_automation.engine.linked_paths import fetch_linked_values, linked_paths_of
 from crm_automation.trust.field_access import ReadableView, hidden_fields, may_read_record
-from crm_automation.trust.run_as import is_system_manager
+from crm_automation.trust.roles import is_system_manager
 
 __all__ = [
 	"evaluation_values",

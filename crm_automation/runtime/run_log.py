@@ -8,7 +8,8 @@ import frappe
 from frappe.model import table_fields
 
 from crm_automation.trust.field_access import hidden_fields
-from crm_automation.trust.run_as import is_system_manager, run_as_of
+from crm_automation.trust.roles import is_system_manager
+from crm_automation.trust.run_as import run_as_of
 
 
 def occurrence_key(rule_type, rule, doctype, name, what):

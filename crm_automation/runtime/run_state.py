@@ -9,11 +9,11 @@ import frappe
 from frappe import _
 
 from crm_automation.actions.common import ActionError
-from crm_automation.crm_automation.doctype.crm_automation_settings import (
-	crm_automation_settings as settings_doctype,
-)
 
-__all__ = ["creating_document", "reset_request_state", "run_state"]
+__all__ = ["DEFAULT_DOCUMENTS_PER_SAVE", "creating_document", "reset_request_state", "run_state"]
+
+# Create Document's bound when CRM Automation Settings names none (a site from before the setting).
+DEFAULT_DOCUMENTS_PER_SAVE = 10
 
 
 class _State:
@@ -51,7 +51,7 @@ def creating_document(source):
 		state.root = (source.doctype, source.name)
 	root = state.root
 	limit = frappe.utils.cint(frappe.get_cached_doc("CRM Automation Settings").get("max_documents_per_save"))
-	limit = limit or settings_doctype.DEFAULT_DOCUMENTS_PER_SAVE
+	limit = limit or DEFAULT_DOCUMENTS_PER_SAVE
 	count = state.created.get(root, 0)
 	if count >= limit:
 		raise ActionError(

@@ -20,7 +20,7 @@ from crm_automation import actions
 from crm_automation.actions.common import ActionError, error_summary
 from crm_automation.engine.workflow import REJECT
 from crm_automation.trust import run_as as permissions
-from crm_automation.trust.record_access import value_field_of
+from crm_automation.trust.redaction import value_field_of
 from crm_automation.trust.run_as import run_as_of
 from crm_automation.trust.run_as_reads import reading_as
 

@@ -22,7 +22,8 @@ from crm_automation.runtime.compiled_cache import versioned_memo
 from crm_automation.runtime.linked_values import field_values
 from crm_automation.runtime.workflow_rules import get_fields, get_fields_if_doctype, get_index
 from crm_automation.trust.field_access import readable_view
-from crm_automation.trust.run_as import is_system_manager, run_as_of
+from crm_automation.trust.roles import is_rule_manager, is_system_manager
+from crm_automation.trust.run_as import run_as_of
 
 STEP_DOCTYPE = "Automation Sequence Step"
 DEFINITION_DOCTYPE = "Automation Sequence Definition"
@@ -38,7 +39,7 @@ PENDING, RUNNING, DONE, SKIPPED, EXITED, CANCELLED, MISSED, FAILED = (
 )
 ACTIVE = (PENDING, RUNNING)
 _HOOK_SAVEPOINT = "crm_automation_sequence_hook"
-_STEP_COLUMNS = (
+STEP_COLUMNS = (
 	"name",
 	"creation",
 	"modified",
@@ -61,7 +62,7 @@ _STEP_COLUMNS = (
 	"finished_at",
 )
 _INSERT_SQL = "insert into `tabAutomation Sequence Step` ({}) values ({})".format(
-	", ".join(f"`{c}`" for c in _STEP_COLUMNS), ", ".join(f"%({c})s" for c in _STEP_COLUMNS)
+	", ".join(f"`{c}`" for c in STEP_COLUMNS), ", ".join(f"%({c})s" for c in STEP_COLUMNS)
 )
 _compiled_definitions = {}
 
@@ -377,7 +378,7 @@ def may_control(row, user):
 		return is_system_manager(user)
 	if not frappe.has_permission(doctype, "read", doc=name, user=user):
 		return False
-	if is_system_manager(user) or "CRM Automation Manager" in frappe.get_roles(user):
+	if is_rule_manager(user):
 		return True
 	return bool(frappe.has_permission(doctype, "write", doc=name, user=user))
 

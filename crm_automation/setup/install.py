@@ -4,11 +4,8 @@ import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
 from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
+from crm_automation.setup.roles import INTEGRATION_ROLE, RULE_MANAGER_ROLE
 from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
-
-MANAGER_ROLE = "CRM Automation Manager"
-# For API users that send behaviour signals (track_activity) on records they may read but not edit.
-INTEGRATION_ROLE = "CRM Automation Integration"
 
 
 def after_install():
@@ -48,19 +45,19 @@ def before_tests():
 
 
 def create_manager_role():
-	if frappe.db.exists("Role", MANAGER_ROLE):
+	if frappe.db.exists("Role", RULE_MANAGER_ROLE):
 		return
-	frappe.get_doc({"doctype": "Role", "role_name": MANAGER_ROLE, "desk_access": 1, "is_custom": 0}).insert(
-		ignore_permissions=True
-	)
+	frappe.get_doc(
+		{"doctype": "Role", "role_name": RULE_MANAGER_ROLE, "desk_access": 1, "is_custom": 0}
+	).insert(ignore_permissions=True)
 
 
 def delete_manager_role():
-	if not frappe.db.exists("Role", MANAGER_ROLE):
+	if not frappe.db.exists("Role", RULE_MANAGER_ROLE):
 		return
-	frappe.db.delete("Has Role", {"role": MANAGER_ROLE})
-	frappe.db.delete("Custom DocPerm", {"role": MANAGER_ROLE})
-	frappe.delete_doc("Role", MANAGER_ROLE, ignore_permissions=True, force=True)
+	frappe.db.delete("Has Role", {"role": RULE_MANAGER_ROLE})
+	frappe.db.delete("Custom DocPerm", {"role": RULE_MANAGER_ROLE})
+	frappe.delete_doc("Role", RULE_MANAGER_ROLE, ignore_permissions=True, force=True)
 
 
 def create_integration_role():

@@ -19,7 +19,7 @@ from crm_automation import api
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.scoring import clear_score_cache, reset_rate_limit
 from crm_automation.tests.factories import ensure, make_lead, make_rule, make_user, new_request
-from crm_automation.trust.record_access import INTEGRATION_ROLE
+from crm_automation.trust.roles import INTEGRATION_ROLE
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "Territory", "CRM Activity Type"]
 

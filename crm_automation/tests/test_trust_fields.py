@@ -706,7 +706,8 @@ class TestLinkedValuesAndRecords(TrustFieldsCase):
 
 class TestSequencesAndScores(TrustFieldsCase):
 	def fire_step(self, lead, rule):
-		from crm_automation import sequence_runs, sequences
+		from crm_automation.sequences import runs as sequence_runs
+		from crm_automation.sequences import steps as sequences
 
 		name, due = frappe.db.get_value(
 			sequences.STEP_DOCTYPE,

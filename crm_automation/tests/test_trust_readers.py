@@ -20,7 +20,7 @@ from crm_automation import api
 from crm_automation.crm_automation.doctype.automation_log.automation_log import make_log
 from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_customer, make_user, new_request
-from crm_automation.trust.record_access import HIDDEN
+from crm_automation.trust.redaction import HIDDEN
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User", "Customer"]
 

@@ -16,7 +16,7 @@ from frappe.tests.utils import FrappeTestCase
 from crm_automation.engine.reads import ReadRefused
 from crm_automation.runtime.workflow_rules import clear_rule_cache
 from crm_automation.tests.factories import logs_for, make_lead, make_sales_order, make_user, new_request
-from crm_automation.trust import run_as as permissions
+from crm_automation.trust import protected_doctypes
 from crm_automation.trust.run_as_reads import reader_for
 
 IGNORE_TEST_RECORD_DEPENDENCIES = ["DocType", "Role", "User", "Workflow", "Campaign", "Territory"]
@@ -686,12 +686,12 @@ class TestProtectedDoctypes(TrustWritesTestCase):
 	def test_protected_names_are_matched_as_frappe_resolves_them(self):
 		for name in (*self.SPELLINGS, "ToDo", "docshare", "Error Log", "notification log"):
 			with self.subTest(name=name):
-				self.assertTrue(permissions.is_protected_document_type(name))
+				self.assertTrue(protected_doctypes.is_protected_document_type(name))
 		for name in self.SPELLINGS:
 			with self.subTest(name=name):
-				self.assertTrue(permissions.is_protected(name))
-		self.assertFalse(permissions.is_protected("lead"))
-		self.assertFalse(permissions.is_protected("ToDo"), "a ToDo may be created or read")
+				self.assertTrue(protected_doctypes.is_protected(name))
+		self.assertFalse(protected_doctypes.is_protected("lead"))
+		self.assertFalse(protected_doctypes.is_protected("ToDo"), "a ToDo may be created or read")
 
 	def test_rules_on_protected_doctypes_are_refused_in_any_spelling(self):
 		from frappe.client import insert

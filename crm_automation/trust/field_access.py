@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import frappe
 from frappe.model.base_document import BaseDocument
 
-from crm_automation.trust import run_as as permissions
+from crm_automation.trust.roles import is_system_manager
 
 _LEVELS = "_crm_automation_high_levels"
 _HIDDEN = "_crm_automation_hidden_by_user"
@@ -74,7 +74,7 @@ def hidden_fields(doctype, user):
 	"""What `user` may not read of `doctype` (a Hidden; false when nothing is)."""
 	meta = frappe.get_meta(doctype)
 	levels = _high_levels(meta)
-	if levels is None or permissions.is_system_manager(user):
+	if levels is None or is_system_manager(user):
 		return NOTHING
 	roles = frozenset(frappe.get_roles(user))
 	by_user = getattr(meta, _HIDDEN, None)
@@ -182,12 +182,10 @@ def readable_view(values, doctype, user):
 def may_read_record(doc, user):
 	"""Whether `user` may read this document (roles, User Permissions, shares, owner-only rights), as
 	Frappe's has_permission answers; Administrator and System Managers read every document."""
-	if permissions.is_system_manager(user):
+	if is_system_manager(user):
 		return True
 	return frappe.has_permission(doc.doctype, "read", doc=doc, user=user, throw=False)
 
 
 def may_read_doctype(doctype, user):
-	return permissions.is_system_manager(user) or frappe.has_permission(
-		doctype, "read", user=user, throw=False
-	)
+	return is_system_manager(user) or frappe.has_permission(doctype, "read", user=user, throw=False)

@@ -18,7 +18,8 @@ from frappe.model import default_fields
 from frappe.utils import escape_html
 
 from crm_automation.engine.reads import READ_HELPER, ReadRefused
-from crm_automation.trust import run_as as permissions
+from crm_automation.trust import protected_doctypes
+from crm_automation.trust.roles import is_system_manager
 
 _READ_AS = "crm_automation_read_as"
 
@@ -70,7 +71,7 @@ def readable_meta(doctype, user):
 	"""The meta of a doctype `user`'s rules may read from, or ReadRefused naming the doctype."""
 	if not frappe.db.exists("DocType", doctype):
 		raise ReadRefused(_("{0}: there is no document type {1}").format(READ_HELPER, _shown(doctype)))
-	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
+	if protected_doctypes.is_protected(doctype) and not is_system_manager(user):
 		raise ReadRefused(
 			_("{0}: {1} is a protected doctype; only rules running as a System Manager may read it").format(
 				READ_HELPER, _shown(doctype)

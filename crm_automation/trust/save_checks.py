@@ -1,19 +1,21 @@
 """Checks every rule doctype runs when saved: who the rule runs as, what it may target, templates
 that are read-only, and actions within the run-as user's rights. The same checks run again when
-an action runs (permissions.py), since rights and records change after a rule is saved."""
+an action runs (run_as.py, field_writes.py), since rights and records change after a rule is saved."""
 
 import json
 
 import frappe
 from frappe import _
 
-from crm_automation.engine.field_reads import fields_in_template
+from crm_automation.engine.field_reads import fields_in_expression, fields_in_template
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.template_check import check_template, reads_in_template
 from crm_automation.engine.templates import TemplateError
 from crm_automation.engine.workflow import is_template
+from crm_automation.trust import field_writes, protected_doctypes
 from crm_automation.trust import run_as as permissions
 from crm_automation.trust.field_access import hidden_fields
+from crm_automation.trust.roles import is_system_manager
 from crm_automation.trust.run_as_reads import check_constant_reads
 
 TEMPLATE_FIELDS = ("subject", "message", "value", "tag", "sms_message")
@@ -24,7 +26,7 @@ def check_run_as_and_target(rule, what):
 	cannot read. `what` names the rule kind in messages ("Workflow Rules")."""
 	permissions.set_run_as(rule)
 	user = rule.run_as
-	if permissions.is_protected_document_type(rule.document_type) and not permissions.is_system_manager(user):
+	if protected_doctypes.is_protected_document_type(rule.document_type) and not is_system_manager(user):
 		frappe.throw(
 			_(
 				"{0} cannot run on {1}: it is a protected doctype, only rules running as a System Manager may"
@@ -133,7 +135,7 @@ def _linked_target_meta(meta, row, user, where):
 	doctype = rest.rstrip("]") if rest else (meta.get_field(fieldname) or frappe._dict()).get("options")
 	if not doctype or not frappe.db.exists("DocType", doctype):
 		return None  # the compiler reports a target that is not a Link field
-	if permissions.is_protected_document_type(doctype) and not permissions.is_system_manager(user):
+	if protected_doctypes.is_protected_document_type(doctype) and not is_system_manager(user):
 		frappe.throw(
 			_("{0}: actions on the linked {1} are refused: it is a protected doctype").format(
 				frappe.bold(where), frappe.bold(doctype)
@@ -156,7 +158,7 @@ def check_field_rights(document_type, fieldname, user, where):
 
 
 def _check_field(meta, fieldname, user, where):
-	if fieldname in permissions.UNWRITABLE_FIELDS:
+	if fieldname in field_writes.UNWRITABLE_FIELDS:
 		frappe.throw(
 			_("{0}: rules may not write the field {1}").format(frappe.bold(where), frappe.bold(fieldname)),
 			frappe.PermissionError,
@@ -178,7 +180,7 @@ def _check_field(meta, fieldname, user, where):
 def _check_create(doctype, field_map, user, where):
 	if not frappe.db.exists("DocType", doctype):
 		return  # the compiler says the doctype does not exist
-	if permissions.is_protected(doctype) and not permissions.is_system_manager(user):
+	if protected_doctypes.is_protected(doctype) and not is_system_manager(user):
 		frappe.throw(
 			_(
 				"{0}: Create Document of {1} is refused: it is a protected doctype, only rules running as a System Manager may create it"
@@ -295,8 +297,6 @@ def check_workflow_rule_reads(rule, compiled):
 
 def check_expression_reads(doctype, expression, user, where):
 	"""At save: the fields an Advanced Condition names are ones `user` may read."""
-	from crm_automation.engine.field_reads import fields_in_expression
-
 	check_readable_fields(doctype, fields_in_expression(expression), user, where)
 
 

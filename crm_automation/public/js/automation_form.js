@@ -1,6 +1,10 @@
 // On every form: "Automations" → why automation did what it did here, and Manual rules to run.
 frappe.provide("crm_automation");
 
+// Who manages rules: the same pair as RULE_MANAGER_ROLES in crm_automation/trust/roles.py (the server
+// decides; this only spares others a link they could not open).
+crm_automation.RULE_MANAGER_ROLES = ["CRM Automation Manager", "System Manager"];
+
 const CRM_AUTOMATION_SKIP = new Set(["Workflow Rule", "Automation Log", "Automation Occurrence", "CRM Automation Settings"]);
 
 $(document).on("form-refresh", function (event, frm) {
@@ -76,7 +80,7 @@ crm_automation.show_history = function (frm) {
 						.map((a) => `<li>${frappe.utils.escape_html(__(a.action_type))}: ${frappe.utils.escape_html(a.result || __(a.status))}</li>`)
 						.join("");
 					const why = crm_automation.trace_items(log.trace, __("was"));
-					const open_log = frappe.user.has_role(["System Manager", "CRM Automation Manager"])
+					const open_log = frappe.user.has_role(crm_automation.RULE_MANAGER_ROLES)
 						? ` <a href="/app/automation-log/${encodeURIComponent(log.name)}" class="small">${__("Open log")}</a>`
 						: "";
 					return `<div class="mb-3"><b>${frappe.utils.escape_html(log.rule)}</b>${open_log}

@@ -10,7 +10,8 @@ from frappe.query_builder.functions import Now
 from crm_automation.runtime.run_log import (
 	make_log,
 )
-from crm_automation.trust.record_access import Reader, may_edit_rules, redact_action, redact_log, redact_text
+from crm_automation.trust.redaction import Reader, redact_action, redact_log, redact_text
+from crm_automation.trust.roles import may_edit_rules
 
 
 class AutomationLog(Document):

@@ -5,12 +5,13 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.runtime.run_state import DEFAULT_DOCUMENTS_PER_SAVE
+
 # How deep one automation may start another, as anyone who may edit these settings may set it; a
 # System Manager may allow up to MAX_RECURSION_DEPTH. Each level can multiply what one save does.
 MANAGER_MAX_RECURSION_DEPTH = 3
 MAX_RECURSION_DEPTH = 10
 # Documents Create Document actions may make in all while one document is saved (runner.py).
-DEFAULT_DOCUMENTS_PER_SAVE = 10
 MAX_DOCUMENTS_PER_SAVE = 100
 
 

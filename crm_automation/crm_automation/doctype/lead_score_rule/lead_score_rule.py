@@ -12,6 +12,7 @@ from crm_automation.engine.describe import describe_condition
 from crm_automation.engine.i18n import translating
 from crm_automation.runtime.workflow_rules import get_fields, parse_conditions
 from crm_automation.scoring import clear_score_cache, compile_score_rule_doc, enqueue_recompute
+from crm_automation.trust.roles import check_rule_manager
 from crm_automation.trust.save_checks import (
 	check_field_rights,
 	check_readable_fields,
@@ -121,6 +122,6 @@ class LeadScoreRule(Document):
 
 	@frappe.whitelist()
 	def recompute_now(self):
-		frappe.only_for(("System Manager", "CRM Automation Manager"))
+		check_rule_manager()
 		enqueue_recompute(self.name)
 		return _("Recompute queued")
