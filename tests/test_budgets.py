@@ -356,13 +356,13 @@ ORDINARY_DOC = {
 
 @pytest.mark.parametrize("template", ORDINARY_TEMPLATES)
 def test_ordinary_templates_render_as_before(template):
-	from crm_automation.engine.templates import _as_read_only
+	from crm_automation.engine.templates import as_read_only
 
 	plain = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 	plain.globals.clear()
 	plain.globals.update(SAFE_GLOBALS)
 	if "{" in template:
-		expected = plain.from_string(template).render(doc=_as_read_only(ORDINARY_DOC), old_doc=None)
+		expected = plain.from_string(template).render(doc=as_read_only(ORDINARY_DOC), old_doc=None)
 	else:
 		expected = template
 	check_template(template)

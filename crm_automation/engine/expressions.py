@@ -21,7 +21,7 @@ from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
 from crm_automation.engine.reads import READ_HELPER, constant_reads, read_helper
-from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, _as_read_only
+from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, as_read_only
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_SEQUENCE_REPEAT = 10_000
@@ -217,8 +217,8 @@ def evaluate_expression(text, doc, old_doc=None, read=None):
 	context = {
 		**EXPRESSION_HELPERS,
 		READ_HELPER: read_helper(budget.unmetered(read)),
-		"doc": _as_read_only(doc),
-		"old_doc": _as_read_only(old_doc) if old_doc is not None else None,
+		"doc": as_read_only(doc),
+		"old_doc": as_read_only(old_doc) if old_doc is not None else None,
 	}
 	with budget.evaluating(budget.CONDITION, ExpressionError):
 		try:

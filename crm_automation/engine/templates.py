@@ -160,7 +160,7 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 	from jinja2.exceptions import SecurityError, UndefinedError
 
 	template = compile_template(text)
-	context = {"doc": _as_read_only(doc), "old_doc": _as_read_only(old_doc) if old_doc is not None else None}
+	context = {"doc": as_read_only(doc), "old_doc": as_read_only(old_doc) if old_doc is not None else None}
 	for key, value in (extra or {}).items():
 		context[key] = _read_only(value)
 	context[READ_HELPER] = read_helper(budget.unmetered(read))
@@ -188,7 +188,7 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 	return output
 
 
-def _as_read_only(doc):
+def as_read_only(doc):
 	if doc is None:
 		return ReadOnlyDoc({})
 	if isinstance(doc, ReadOnlyDoc):

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import frappe
 from frappe import _
 
-from crm_automation.actions.common import ActionError
 
 __all__ = ["DEFAULT_DOCUMENTS_PER_SAVE", "creating_document", "reset_request_state", "run_state"]
 
@@ -54,7 +53,7 @@ def creating_document(source):
 	limit = limit or DEFAULT_DOCUMENTS_PER_SAVE
 	count = state.created.get(root, 0)
 	if count >= limit:
-		raise ActionError(
+		raise frappe.ValidationError(
 			_(
 				"Not created: automation may create at most {0} documents while one document is saved "
 				"({1} {2}); see Max Documents Created per Save in CRM Automation Settings"
