@@ -16,26 +16,32 @@ from frappe import _
 from frappe.utils import add_days, escape_html, get_datetime, now_datetime
 
 from crm_automation import actions
+from crm_automation.actions.common import error_summary
 from crm_automation.actions.on_linked_targets import TargetSkipped, preview_on_target, with_linked_inputs
 from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
 from crm_automation.actions.records import STANDARD_MAPPERS
 from crm_automation.actions.sms import preview_sms
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.budget import within_run_budget
+from crm_automation.engine.expressions import ExpressionError, evaluate_expression
 from crm_automation.escalation import compile_policy_doc
 from crm_automation.offline.simulator_summary import outcome_line
 from crm_automation.runtime.linked_values import evaluation_values, field_values
 from crm_automation.runtime.run_log import make_log
-from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc
+from crm_automation.runtime.workflow_rules import compile_workflow_rule_doc, readable_plain_values
 from crm_automation.scoring import compile_score_rule_doc, score_documents
 from crm_automation.sequences.timeline import dry_run_schedule
+from crm_automation.trust.field_access import readable_view
 from crm_automation.trust.record_access import permitted_document, readable_names
 from crm_automation.trust.redaction import HIDDEN, Reader, redact_trace, scrub, scrub_all, value_field_of
-from crm_automation.trust.run_as_reads import reading_as
+from crm_automation.trust.roles import is_system_manager
+from crm_automation.trust.run_as import run_as_of
+from crm_automation.trust.run_as_reads import reader_for, reading_as
 
 RULE_DOCTYPES = ("Workflow Rule", "Lead Score Rule", "Escalation Policy")
 MAX_DRY_RUN_DOCUMENTS = 100
 MAX_REPLAY_DOCUMENTS = 10000
+FAILED = "Failed"
 
 
 def rule_doctype_of(name):
@@ -88,15 +94,16 @@ def dry_run(rule, names=None, last=None, log=True):
 def _workflow(rule_doc, doc, log=True, counts_only=False):
 	started = time.perf_counter()
 	compiled = compile_workflow_rule_doc(rule_doc)
-	values, _before = evaluation_values(doc, None, (compiled,))
+	values, _before = evaluation_values(doc, None, (compiled,), user=evaluating_user(compiled))
 	evaluation = compiled.evaluate(values, None, explain=True)
+	evaluation = with_advanced_condition(compiled, rule_doc.condition_expression, evaluation, doc)
 	result = {
 		"document": doc.name,
 		"outcome": evaluation.outcome,
 		"reason": evaluation.reason,
 		"branch": evaluation.branch,
 		"trace": evaluation.trace,
-		"actions": [preview(intent, doc, compiled) for intent in evaluation.intents],
+		"actions": [preview_or_failure(intent, doc, compiled) for intent in evaluation.intents],
 	}
 	if compiled.sequence and evaluation.fired:
 		shown = Reader().shown_document(doc)
@@ -134,6 +141,16 @@ def _workflow(rule_doc, doc, log=True, counts_only=False):
 	return result if counts_only else shown_to_asker(result, doc)
 
 
+def evaluating_user(compiled):
+	"""Whose view of the document a rule is evaluated on when someone asks what it would do (dry
+	run, replay, the panel). Evaluated as the system, the outcome alone ("Fired") told the asker a
+	level-5 value or a field of a linked record they may not read, one guess or one document at a
+	time. So it is the asker's view, unless the asker is a System Manager (who may read it all
+	anyway): then the rule's own run-as view, the outcome a live run would have."""
+	user = frappe.session.user
+	return run_as_of(compiled) if is_system_manager(user) else user
+
+
 def shown_to_asker(result, doc):
 	"""A dry run's answer for the person asking: the trace without values of fields they may not read
 	(own, linked, child rows: redaction.redact_trace), and those values, as far as they are known,
@@ -144,6 +161,44 @@ def shown_to_asker(result, doc):
 	secrets = set()
 	result["trace"] = redact_trace(result.get("trace"), doc.doctype, doc=doc, reader=reader, found=secrets)
 	return scrub_all(result, secrets | reader.secrets_of(doc))
+
+
+def with_advanced_condition(compiled, expression, evaluation, doc):
+	"""The evaluation with the rule's advanced condition applied, as a save applies it
+	(runner._run_rule), on the same view of the document as the rest (evaluating_user): false skips,
+	and one that fails or goes over its budget is the run's failure, not an error of the dry run."""
+	expression = (expression or "").strip()
+	if not (evaluation.fired and expression):
+		return evaluation
+	user = evaluating_user(compiled)
+	try:
+		holds = evaluate_expression(expression, readable_plain_values(doc, user), None, reader_for(user))
+	except ExpressionError as error:
+		reason = _("The advanced condition failed: {0}").format(error.first.message)
+		return wf.Evaluation(compiled.name, FAILED, reason, trace=evaluation.trace)
+	if not holds:
+		reason = _("the advanced condition is false")
+		return wf.Evaluation(compiled.name, wf.Evaluation.SKIPPED, reason, trace=evaluation.trace)
+	return evaluation
+
+
+def preview_or_failure(intent, doc, rule):
+	"""`preview`, or why the action would fail (a template over its budget, a value that does not
+	render): a failing action is reported on its own line, as a save logs it, and the others are
+	still shown."""
+	messages_before = len(frappe.local.message_log)
+	try:
+		return preview(intent, doc, rule)
+	except frappe.ValidationError as error:
+		# A thrown message would reach the desk as an error of the whole request: it is this action's.
+		del frappe.local.message_log[messages_before:]
+		reason = error_summary(error)
+		return {
+			"type": intent["type"],
+			"status": FAILED,
+			"error": reason,
+			"summary": _("would fail: {0}").format(reason),
+		}
 
 
 def preview(intent, doc, rule):
@@ -240,7 +295,11 @@ def _score(rule_doc, doc):
 
 def _escalation(rule_doc, doc):
 	policy = compile_policy_doc(rule_doc)
+	# Whether a clock runs must not tell the asker a field they may not read (evaluating_user).
+	user = frappe.session.user
 	values = field_values(doc)
+	if not is_system_manager(user):
+		values = readable_view(values, doc.doctype, user)
 	if not policy.applies(values) or policy.stopped(values):
 		return {
 			"document": doc.name,
@@ -283,7 +342,7 @@ def automations_for(doc):
 	):
 		rule = frappe.get_doc("Workflow Rule", name)
 		compiled = compile_workflow_rule_doc(rule)
-		values, _before = evaluation_values(doc, None, (compiled,))
+		values, _before = evaluation_values(doc, None, (compiled,), user=evaluating_user(compiled))
 		evaluation = compiled.evaluate(values, None, explain=True)
 		out.append(
 			{

@@ -65,6 +65,7 @@ def band_field_allowed(rule, doc, fieldname, value=None):
 		# On a new document as well: creating is no right to change what someone else creates.
 		permissions.check_can_write_document(doc, user)
 		field_writes.check_field_writable(doc, fieldname, user)
+		field_writes.check_link_permitted(doc, fieldname, value, user)
 		field_writes.check_workflow_change(doc, fieldname, value, user, before=doc.get_doc_before_save())
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		frappe.log_error(

@@ -24,15 +24,18 @@ def send_email(intent, doc, before, rule):
 	if not recipients:
 		raise ActionError(_("No recipient has an email address"))
 	subject, message = email_content(intent, doc, before)
-	communication = _make(
-		doctype=doc.doctype,
-		name=doc.name,
-		subject=subject,
-		content=message,
-		recipients=recipients,
-		send_email=True,
-		email_template=intent.get("email_template"),
-	)
+	# Sent by the rule's run-as user: _make takes the sender (and the Communication's owner) from
+	# the session, which is whoever's save set the rule off, and the e-mail would go out in their name.
+	with permissions.acting_as(permissions.run_as_of(rule)):
+		communication = _make(
+			doctype=doc.doctype,
+			name=doc.name,
+			subject=subject,
+			content=message,
+			recipients=recipients,
+			send_email=True,
+			email_template=intent.get("email_template"),
+		)
 	queue = frappe.db.get_value("Email Queue", {"communication": communication["name"]}, "name")
 	return {
 		# Addresses the run-as user may not read are sent to, not written into the log.

@@ -70,6 +70,7 @@ def set_linked_value(intent, doc, before, rule):
 	field_writes.check_field_writable(doc, intent["field"], user)
 	value = value_for(intent, doc, None)
 	check_value_fits(doc, intent["field"], value)
+	field_writes.check_link_permitted(doc, intent["field"], value, user)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}

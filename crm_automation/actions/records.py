@@ -4,6 +4,7 @@ import copy
 
 import frappe
 from frappe import _
+from frappe.model import no_value_fields
 from frappe.utils import escape_html
 from frappe.utils.html_utils import sanitize_html
 
@@ -57,6 +58,7 @@ def set_value(intent, doc, before, rule):
 	field_writes.check_field_writable(doc, intent["field"], user)
 	value = field_writes.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
 	check_value_fits(doc, intent["field"], value)
+	field_writes.check_link_permitted(doc, intent["field"], value, user)
 	old = doc.get(intent["field"])
 	if str(old if old is not None else "") == str(value if value is not None else ""):
 		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
@@ -91,6 +93,7 @@ def set_value_before_save(intent, doc, before, rule=None):
 		permissions.check_can_write_document(doc, user)
 		field_writes.check_field_writable(doc, intent["field"], user)
 		value = field_writes.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
+		field_writes.check_link_permitted(doc, intent["field"], value, user)
 		field_writes.check_workflow_change(doc, intent["field"], value, user, before=before)
 	except (frappe.ValidationError, frappe.PermissionError) as error:
 		return {**result, "status": "Failed", "result": error_summary(error)}
@@ -124,7 +127,13 @@ def add_comment(intent, doc, before, rule):
 		always_sanitize=True,
 		disallowed_tags=["form", "input", "button"],
 	)
-	comment = doc.add_comment("Comment", text=text)
+	# The comment is the run-as user's, not the words of whoever's save set the rule off: its author
+	# (comment_email, shown on the timeline), owner (who may edit it) and mentions' sender.
+	run_as = permissions.run_as_of(rule)
+	with permissions.acting_as(run_as):
+		comment = doc.add_comment(
+			"Comment", text=text, comment_email=run_as, comment_by=frappe.utils.get_fullname(run_as)
+		)
 	return {
 		"result": _("Commented"),
 		"created_doctype": "Comment",
@@ -138,11 +147,16 @@ def create_document(intent, doc, before, rule):
 	run_as = permissions.run_as_of(rule)
 	protected_doctypes.check_not_protected(target_doctype, run_as, _("Create Document"))
 	mapper = STANDARD_MAPPERS.get((doc.doctype, target_doctype)) if intent["use_mapper"] else None
+	hidden = hidden_fields(doc.doctype, run_as)
 	if mapper:
-		new = frappe.get_attr(mapper)(doc.name)
+		# ERPNext's mapper checks read on the source and create on the target for the session user,
+		# the one whose save set the rule off: it runs as the run-as user. It copies the source as
+		# it loads it, so what it copied from fields that user may not read is taken out again.
+		with permissions.acting_as(run_as):
+			new = frappe.get_attr(mapper)(doc.name)
+		_drop_hidden_copies(new, doc, hidden)
 	else:
 		new = frappe.new_doc(target_doctype)
-	hidden = hidden_fields(doc.doctype, run_as)
 	for fieldname, source in intent["field_map"].items():
 		if isinstance(source, str) and source.startswith("doc.") and not wf.is_template(source):
 			# Copied as the run-as user may read it: a field above that user's levels is absent.
@@ -154,6 +168,10 @@ def create_document(intent, doc, before, rule):
 	# The run-as user's create right and field levels are checked here, for that user rather than
 	# the one whose save started the rule; insert then goes on without a second check for the saver.
 	field_writes.check_can_create(new, intent["field_map"], run_as)
+	# Fields above the levels the run-as user may write go back to their defaults, as that user's
+	# own insert would have them (Frappe's validate_higher_perm_levels, skipped by ignore_permissions).
+	with permissions.acting_as(run_as):
+		new.validate_higher_perm_levels()
 	# A draft for a person to complete: ERPNext's mandatory fields (items, rates) come later.
 	new.flags.ignore_mandatory = True
 	# The document is the run-as user's, whoever's save started the rule: its creator, "only if
@@ -167,6 +185,25 @@ def create_document(intent, doc, before, rule):
 		"created_name": new.name,
 		"minutes_saved": default_minutes(wf.CREATE_DOCUMENT),
 	}
+
+
+def _drop_hidden_copies(new, source, hidden):
+	"""Empty every field of `new` (its rows too) that holds a value of a field of `source` that the
+	run-as user may not read: a mapper copies by its own field map, so the copies are found by value."""
+	if not hidden:
+		return
+	secrets = {source.get(fieldname) for fieldname in hidden.own}
+	for table, fieldnames in hidden.tables.items():
+		for row in source.get(table) or []:
+			secrets.update(row.get(fieldname) for fieldname in fieldnames)
+	secrets = {str(value) for value in secrets if value not in (None, "", 0) and not isinstance(value, list)}
+	if not secrets:
+		return
+	for row in (new, *new.get_all_children()):
+		for df in row.meta.fields:
+			value = row.get(df.fieldname)
+			if df.fieldtype not in no_value_fields and value not in (None, "") and str(value) in secrets:
+				row.set(df.fieldname, None)
 
 
 def _readable_source(doc, fieldname, hidden):

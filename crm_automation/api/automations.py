@@ -7,6 +7,7 @@ from frappe import _
 from frappe.utils import escape_html
 
 from crm_automation import actions
+from crm_automation.api.linked_field_pickers import picker_meta, readable_fields
 from crm_automation.dry_run import MAX_DRY_RUN_DOCUMENTS, automations_for, dry_run, replay
 from crm_automation.engine import describe_operators
 from crm_automation.engine.fieldtypes import STANDARD_FIELDS, UNSUPPORTED, kind_of
@@ -23,7 +24,8 @@ from crm_automation.trust.roles import INTEGRATION_ROLE, check_rule_manager, may
 def get_condition_fields(doctype: str):
 	"""Fields a condition or action can use, with the operators that fit each: the desk's pickers."""
 	frappe.has_permission("Workflow Rule", "read", throw=True)
-	meta = frappe.get_meta(doctype)
+	# Only doctypes and fields the asker may read: the rule's save refuses the others anyway.
+	meta = picker_meta(doctype)
 	fields = [
 		{"fieldname": name, "label": _(f["label"]), "fieldtype": f["fieldtype"], "options": f.get("options")}
 		for name, f in STANDARD_FIELDS.items()
@@ -35,8 +37,8 @@ def get_condition_fields(doctype: str):
 			"fieldtype": df.fieldtype,
 			"options": df.options,
 		}
-		for df in meta.fields
-		if df.fieldname and kind_of(df.fieldtype) != UNSUPPORTED
+		for df in readable_fields(meta)
+		if kind_of(df.fieldtype) != UNSUPPORTED
 	]
 	for field in fields:
 		field["operators"] = describe_operators(field["fieldtype"])

@@ -18,6 +18,7 @@ from frappe.utils import add_days, get_datetime, now_datetime, strip_html
 
 from crm_automation.engine.mining import AUTOMATION_TODO_PREFIX, DEFAULT_MINUTES, TRANSITION_FIELDS
 from crm_automation.offline.history_files import header
+from crm_automation.trust.field_access import hidden_fields
 
 BATCH_SIZE = 500
 CATEGORY_FIELDTYPES = ("Select", "Link", "Check")
@@ -67,8 +68,11 @@ def iter_events(doctypes, since, until=None, user=None, batch_size=BATCH_SIZE):
 
 
 def _doctype_events(doctype, since, until, user, batch_size):
-	fields = snapshot_fields(doctype)
-	addresses = email_fields(doctype)
+	# Only fields the reader may read: the list query leaves the others out, but their values were
+	# still read back from the Version rows of every change (and proposed as rules to the reader).
+	hidden = hidden_fields(doctype, user or frappe.session.user)
+	fields = [f for f in snapshot_fields(doctype) if not hidden.hides(f)]
+	addresses = [f for f in email_fields(doctype) if not hidden.hides(f)]
 	last = ""
 	while True:
 		rows = frappe.get_list(

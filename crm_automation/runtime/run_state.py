@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import frappe
 from frappe import _
 
-
 __all__ = ["DEFAULT_DOCUMENTS_PER_SAVE", "creating_document", "reset_request_state", "run_state"]
 
 # Create Document's bound when CRM Automation Settings names none (a site from before the setting).

@@ -6,6 +6,8 @@ own save would, and new documents they may create.
 
 import frappe
 from frappe import _
+from frappe.core.doctype.user_permission.user_permission import get_user_permissions
+from frappe.model import no_value_fields, table_fields
 from frappe.model.base_document import BaseDocument
 from frappe.model.workflow import (
 	get_workflow,
@@ -13,6 +15,7 @@ from frappe.model.workflow import (
 	has_approval_access,
 	is_transition_condition_satisfied,
 )
+from frappe.permissions import get_allowed_docs_for_doctype
 
 from crm_automation.engine.fieldtypes import STANDARD_FIELDS
 from crm_automation.trust.protected_doctypes import check_not_protected
@@ -20,6 +23,9 @@ from crm_automation.trust.run_as import acting_as
 
 # Fields no rule writes: identity and state that Frappe itself manages.
 UNWRITABLE_FIELDS = frozenset({*STANDARD_FIELDS, "parent", "parenttype", "parentfield"})
+# Field types a Set Value cannot write as one value: tables hold rows, a password is stored
+# encrypted by a save (db_set would store it in clear), the rest hold no value.
+UNSETTABLE_FIELDTYPES = frozenset({*table_fields, *no_value_fields, "Password"})
 
 
 def allowed_permlevels(doc, user, ptype="write"):
@@ -36,6 +42,14 @@ def check_field_writable(doc, fieldname, user):
 	if not df:
 		raise frappe.ValidationError(
 			_("{0} has no field {1}").format(frappe.bold(_(doc.doctype)), frappe.bold(fieldname))
+		)
+	if df.fieldtype in UNSETTABLE_FIELDTYPES:
+		# Refused at rule save; a rule stored before that check (or edited in the database) must not
+		# write a table as text (the save then breaks) nor a password in clear (db_set skips encryption).
+		raise frappe.PermissionError(
+			_("Rules may not set {0} of {1}: it is a {2} field").format(
+				frappe.bold(fieldname), frappe.bold(_(doc.doctype)), _(df.fieldtype)
+			)
 		)
 	if user != "Administrator" and (df.permlevel or 0) not in allowed_permlevels(doc, user):
 		raise frappe.PermissionError(
@@ -57,6 +71,32 @@ def check_field_writable(doc, fieldname, user):
 				frappe.bold(doc.name),
 				_("cancelled") if doc.docstatus == 2 else _("submitted"),
 				frappe.bold(fieldname),
+			)
+		)
+
+
+def check_link_permitted(doc, fieldname, value, user):
+	"""A Link value `user` may store: Frappe's own save refuses, through has_permission, a document
+	that links to a record the user's User Permissions leave out (has_user_permission checks every
+	link field). The action checks the document before the rule's value is in it, so that value is
+	checked here, as Frappe checks it for the user's save."""
+	df = doc.meta.get_field(fieldname)
+	if not df or df.fieldtype != "Link" or df.ignore_user_permissions or value in (None, ""):
+		return
+	if user == "Administrator":
+		return
+	restrictions = get_user_permissions(user).get(df.options)
+	if not restrictions:
+		return
+	allowed = get_allowed_docs_for_doctype(restrictions, doc.doctype)
+	if allowed and str(value) not in allowed:
+		raise frappe.PermissionError(
+			_("Run-as user {0} may not link {1} of {2} to {3} {4} (User Permissions)").format(
+				frappe.bold(user),
+				frappe.bold(fieldname),
+				frappe.bold(_(doc.doctype)),
+				_(df.options),
+				frappe.bold(value),
 			)
 		)
 

@@ -302,7 +302,8 @@ crm_automation.show_dry_run = function (result) {
 		.map((entry) => {
 			const trace = crm_automation.trace_items(entry.trace, __("is"));
 			const acts = (entry.actions || [])
-				.map((a) => `<li><b>${esc(a.type)}</b>: ${esc(a.summary)}${a.message ? `<div class="small text-muted">${esc(a.message)}</div>` : ""}</li>`)
+				// An action that would fail says so on its own line; the others are still shown.
+				.map((a) => `<li>${a.status === "Failed" ? `<span class="indicator-pill red">${esc(__("Failed"))}</span> ` : ""}<b>${esc(a.type)}</b>: ${esc(a.summary)}${a.message ? `<div class="small text-muted">${esc(a.message)}</div>` : ""}</li>`)
 				.join("");
 			const steps = (entry.schedule || []).map((s) => `<li>${esc(s.at)} — ${esc(s.what)}</li>`).join("");
 			const score = entry.score ? `<div>${__("Score")} ${esc(String(entry.score.score))}: ${esc(entry.explained)}</div>` : "";

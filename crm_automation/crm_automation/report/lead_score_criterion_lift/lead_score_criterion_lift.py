@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 
 from crm_automation.scoring import compile_score_rule_doc
+from crm_automation.trust.field_access import readable_view
 
 BATCH = 5000
 
@@ -58,15 +59,18 @@ def criterion_stats(rule):
 	counts = [{"met": 0, "met_converted": 0, "not_met": 0, "not_met_converted": 0} for _ in rule.criteria]
 	last = ""
 	while True:
-		rows = frappe.get_all(rule.document_type, filters={"name": (">", last)}, fields=fields, order_by="name asc", limit=BATCH)
+		# The reader's records and fields only: counts over criteria on other records or on fields
+		# above their levels told a manager those values (a criterion naming one record is met 0 or 1).
+		rows = frappe.get_list(rule.document_type, filters={"name": (">", last)}, fields=fields, order_by="name asc", limit=BATCH)
 		if not rows:
 			break
 		last = rows[-1]["name"]
 		converted = converted_names(rule.document_type, [r["name"] for r in rows])
 		for row in rows:
 			is_converted = row["name"] in converted
+			shown = readable_view(row, rule.document_type, frappe.session.user)
 			for criterion, count in zip(rule.criteria, counts, strict=True):
-				key = "met" if criterion.condition.matches(row, None) else "not_met"
+				key = "met" if criterion.condition.matches(shown, None) else "not_met"
 				count[key] += 1
 				count[f"{key}_converted"] += int(is_converted)
 	result = []
