@@ -8,6 +8,7 @@ import json
 import frappe
 from frappe import _
 from frappe.utils import now
+from frappe.utils.password import get_decrypted_password
 
 from crm_automation.actions.webhooks import parse_headers
 from crm_automation.engine.fieldtypes import STANDARD_FIELDS
@@ -312,8 +313,6 @@ def _value_on_site(data, placeholder):
 	)
 	if not row or (row.url or "").strip() != (action.get("url") or "").strip():
 		return None
-	from frappe.utils.password import get_decrypted_password
-
 	value = get_decrypted_password(
 		"Workflow Rule Action", row.name, placeholder["field"], raise_exception=False
 	)

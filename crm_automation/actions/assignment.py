@@ -4,7 +4,7 @@ with round robin and load balancing."""
 import frappe
 import frappe.share
 from frappe import _
-from frappe.desk.form.assign_to import notify_assignment
+from frappe.desk.form.assign_to import close_all_assignments, notify_assignment
 from frappe.desk.form.document_follow import follow_document
 from frappe.utils import nowdate
 
@@ -197,8 +197,6 @@ def _least_loaded(candidates, doctype):
 
 
 def unassign(intent, doc, before, rule):
-	from frappe.desk.form.assign_to import close_all_assignments
-
 	closed = current_assignees(doc)
 	close_all_assignments(doc.doctype, doc.name, ignore_permissions=True)
 	return {

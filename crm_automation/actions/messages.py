@@ -2,6 +2,7 @@
 
 import frappe
 from frappe import _
+from frappe.core.doctype.communication.email import _make
 from frappe.utils import add_to_date, escape_html, now_datetime
 from frappe.utils.html_utils import sanitize_html
 
@@ -17,8 +18,6 @@ from crm_automation.trust import run_as as permissions
 
 
 def send_email(intent, doc, before, rule):
-	from frappe.core.doctype.communication.email import _make
-
 	entries = address_entries(intent, doc)
 	recipients = [address for address, _source in entries]
 	if not recipients:

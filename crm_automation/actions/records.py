@@ -4,6 +4,7 @@ import copy
 
 import frappe
 from frappe import _
+from frappe.desk.doctype.tag.tag import add_tag as frappe_add_tag
 from frappe.model import no_value_fields
 from frappe.utils import escape_html
 from frappe.utils.html_utils import sanitize_html
@@ -107,8 +108,6 @@ def set_value_before_save(intent, doc, before, rule=None):
 
 
 def add_tag(intent, doc, before, rule):
-	from frappe.desk.doctype.tag.tag import add_tag as frappe_add_tag
-
 	# A tag is a name, shown in lists and the sidebar: no markup in it (Frappe refuses < and > in
 	# names, but DocTags writes the document's _user_tags before the Tag is named).
 	tag = frappe.utils.strip_html(render(intent["tag"], doc, before))

@@ -20,6 +20,7 @@ import json
 
 import frappe
 from frappe import _
+from frappe.core.doctype.sms_settings import sms_settings as frappe_sms
 from frappe.utils import now_datetime
 
 from crm_automation.actions import delivery
@@ -262,8 +263,6 @@ def _without(text, numbers):
 def _send(row_name, hidden):
 	"""Send one row's SMS. A row whose number is hidden reads it now from its record; the number
 	is put in ``hidden`` for the caller to keep out of an error."""
-	from frappe.core.doctype.sms_settings import sms_settings as frappe_sms
-
 	row = frappe.db.get_value("Automation Log Action", row_name, ["attempts", "payload"], as_dict=True)
 	if row.attempts > SMS_RETRIES + 1:
 		return {

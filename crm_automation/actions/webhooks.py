@@ -16,6 +16,7 @@ import json
 import frappe
 from frappe import _
 from frappe.utils import now_datetime
+from frappe.utils.password import get_decrypted_password
 
 from crm_automation.actions import delivery
 from crm_automation.actions.common import default_minutes, error_summary
@@ -326,6 +327,4 @@ def _password_value(action, fieldname):
 		return value
 	if not action.name:
 		return None
-	from frappe.utils.password import get_decrypted_password
-
 	return get_decrypted_password(action.doctype, action.name, fieldname, raise_exception=False)

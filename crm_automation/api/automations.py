@@ -4,7 +4,7 @@ import json
 
 import frappe
 from frappe import _
-from frappe.utils import escape_html
+from frappe.utils import add_days, escape_html, getdate
 
 from crm_automation import actions
 from crm_automation.api.linked_field_pickers import picker_meta, readable_fields
@@ -147,8 +147,6 @@ def get_applicable_automations(doctype: str, name: str):
 def hours_saved_this_week(filters=None):
 	"""The 'Hours Saved This Week' number card: minutes saved by automation since Monday, in hours."""
 	frappe.has_permission("Automation Log", "read", throw=True)
-	from frappe.utils import add_days, getdate
-
 	monday = add_days(getdate(), -getdate().weekday())
 	minutes = frappe.db.sql(
 		"select sum(minutes_saved) from `tabAutomation Log` where creation >= %s and outcome = 'Success'",

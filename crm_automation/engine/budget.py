@@ -21,6 +21,7 @@ Passing a limit raises Overrun inside the evaluation; `evaluating` turns it into
 type with a translated reason once the evaluation's timer is off.
 """
 
+import string
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -341,8 +342,6 @@ def _percent_widths(template):
 
 def check_format_method(template, args, kwargs):
 	"""`template.format(*args, **kwargs)` would not build a value over the limit."""
-	import string
-
 	nested = False
 	try:
 		fields = list(string.Formatter().parse(template))

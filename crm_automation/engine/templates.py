@@ -17,6 +17,9 @@ import functools
 import re
 from collections.abc import Mapping
 
+from jinja2 import TemplateSyntaxError
+from jinja2.exceptions import SecurityError, UndefinedError
+
 from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
@@ -137,8 +140,6 @@ def sandbox_environment():
 @functools.lru_cache(maxsize=2048)
 def compile_template(text):
 	"""Parse once; a template that does not parse raises TemplateError with Jinja's reason."""
-	from jinja2 import TemplateSyntaxError
-
 	if len(text) > MAX_TEMPLATE_LENGTH:
 		raise TemplateError(_("template is longer than {0} characters").format(MAX_TEMPLATE_LENGTH))
 	try:
@@ -157,8 +158,6 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 		return ""
 	if not is_template(text):
 		return text
-	from jinja2.exceptions import SecurityError, UndefinedError
-
 	template = compile_template(text)
 	context = {"doc": as_read_only(doc), "old_doc": as_read_only(old_doc) if old_doc is not None else None}
 	for key, value in (extra or {}).items():

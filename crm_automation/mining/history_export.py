@@ -11,6 +11,8 @@ automated messages, and every ToDo, Communication or Comment an Automation Log e
 """
 
 import json
+import os
+import tempfile
 
 import frappe
 from frappe import _
@@ -338,9 +340,6 @@ def write_history_file(path, doctypes=None, days=90):
 	"""Write the history of ``doctypes`` over the last ``days`` days to ``path`` (JSON lines, the
 	format `crm-automation suggest` reads), through a temporary file so a failed export leaves
 	nothing half-written. Returns the number of events written."""
-	import os
-	import tempfile
-
 	readable, refused = readable_doctypes(doctypes or DEFAULT_DOCTYPES)
 	if refused:
 		frappe.throw(_("Not document types you may read: {0}").format(", ".join(refused)))

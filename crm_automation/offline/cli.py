@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.sequence_story import parse_span
@@ -231,8 +232,6 @@ class ProgressBar:
 	WIDTH = 30
 
 	def __init__(self, stream, clock=None):
-		import time
-
 		self.stream = stream
 		self.clock = clock or time.monotonic
 		self.started = self.clock()

@@ -9,6 +9,7 @@ The first line is a header, every other line one event (see docs/opportunities.m
 """
 
 import json
+import os
 
 from crm_automation.engine import mining
 from crm_automation.engine.errors import RuleError
@@ -246,8 +247,6 @@ def run_suggest(args):
 
 
 def resolve_history(path_or_name, resolve):
-	import os
-
 	if os.path.exists(path_or_name):
 		return path_or_name
 	for candidate in (f"{path_or_name}.jsonl", path_or_name):
