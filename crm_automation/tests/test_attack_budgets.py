@@ -126,6 +126,7 @@ class TestDryRunReportsPerAction(AttackBudgetTestCase):
 			company,
 		)
 		lead = make_lead(first_name="ATK Dry", company_name=company)
+		frappe.clear_messages()  # what setting up users and leads left; the dry run must add none
 		started = time.monotonic()
 		entry = dry_run_as(MANAGER, rule.name, lead)
 		self.assertLess(time.monotonic() - started, budget.RUN_SECONDS + 10)
@@ -157,7 +158,9 @@ class TestDryRunReportsPerAction(AttackBudgetTestCase):
 		entry = dry_run_as(MANAGER, rule.name, lead)
 		self.assertLess(time.monotonic() - started, budget.RUN_SECONDS + 10)
 		self.assertEqual([a.get("status") for a in entry["actions"]], ["Failed"] * 4)
-		self.assertRegex(entry["actions"][-1]["summary"], "time budget")
+		# Stopped by the run's time budget, or on a fast machine first by what one evaluation may
+		# build: either way a budget, never a hang.
+		self.assertRegex(entry["actions"][-1]["summary"], "time budget|built values of more than")
 
 	def test_an_advanced_condition_bomb_is_the_runs_failure(self):
 		company = "ATK Dry Run Cond " + "a" * 20
