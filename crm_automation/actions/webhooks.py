@@ -9,6 +9,7 @@ may have arrived), so every request carries its row's name as X-CRM-Automation-D
 receiver to drop repeats.
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -28,6 +29,9 @@ from crm_automation.trust.run_as import run_as_of
 
 WEBHOOK_BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720, 1440, 1440, 1440)
 SIGNATURE_HEADER = "X-CRM-Automation-Signature"
+# The header and encoding of Frappe's own Webhook (base64 of the same HMAC-SHA256), so receivers
+# written for Frappe's webhooks verify ours unchanged.
+FRAPPE_SIGNATURE_HEADER = "X-Frappe-Webhook-Signature"
 DELIVERY_HEADER = "X-CRM-Automation-Delivery"
 # Set by the app on every request; a rule's headers may not replace them.
 RESERVED_HEADERS = frozenset(
@@ -220,7 +224,9 @@ def _headers(action, body, row_name):
 	if secret == SECRET_PLACEHOLDER or custom is None:
 		raise ValueError(_("the secret or headers of this webhook are still to be filled in"))
 	if secret:
-		headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+		digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+		headers[SIGNATURE_HEADER] = "sha256=" + digest.hex()
+		headers[FRAPPE_SIGNATURE_HEADER] = base64.b64encode(digest).decode()
 	headers[DELIVERY_HEADER] = row_name
 	return headers
 

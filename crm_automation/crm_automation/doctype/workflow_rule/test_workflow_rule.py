@@ -739,3 +739,49 @@ class TestTriggersAndActions(FrappeTestCase):
 		self.assertEqual(json.loads(received["body"])["doc"]["first_name"], "Hooked")
 		row = frappe.get_doc("Automation Log", log_name).actions[0]
 		self.assertEqual((row.status, row.attempts), ("Success", 1))
+
+	def test_webhook_is_signed_as_frappe_signs_its_own(self):
+		"""A receiver written for Frappe's Webhook verifies ours unchanged: X-Frappe-Webhook-Signature
+		is the base64 HMAC-SHA256 of the body, as frappe.integrations' Webhook computes it."""
+		import base64
+		import hashlib
+		import hmac
+		import http.server
+		import threading
+
+		received = {}
+
+		class FrappeStyleReceiver(http.server.BaseHTTPRequestHandler):
+			def do_POST(self):
+				body = self.rfile.read(int(self.headers["Content-Length"]))
+				expected = base64.b64encode(hmac.new(b"fr4ppe", body, hashlib.sha256).digest()).decode()
+				received["verified"] = hmac.compare_digest(
+					self.headers.get("X-Frappe-Webhook-Signature") or "", expected
+				)
+				received["ours"] = self.headers.get("X-CRM-Automation-Signature")
+				self.send_response(200 if received["verified"] else 401)
+				self.end_headers()
+
+			def log_message(self, *args):
+				pass
+
+		self.enterContext(loopback_allowed())
+		server = http.server.HTTPServer(("127.0.0.1", 0), FrappeStyleReceiver)
+		threading.Thread(target=server.handle_request, daemon=True).start()
+		from crm_automation.actions import deliver_webhooks
+
+		make_rule(
+			"_Test Frappe Signed Webhook",
+			"Lead",
+			"New",
+			actions=[{"action_type": "Webhook", "url": f"http://127.0.0.1:{server.server_port}/in", "secret": "fr4ppe"}],
+		)
+		lead = make_lead(first_name="Frappe Hooked")
+		log_name = logs_for(lead, "_Test Frappe Signed Webhook")[0].name
+		with patch.object(frappe.db, "commit"):
+			deliver_webhooks(log_name)
+		server.server_close()
+		self.assertTrue(received["verified"])
+		self.assertTrue(received["ours"].startswith("sha256="))
+		row = frappe.get_doc("Automation Log", log_name).actions[0]
+		self.assertEqual((row.status, row.attempts), ("Success", 1))
