@@ -11,7 +11,7 @@ from frappe import _
 from frappe.utils import escape_html
 
 from crm_automation.actions.common import ActionError, default_minutes
-from crm_automation.actions.records import check_value_fits, value_for
+from crm_automation.actions.records import checked_change, value_for
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.linked_paths import Hop, LinkedPath, fetch_linked_values
 from crm_automation.runtime.linked_values import load_linked
@@ -69,13 +69,12 @@ def set_linked_value(intent, doc, before, rule):
 	user = permissions.run_as_of(rule)
 	field_writes.check_field_writable(doc, intent["field"], user)
 	value = value_for(intent, doc, None)
-	check_value_fits(doc, intent["field"], value)
-	field_writes.check_link_permitted(doc, intent["field"], value, user)
 	old = doc.get(intent["field"])
-	if str(old if old is not None else "") == str(value if value is not None else ""):
-		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
-	# The save's own workflow check is the saver's; the transition must be one the run-as user may take.
-	field_writes.check_workflow_change(doc, intent["field"], value, user)
+	# The save's own checks are the saver's; the link and the workflow transition must be allowed to
+	# the run-as user.
+	skipped = checked_change(doc, intent["field"], value, user)
+	if skipped:
+		return skipped
 	doc.set(intent["field"], value)
 	# The run-as user's rights were checked above; the user whose save set this off may have none.
 	doc.flags.ignore_permissions = True

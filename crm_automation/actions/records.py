@@ -54,18 +54,28 @@ def check_value_fits(doc, fieldname, value):
 			raise ActionError(_("{0} is not an option of {1}").format(frappe.bold(value), fieldname))
 
 
+def checked_change(doc, fieldname, value, user):
+	"""What the run-as user's own save of ``fieldname = value`` on a saved ``doc`` would be checked
+	for besides the field itself: a value that fits the field, a link their User Permissions allow,
+	and a Frappe Workflow state moved only by a transition they may take. Returns the "Skipped"
+	result when the field already holds the value, else None."""
+	check_value_fits(doc, fieldname, value)
+	field_writes.check_link_permitted(doc, fieldname, value, user)
+	old = doc.get(fieldname)
+	if str(old if old is not None else "") == str(value if value is not None else ""):
+		return {"status": "Skipped", "result": _("{0} already is {1}").format(fieldname, value)}
+	field_writes.check_workflow_change(doc, fieldname, value, user)
+	return None
+
+
 def set_value(intent, doc, before, rule):
 	user = permissions.run_as_of(rule)
 	field_writes.check_field_writable(doc, intent["field"], user)
 	value = field_writes.as_a_save_stores(doc, intent["field"], value_for(intent, doc, before))
-	check_value_fits(doc, intent["field"], value)
-	field_writes.check_link_permitted(doc, intent["field"], value, user)
 	old = doc.get(intent["field"])
-	if str(old if old is not None else "") == str(value if value is not None else ""):
-		return {"status": "Skipped", "result": _("{0} already is {1}").format(intent["field"], value)}
-	# What the run-as user's own save of this change would be checked for besides the field itself:
-	# a Frappe Workflow state moves only by a transition they may take.
-	field_writes.check_workflow_change(doc, intent["field"], value, user)
+	skipped = checked_change(doc, intent["field"], value, user)
+	if skipped:
+		return skipped
 	# db_set writes once, without another save; Frappe runs on_change, so Value Change rules on
 	# this field still see it (the runner stops this rule from re-firing itself).
 	if doc.get_doc_before_save() is None and not doc.is_new():

@@ -84,8 +84,8 @@ def hidden_fields(doctype, user):
 	known = by_user.get(user)
 	if known is not None and known[0] == roles:
 		return known[1]
-	# As Frappe's get_permlevel_access: levels a role of the user reads; child rows by the parent's.
-	readable = {perm.permlevel for perm in meta.get_permissions() if perm.role in roles and perm.get("read")}
+	# Child rows are read by the parent's levels, which is what Frappe's answer for the parent gives.
+	readable = set(meta.get_permlevel_access("read", user=user))
 	own, tables = levels
 	hidden = Hidden(
 		frozenset(fieldname for fieldname, level in own.items() if level not in readable),

@@ -29,8 +29,9 @@ UNSETTABLE_FIELDTYPES = frozenset({*table_fields, *no_value_fields, "Password"})
 
 
 def allowed_permlevels(doc, user, ptype="write"):
-	roles = set(frappe.get_roles(user))
-	return {perm.permlevel for perm in doc.get_permissions() if perm.role in roles and perm.get(ptype)}
+	# Frappe's own answer; a child row follows its parent's permissions, as doc.get_permissions does.
+	parenttype = doc.parenttype if doc.meta.istable else None
+	return set(doc.meta.get_permlevel_access(ptype, parenttype, user=user))
 
 
 def check_field_writable(doc, fieldname, user):

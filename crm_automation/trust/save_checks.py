@@ -201,8 +201,7 @@ def _check_create(doctype, field_map, user, where):
 
 
 def _permlevels(meta, user):
-	roles = set(frappe.get_roles(user))
-	return {perm.permlevel for perm in meta.permissions if perm.role in roles and perm.get("write")}
+	return set(meta.get_permlevel_access("write", user=user))
 
 
 # ----------------------------------------------------------------------------------------------
