@@ -29,6 +29,9 @@ TRIGGER_VALIDATE = "Validate"
 TRIGGER_TIME = "Time"
 TRIGGER_MANUAL = "Manual"
 TRIGGER_SCORE_BAND = "Score Band Changed"
+TRIGGER_WEBHOOK = "Webhook Received"
+TRIGGER_SCHEDULE = "Schedule"
+TRIGGER_COMMUNICATION = "Communication Received"
 
 TRIGGERS = (
 	TRIGGER_NEW,
@@ -41,6 +44,9 @@ TRIGGERS = (
 	TRIGGER_TIME,
 	TRIGGER_MANUAL,
 	TRIGGER_SCORE_BAND,
+	TRIGGER_WEBHOOK,
+	TRIGGER_SCHEDULE,
+	TRIGGER_COMMUNICATION,
 )
 # The grade a Lead Score Rule writes; Score Band Changed rules watch it.
 SCORE_GRADE_FIELD = "crm_score_grade"
@@ -58,6 +64,10 @@ EVENTS_BY_TRIGGER = {
 	TRIGGER_TIME: (),
 	TRIGGER_MANUAL: (),
 	TRIGGER_SCORE_BAND: ("score_band_changed",),
+	# Pseudo events, raised by the app itself: an inbound call, a scheduled moment, an incoming e-mail.
+	TRIGGER_WEBHOOK: ("webhook_received",),
+	TRIGGER_SCHEDULE: ("scheduled",),
+	TRIGGER_COMMUNICATION: ("communication_received",),
 }
 
 FIRE_EVERY_TIME = "Every Time"
