@@ -81,6 +81,51 @@ def on_trash(doc, method=None):
 		_end_sequences(doc, "deleted")
 
 
+# engine.workflow.EVENTS_BY_TRIGGER["Communication Received"], named here so a save loads no engine.
+_REPLY_EVENT = "communication_received"
+
+
+def on_communication_insert(doc, method=None):
+	"""An incoming e-mail, as Frappe's mail pull inserts it (Received, Email): the Communication
+	Received rules and the follow-up sequences of the documents it belongs to (runtime/replies.py,
+	sequences/replies.py). Nothing for a sent e-mail, another medium, or while no rule or sequence
+	listens; nothing that goes wrong here fails the insert (logged)."""
+	if doc.sent_or_received != "Received" or doc.communication_medium != "Email" or skip_automation():
+		return
+	work = _loaded(_reply_work)
+	if not work or not (work["rules"] or work["sequence"]):
+		return
+	from crm_automation.runtime import replies
+
+	if not replies.is_reply(doc):
+		return
+	try:
+		targets = replies.reply_targets(doc, work["rules"] | work["sequence"])
+	except Exception:
+		frappe.log_error(title=f"CRM Automation could not find the documents of {doc.name}")
+		return
+	if targets:
+		from crm_automation.sequences.replies import on_reply
+
+		on_reply(targets)
+		replies.run_reply_rules(doc, targets)
+
+
+def _reply_work():
+	"""Doctypes that hear replies: with a Communication Received rule, or with follow-up sequences
+	(worked out as _work is, without loading the runner)."""
+	return versioned_memo("reply_doctypes", _reply_doctypes)
+
+
+def _reply_doctypes():
+	from crm_automation.runtime.workflow_rules import get_index
+
+	rules = frozenset(
+		key[0] for key in (_loaded(get_index) or {}) if isinstance(key, tuple) and key[1] == _REPLY_EVENT
+	)
+	return {"rules": rules, "sequence": _work()["sequence"]}
+
+
 def _ignored(doc):
 	"""Our own bookkeeping, and saves during install, patches, migrate, imports or the setup wizard:
 	checked once per handler, before any lookup (the app's tables may not exist yet)."""

@@ -16,6 +16,7 @@ from frappe import _
 from frappe.utils import add_days, escape_html, get_datetime, now_datetime
 
 from crm_automation import actions
+from crm_automation.actions import send_windows
 from crm_automation.actions.common import error_summary
 from crm_automation.actions.on_linked_targets import TargetSkipped, preview_on_target, with_linked_inputs
 from crm_automation.actions.recipients import address_entries, format_addresses, shown_addresses
@@ -280,6 +281,9 @@ def preview(intent, doc, rule):
 		out["summary"] = _("tag {0}").format(intent["tag"])
 	else:
 		out["summary"] = kind
+	out.update(send_windows.preview_deferral(kind, rule))
+	if out.get("deferral"):
+		out["summary"] = _("{0} ({1})").format(out["summary"], out["deferral"])
 	return out
 
 

@@ -52,6 +52,8 @@ doc_events = {
 		"on_cancel": "crm_automation.doc_events.on_cancel",
 		"on_trash": "crm_automation.doc_events.on_trash",
 	},
+	# An incoming e-mail: Communication Received rules and replies to follow-up sequences.
+	"Communication": {"after_insert": "crm_automation.doc_events.on_communication_insert"},
 }
 
 # Records about a document (logs, occurrences, escalation clocks, tracked activities, follow-up
@@ -62,6 +64,8 @@ has_permission = {
 	"Escalation State": "crm_automation.trust.record_access.has_reference_permission",
 	"CRM Activity": "crm_automation.trust.record_access.has_reference_permission",
 	"Automation Sequence Step": "crm_automation.trust.record_access.has_reference_permission",
+	# When a user is away: theirs, their managers' (Employee Reports To) and System Managers' only.
+	"User Availability": "crm_automation.trust.availability_access.has_availability_permission",
 }
 permission_query_conditions = {
 	"Automation Log": "crm_automation.trust.record_access.reference_query_conditions",
@@ -70,6 +74,8 @@ permission_query_conditions = {
 	"Escalation State": "crm_automation.trust.record_access.reference_query_conditions",
 	"CRM Activity": "crm_automation.trust.record_access.reference_query_conditions",
 	"Automation Sequence Step": "crm_automation.trust.record_access.reference_query_conditions",
+	"User Availability": "crm_automation.trust.availability_access.availability_query_conditions",
+	"User Availability Period": "crm_automation.trust.availability_access.period_query_conditions",
 }
 
 # Logs and occurrences must never stop a user from deleting the document they describe.
@@ -92,10 +98,18 @@ before_job = ["crm_automation.runtime.run_state.reset_request_state"]
 # Scheduled Tasks
 # ---------------
 
+# Frappe's Log Settings clears these (days, changeable there); runtime/retention.py says what stays.
+default_log_clearing_doctypes = {
+	"Automation Log": 90,
+	"Automation Sequence Step": 90,
+	"CRM Activity": 365,
+}
+
 scheduler_events = {
 	"cron": {
 		"* * * * *": [
 			"crm_automation.scheduler.fire_due_steps_for_all_sequences",
+			"crm_automation.scheduler.run_schedules_for_all_rules",
 		],
 		"*/5 * * * *": [
 			"crm_automation.scheduler.run_time_triggers_for_all_rules",
@@ -103,7 +117,6 @@ scheduler_events = {
 		],
 	},
 	"daily_long": [
-		"crm_automation.scheduler.delete_old_logs_for_all_rules",
 		"crm_automation.scheduler.apply_decay_for_all_score_rules",
 	],
 }

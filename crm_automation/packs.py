@@ -21,6 +21,7 @@ from crm_automation.engine.packs import (
 	check_pack,
 	secret_placeholders,
 )
+from crm_automation.engine.schedules import MOMENT_FIELDS
 from crm_automation.engine.workflow import split_list
 from crm_automation.runtime.workflow_rules import clear_rule_cache, get_fields_if_doctype
 
@@ -50,12 +51,27 @@ _INTERNAL = {
 	"_liked_by",
 	"_seen",
 }
+# An inbound webhook's credentials belong to one site: never exported, never imported (the importer
+# generates a URL of their own, api/inbound_webhooks.py).
+_WEBHOOK_CREDENTIALS = {"webhook_token_hash", "webhook_token_hint", "webhook_secret", "webhook_html"}
+_INTERNAL |= _WEBHOOK_CREDENTIALS
 # Who a rule runs as and who made it are never taken from a pack, even a hand-written one: the
 # importer becomes the run-as user (rules.py's set_run_as then holds for them as for any save).
-_NOT_IMPORTED = {"run_as", "owner", "creation", "modified", "modified_by"}
+_NOT_IMPORTED = {"run_as", "owner", "creation", "modified", "modified_by", *_WEBHOOK_CREDENTIALS}
 # A row's identity is the site's: a pack row naming another rule's row would take it over.
 _NOT_IMPORTED_IN_ROWS = _NOT_IMPORTED | {"name", "parent", "parentfield", "parenttype"}
-_JSON_FIELDS = {"conditions", "stop_conditions", "until_conditions", "step_conditions", "field_map"}
+# How far a schedule has got is this site's bookkeeping (engine/schedules.MOMENT_FIELDS): the importer's
+# save works out its own next moment.
+_INTERNAL |= set(MOMENT_FIELDS)
+_NOT_IMPORTED |= set(MOMENT_FIELDS)
+_JSON_FIELDS = {
+	"conditions",
+	"stop_conditions",
+	"until_conditions",
+	"step_conditions",
+	"field_map",
+	"webhook_field_map",
+}
 # Packs written before headers were a secret carry them as an object; they are still read.
 _JSON_ON_IMPORT = _JSON_FIELDS | {"headers"}
 _SAVEPOINT = "crm_automation_import_pack"
@@ -134,6 +150,7 @@ def site_problems(data):
 		("target_doctype", "DocType"),
 		("activity_type", "CRM Activity Type"),
 		("calendar_policy", "Escalation Policy"),
+		("send_window_policy", "Escalation Policy"),
 	)
 
 	# A sequence step may take its calendar from an Escalation Policy imported with it.
@@ -146,7 +163,7 @@ def site_problems(data):
 	def visit(where, row):
 		for fieldname, doctype in checks:
 			value = row.get(fieldname)
-			if fieldname == "calendar_policy" and value in in_pack:
+			if fieldname in ("calendar_policy", "send_window_policy") and value in in_pack:
 				continue
 			if value and not frappe.db.exists(doctype, value):
 				problems.append(

@@ -8,20 +8,21 @@ from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from crm_automation import escalation
 from crm_automation.actions import retry_due_webhooks
+from crm_automation.actions.send_windows import send_due_alerts
 from crm_automation.actions.sms import retry_due_sms
 from crm_automation.engine.workflow import TRIGGER_TIME
+from crm_automation.runtime import schedule_runs
 from crm_automation.runtime.compiled_cache import forget_local_indexes
 from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.run_log import occurrence_key
 from crm_automation.runtime.runner import run_rule
-from crm_automation.runtime.savepoints import TransactionLost, run_alone
+from crm_automation.runtime.savepoints import fire_each
 from crm_automation.runtime.workflow_rules import get_compiled_rule
 from crm_automation.sequences import runs as sequence_runs
 from crm_automation.trust.field_access import ReadableView, hidden_fields
 from crm_automation.trust.run_as import run_as_of
 
 CHUNK_SIZE = 100
-LOG_DELETE_BATCH = 5000
 SWEEP_LOCK_WAIT_SECONDS = 300
 
 
@@ -44,6 +45,28 @@ def run_time_triggers_for_all_rules():
 		job_id="crm_automation:retry_webhooks",
 		deduplicate=True,
 	)
+
+
+def run_schedules_for_all_rules(now=None):
+	"""Every minute: each Schedule rule whose next moment has come is claimed for that moment (after
+	downtime: the latest moment missed, once) and its documents are selected in a job on the long queue.
+	Commits after each claim, in a batch of its own: a rival scheduler must see the moment taken before
+	it reads the rule, and the job must not start before the claim it relies on is durable."""
+	if not frappe.db.get_single_value("CRM Automation Settings", "enabled"):
+		return
+	now = get_datetime(now) if now else now_datetime()
+	for row in schedule_runs.due_rules(now):
+		moment = schedule_runs.claim_moment(row, now)
+		frappe.db.commit()
+		if moment:
+			frappe.enqueue(
+				"crm_automation.runtime.schedule_runs.run_scheduled_rule",
+				queue="long",
+				job_id=f"crm_automation:schedule:{row.name}:{moment}",
+				deduplicate=True,
+				rule_name=row.name,
+				moment=str(moment),
+			)
 
 
 def run_escalations_for_all_policies():
@@ -163,24 +186,14 @@ def fire_due_documents(rule_name, due):
 	rule = compiled_time_rule(rule_name)
 	if not rule:
 		return 0
-	fired = 0
-	try:
-		for name, value in due:
-			done, log_name = run_alone(
-				lambda name=name, value=value: _fire_on(rule, name, value),
-				f"Time trigger of Workflow Rule {rule.name} failed on {rule.document_type} {name}; "
-				"retried on the next sweep",
-				rule.document_type,
-				name,
-				savepoint="crm_automation_time_document",
-			)
-			fired += bool(done and log_name)
-	except TransactionLost:
-		pass
-	# Commit the chunk: its claimed occurrences become visible to a concurrent sweep, and a crash
-	# loses at most this chunk, which the next sweep finds unclaimed and fires.
-	frappe.db.commit()
-	return fired
+	return fire_each(
+		rule,
+		due,
+		lambda rule, item: _fire_on(rule, *item),
+		lambda name: f"Time trigger of Workflow Rule {rule.name} failed on {rule.document_type} {name}; "
+		"retried on the next sweep",
+		savepoint="crm_automation_time_document",
+	)
 
 
 def _fire_on(rule, name, value):
@@ -193,6 +206,8 @@ def _fire_on(rule, name, value):
 def retry_webhooks_for_all_logs():
 	retry_due_webhooks()
 	retry_due_sms()
+	# Deferred System Notifications whose sending window opened (deferred SMS are retry_due_sms's).
+	send_due_alerts()
 
 
 def apply_decay_for_all_score_rules():
@@ -210,18 +225,3 @@ def apply_decay_for_all_score_rules():
 			rule_name=name,
 			announce=True,
 		)
-
-
-def delete_old_logs_for_all_rules():
-	days = frappe.db.get_single_value("CRM Automation Settings", "log_retention_days") or 90
-	cutoff = add_to_date(now_datetime(), days=-days)
-	while True:
-		names = frappe.get_all(
-			"Automation Log", filters={"creation": ("<", cutoff)}, pluck="name", limit=LOG_DELETE_BATCH
-		)
-		if not names:
-			break
-		frappe.db.delete("Automation Log Action", {"parent": ("in", names), "parenttype": "Automation Log"})
-		frappe.db.delete("Automation Log", {"name": ("in", names)})
-		# Commit per batch: a long retention backlog must not become one huge transaction.
-		frappe.db.commit()

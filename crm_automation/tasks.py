@@ -2,7 +2,6 @@
 
 from crm_automation.scheduler import (
 	apply_decay_for_all_score_rules,
-	delete_old_logs_for_all_rules,
 	fire_due_documents,
 	retry_webhooks_for_all_logs,
 	run_time_trigger,

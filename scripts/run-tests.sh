@@ -4,8 +4,9 @@
 #           (.venv in the checkout) with the project and its test extras: `pip install -e .[test]`.
 #   tier 2: CI=1 bench --site <site> run-tests --app crm_automation on a real bench, when one is
 #           present (CRM_AUTOMATION_BENCH, else ~/frappe-bench, else /home/frappe/frappe-bench),
-#           against this checkout; the desk in headless Chromium; fixtures through a client app; an
-#           uninstall that must leave no trace. The bench and site are restored as they were found.
+#           against this checkout; the desk in headless Chromium; the live tier (tests/live: web
+#           server, worker, scheduler, SMTP, webhooks, through REST); fixtures through a client app;
+#           an uninstall that must leave no trace. The bench and site are restored as they were found.
 set -uo pipefail
 
 CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -41,7 +42,7 @@ PYTHON="$VENV/bin/python"
 # ------------------------------------------------------------------------------- tier 1
 say "Tier 1: pytest (engine and static contract checks)"
 tier1_log="$(mktemp)"
-(cd "$CHECKOUT" && "$PYTHON" -m pytest tests -q -p no:cacheprovider --ignore=tests/browser) 2>&1 | tee "$tier1_log"
+(cd "$CHECKOUT" && "$PYTHON" -m pytest tests -q -p no:cacheprovider --ignore=tests/browser --ignore=tests/live) 2>&1 | tee "$tier1_log"
 tier1=${PIPESTATUS[0]}
 if [ "$tier1" -eq 5 ]; then
 	shout "Tier 1 collected no tests: that is a broken test suite, not a pass"
@@ -176,6 +177,24 @@ fi
 rm -f "$assets_link"
 ln -s "$CHECKOUT/$APP/public" "$assets_link"
 echo "$CHECKOUT" > "$pth"
+# The app's runtime dependencies the bench env lacks (statsmodels for the Rule Outcome report):
+# `bench get-app` would pip install them into env, but this script leaves the bench as it found it.
+# They go into a directory of the checkout instead, installed by the bench env's own pip (its
+# Python version) at the versions env already has for anything shared, and onto the path by a
+# second line of the .pth, removed with it. Installed again only when something is missing.
+deps_dir="$CHECKOUT/.bench-deps"
+mkdir -p "$deps_dir" && [ "$(id -u)" = 0 ] && chown "$OWNER" "$deps_dir"
+missing_deps="$(as_owner env/bin/python "$CHECKOUT/tests/bench/missing_deps.py" "$CHECKOUT/pyproject.toml" "$deps_dir")"
+if [ -n "$missing_deps" ]; then
+	say "Installing the app's dependencies the bench env lacks into $deps_dir: $missing_deps"
+	as_owner env/bin/python -m pip freeze --exclude-editable 2>/dev/null | grep -v ' @ ' > "$state_dir/constraints.txt"
+	# shellcheck disable=SC2086
+	if ! as_owner env/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --target "$deps_dir" \
+		-c "$state_dir/constraints.txt" $missing_deps; then
+		shout "could not install $missing_deps for the bench into $deps_dir"
+	fi
+fi
+echo "$deps_dir" >> "$pth"
 grep -qx "$APP" "$BENCH_DIR/sites/apps.txt" || printf '\n%s\n' "$APP" >> "$BENCH_DIR/sites/apps.txt"
 sed -i '/^$/d' "$BENCH_DIR/sites/apps.txt"
 
@@ -276,6 +295,27 @@ d_failed=$(grep -Eo '[0-9]+ (failed|error|errors)' "$desk_out" | awk '{s+=$1} EN
 passed=$((passed + d_passed))
 failed=$((failed + d_failed))
 [ "$d_failed" -ne 0 ] && tier2=1
+
+say "Tier 2: the live stack: web server, one worker, the scheduler, SMTP and a webhook receiver, through REST"
+# tests/live starts `bench serve`, `bench worker` and `bench schedule` (each in its own process group,
+# stopped by its id), a local SMTP server and webhook receiver, and puts the site back as it was.
+# SIGINT on overrun, so its own teardown still runs.
+live_out="$state_dir/live.log"
+(cd "$CHECKOUT" && CRM_AUTOMATION_LIVE_SITE="$SITE" CRM_AUTOMATION_BENCH="$BENCH_DIR" \
+	timeout -s INT -k 120 900 "$PYTHON" -m pytest tests/live -q -p no:cacheprovider) 2>&1 | tee "$live_out"
+live=${PIPESTATUS[0]}
+l_passed=$(grep -Eo '[0-9]+ passed' "$live_out" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+l_failed=$(grep -Eo '[0-9]+ (failed|error|errors)' "$live_out" | awk '{s+=$1} END {print s+0}')
+[ "$live" -ne 0 ] && [ "$l_failed" -eq 0 ] && l_failed=1
+if [ "$l_passed" -eq 0 ] && [ "$l_failed" -eq 0 ]; then
+	shout "the live tier ran no check (see above): nothing was proved on a running site"
+	l_failed=1
+elif [ "$l_failed" -ne 0 ]; then
+	shout "the live tier failed: $l_failed of its checks (a stack that could not start counts as a failure)"
+fi
+passed=$((passed + l_passed))
+failed=$((failed + l_failed))
+[ "$l_failed" -ne 0 ] && tier2=1
 
 say "Tier 2: rules shipped as fixtures of a consultant's own client app"
 client=crm_rules_client

@@ -145,7 +145,7 @@ def test_errors_name_the_step_and_field():
 def test_timeout_actions_only_on_until_condition_steps():
 	rule = nurture()
 	rule["actions"].append({"action_type": "Add Tag", "tag": "x", "step": "Remind", "on_timeout": 1})
-	assert "only an Until Condition step times out" in problems_of(rule)["actions[3].on_timeout"]
+	assert "only an Until Condition or Until Reply step times out" in problems_of(rule)["actions[3].on_timeout"]
 
 
 def test_step_actions_checked_like_rule_actions_and_reject_refused():

@@ -1,21 +1,27 @@
 """Assign (as Frappe's assign_to.add does, without its extra reads) and Unassign (through assign_to),
 with round robin and load balancing."""
 
+import datetime
+
 import frappe
 import frappe.share
 from frappe import _
 from frappe.desk.form.assign_to import close_all_assignments, notify_assignment
 from frappe.desk.form.document_follow import follow_document
-from frappe.utils import nowdate
+from frappe.utils import format_date, format_datetime, get_fullname, now_datetime, nowdate
 
+from crm_automation.actions.availability import availability_of
 from crm_automation.actions.common import ActionError, default_minutes
 from crm_automation.actions.recipients import (
 	current_assignees,
 	enabled_users,
 	group_members,
 	role_members,
+	users_with_role,
 )
+from crm_automation.engine import availability as av
 from crm_automation.engine import workflow as wf
+from crm_automation.engine.i18n import translating
 from crm_automation.trust import run_as as permissions
 
 
@@ -23,14 +29,22 @@ def assign(intent, doc, before, rule):
 	if intent["only_if_unassigned"] and current_assignees(doc):
 		return {"status": "Skipped", "result": _("Already assigned")}
 	roster = _roster(intent, doc)
-	candidates = enabled_users(roster)
+	plan = _plan(intent, enabled_users(roster))
+	candidates = plan.choices
 	if not candidates:
+		if plan.skipped:
+			raise ActionError(
+				_("Nobody is available to assign to; skipped: {0}").format(describe_skipped(plan.skipped))
+			)
 		raise ActionError(_("No enabled user to assign to ({0})").format(intent["assign_to_type"]))
 	strategy = intent["strategy"]
-	if intent["assign_to_type"] == wf.ASSIGN_TO_FIELD or strategy == wf.ASSIGN_EVERYONE:
+	if plan.fallback == av.FALLBACK_USER:
 		chosen = candidates
-	elif strategy == wf.LOAD_BALANCING:
+	elif plan.fallback == av.FALLBACK_ROLE or strategy == wf.LOAD_BALANCING:
+		# The fallback role's members take the work by load, not by a turn kept for another roster.
 		chosen = [_least_loaded(candidates, doc.doctype)]
+	elif intent["assign_to_type"] == wf.ASSIGN_TO_FIELD or strategy == wf.ASSIGN_EVERYONE:
+		chosen = candidates
 	else:
 		chosen = [
 			_next_in_turn(
@@ -52,7 +66,10 @@ def assign(intent, doc, before, rule):
 	already = _with_open_todo(doc, chosen)
 	newly = [user for user in chosen if user not in already]
 	if not newly:
-		return {"status": "Skipped", "result": _("Already assigned to {0}").format(", ".join(chosen))}
+		return {
+			"status": "Skipped",
+			"result": _with_availability(_("Already assigned to {0}").format(", ".join(chosen)), plan),
+		}
 	description = _("Assigned by automation rule {0}").format(rule.name)
 	todos = [
 		add_assignment(doc, user, description, share=user in unreadable, assigned_by=run_as) for user in newly
@@ -63,11 +80,58 @@ def assign(intent, doc, before, rule):
 			_("Shared with the following Users with Read access:{0}").format("<br><br>" + "<br>".join(shared))
 		)
 	return {
-		"result": _("Assigned to {0}").format(", ".join(newly)),
+		"result": _with_availability(_("Assigned to {0}").format(", ".join(newly)), plan),
 		"created_doctype": "ToDo",
 		"created_name": todos[0],
 		"minutes_saved": default_minutes(wf.ASSIGN),
 	}
+
+
+def _plan(intent, candidates):
+	"""Who of the enabled ``candidates`` is in, or the fallback (engine/availability.py). An action
+	that asks for none of it keeps every candidate, with nothing read."""
+	skip_away, skip_off_hours = intent.get("skip_away"), intent.get("skip_off_hours")
+	fallback_user, fallback_role = intent.get("fallback_user"), intent.get("fallback_role")
+	if not (skip_away or skip_off_hours or fallback_user or fallback_role):
+		return av.Plan(candidates, [])
+	fallback_user = next(iter(enabled_users([fallback_user])), None) if fallback_user else None
+	role_members = users_with_role(fallback_role) if fallback_role and not fallback_user else []
+	moment = now_datetime()
+	availability = availability_of(candidates + role_members, moment, with_hours=skip_off_hours)
+	return av.plan_assignment(
+		candidates,
+		availability,
+		moment,
+		skip_away=skip_away,
+		skip_off_hours=skip_off_hours,
+		fallback_user=fallback_user,
+		fallback_role_members=role_members,
+	)
+
+
+def describe_skipped(skipped):
+	"""'Ann Lee (away until 12-12-2026 09:00), Bob (outside working hours, back …)', in the reader's
+	language; a holiday's end in the site's date format."""
+	with translating(_):
+		return ", ".join(entry.describe(get_fullname(entry.user), _format_moment) for entry in skipped)
+
+
+def _format_moment(value):
+	if isinstance(value, datetime.datetime):
+		return format_datetime(value, "dd-MM-yyyy HH:mm")
+	return format_date(value)
+
+
+def _with_availability(result, plan):
+	"""The log's result, with who was skipped and whether the fallback was used."""
+	parts = [result]
+	if plan.skipped:
+		parts.append(_("skipped: {0}").format(describe_skipped(plan.skipped)))
+	if plan.fallback == av.FALLBACK_USER:
+		parts.append(_("fallback user used: nobody else was available"))
+	elif plan.fallback == av.FALLBACK_ROLE:
+		parts.append(_("fallback role used: nobody else was available"))
+	return "; ".join(parts)
 
 
 def _with_open_todo(doc, users):
@@ -136,8 +200,9 @@ def _check_can_share_with(doc, unreadable, run_as):
 
 
 def assignment_candidates(intent, doc):
-	"""The enabled users an Assign action may choose from, in its turn order (see _roster)."""
-	return enabled_users(_roster(intent, doc))
+	"""The enabled users an Assign action may choose from now, in its turn order (see _roster): those
+	who are in, or the fallback, when the action skips users who are away or off hours."""
+	return _plan(intent, enabled_users(_roster(intent, doc))).choices
 
 
 def _roster(intent, doc):
@@ -173,13 +238,7 @@ def _next_in_turn(row_id, candidates, row_doctype="Workflow Rule Action", roster
 
 
 def _following(last, candidates, roster, by_name=False):
-	if last in roster:
-		position = roster.index(last) + 1
-		available = set(candidates)
-		return next(user for user in roster[position:] + roster[:position] if user in available)
-	if last and by_name:
-		return next((user for user in candidates if user > last), candidates[0])
-	return candidates[0]
+	return av.next_in_turn(last, candidates, roster, by_name)
 
 
 def _least_loaded(candidates, doctype):
@@ -192,8 +251,7 @@ def _least_loaded(candidates, doctype):
 		)
 		.groupby(todo.allocated_to)
 	).run()
-	load = dict(rows)
-	return min(candidates, key=lambda user: (load.get(user, 0), user))
+	return av.least_loaded(candidates, dict(rows))
 
 
 def unassign(intent, doc, before, rule):

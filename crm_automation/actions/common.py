@@ -5,6 +5,7 @@ from frappe import _
 
 from crm_automation.engine import workflow as wf
 from crm_automation.engine.templates import TemplateError, render_template
+from crm_automation.runtime.trigger_values import current_trigger_values
 from crm_automation.runtime.workflow_rules import readable_plain_values
 from crm_automation.trust.run_as_reads import reader_for, reading_user
 
@@ -24,7 +25,9 @@ def render(template, doc, before):
 	values = readable_plain_values(doc, user)
 	before_values = readable_plain_values(before, user, (values or {}).get("doctype"))
 	try:
-		return render_template(template, values, before_values, read=reader_for(user))
+		return render_template(
+			template, values, before_values, extra=current_trigger_values(), read=reader_for(user)
+		)
 	except TemplateError as error:
 		raise ActionError(_("Template could not be rendered: {0}").format(error.first.message))
 	except Exception as error:

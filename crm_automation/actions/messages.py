@@ -6,6 +6,7 @@ from frappe.core.doctype.communication.email import _make
 from frappe.utils import add_to_date, escape_html, now_datetime
 from frappe.utils.html_utils import sanitize_html
 
+from crm_automation.actions import send_windows
 from crm_automation.actions.common import ActionError, default_minutes, render
 from crm_automation.actions.recipients import (
 	address_entries,
@@ -23,6 +24,8 @@ def send_email(intent, doc, before, rule):
 	if not recipients:
 		raise ActionError(_("No recipient has an email address"))
 	subject, message = email_content(intent, doc, before)
+	# Outside the rule's sending window Frappe's Email Queue holds it until the window opens.
+	send_after = send_windows.opening_for(rule)
 	# Sent by the rule's run-as user: _make takes the sender (and the Communication's owner) from
 	# the session, which is whoever's save set the rule off, and the e-mail would go out in their name.
 	with permissions.acting_as(permissions.run_as_of(rule)):
@@ -34,13 +37,15 @@ def send_email(intent, doc, before, rule):
 			recipients=recipients,
 			send_email=True,
 			email_template=intent.get("email_template"),
+			send_after=send_after,
 		)
 	queue = frappe.db.get_value("Email Queue", {"communication": communication["name"]}, "name")
+	# Addresses the run-as user may not read are sent to, not written into the log.
+	result = _("Queued to {0}: {1}").format(describe_addresses(entries, permissions.run_as_of(rule), doc), subject)
+	if send_after:
+		result = _("{0} ({1})").format(result, send_windows.deferred_note(send_after))
 	return {
-		# Addresses the run-as user may not read are sent to, not written into the log.
-		"result": _("Queued to {0}: {1}").format(
-			describe_addresses(entries, permissions.run_as_of(rule), doc), subject
-		),
+		"result": result,
 		"created_doctype": "Email Queue" if queue else "Communication",
 		"created_name": queue or communication["name"],
 		"minutes_saved": default_minutes(wf.SEND_EMAIL),
@@ -65,6 +70,17 @@ def system_notification(intent, doc, before, rule):
 	# sanitised as Frappe sanitises a Text Editor (also when it looks like JSON, which Frappe skips).
 	shown_subject = escape_html(subject)
 	message = sanitize_html(message, always_sanitize=True) if message else message
+	opening = send_windows.opening_for(rule)
+	if opening:
+		return {
+			**send_windows.defer_alerts(
+				users, shown_subject, doc.doctype, doc.name, message, permissions.run_as_of(rule), opening
+			),
+			"result": _("Notify {0}: {1} ({2})").format(
+				", ".join(users), subject, send_windows.deferred_note(opening)
+			),
+			"created_doctype": "Notification Log",
+		}
 	# resolve_users: enabled users only. The alert comes from the user the rule runs as.
 	_enqueue_alerts(users, shown_subject, doc.doctype, doc.name, message, permissions.run_as_of(rule))
 	return {

@@ -23,7 +23,7 @@ from frappe import _
 from frappe.core.doctype.sms_settings import sms_settings as frappe_sms
 from frappe.utils import now_datetime
 
-from crm_automation.actions import delivery
+from crm_automation.actions import delivery, send_windows
 from crm_automation.actions.common import ActionError, default_minutes, error_summary, render
 from crm_automation.actions.recipients import may_read_value
 from crm_automation.engine import workflow as wf
@@ -78,6 +78,14 @@ def send_sms(intent, doc, before, rule):
 	if not rows:
 		return {"status": "Skipped", "result": _("No SMS recipient found")}
 	summary = _("{0} SMS queued, {1} skipped").format(queued, skipped)
+	opening = send_windows.opening_for(rule) if queued else None
+	if opening:
+		# Outside the sending window: the rows wait for its opening; the sweep claims them then.
+		note = send_windows.deferred_note(opening)
+		for row in rows:
+			if row["status"] == "Queued":
+				row.update(next_attempt_on=opening, result=_("{0} ({1})").format(row["result"], note))
+		summary = _("{0} ({1})").format(summary, note)
 	return {"status": "Queued" if queued else "Skipped", "result": summary, "sms_rows": rows}
 
 

@@ -257,6 +257,9 @@ def retry_failed_actions(log: str):
 			row.response = result.get("error")
 			row.value_field = result.get("value_field") or row.value_field
 			row.attempts = (row.attempts or 0) + 1
+			if result.get("next_attempt_on"):
+				# Retried outside its sending window: it waits in this row for the window to open.
+				row.payload, row.next_attempt_on = result.get("payload"), result["next_attempt_on"]
 	if not any(row.status == "Failed" for row in log_doc.actions):
 		log_doc.outcome = "Success"
 	log_doc.save(ignore_permissions=True)

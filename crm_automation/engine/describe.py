@@ -13,6 +13,7 @@ import functools
 from .conditions import is_empty_condition
 from .fieldtypes import split_list
 from .i18n import _, translating
+from .schedules import describe_schedule
 
 # Each trigger as (after "a", after "an"): English needs the article, other languages ignore it.
 _TRIGGER_PHRASES = {
@@ -23,6 +24,7 @@ _TRIGGER_PHRASES = {
 	"Delete": (lambda: _("When a {0} is deleted"), lambda: _("When an {0} is deleted")),
 	"Validate": (lambda: _("When a {0} is about to be saved"), lambda: _("When an {0} is about to be saved")),
 	"Manual": (lambda: _("When a {0} is run by hand"), lambda: _("When an {0} is run by hand")),
+	"Communication Received": (lambda: _("When a {0} gets an e-mail"), lambda: _("When an {0} gets an e-mail")),
 }
 
 # {0} the field, {1} the value (a pair: {1} and {2}).
@@ -180,6 +182,8 @@ def describe_trigger(rule, fields=None, labels=None):
 		if (rule.get("time_direction") or "Before") == "After":
 			return _("{0} after the {1} of a {2}").format(amount, field, doctype)
 		return _("{0} before the {1} of a {2}").format(amount, field, doctype)
+	if trigger == "Schedule":
+		return _("{0}, for each {1}").format(describe_schedule(rule), doctype)
 	phrases = _TRIGGER_PHRASES.get(trigger)
 	if not phrases:
 		return _("When a {0} changes").format(doctype)
@@ -256,8 +260,24 @@ def _assign(action, fields, labels, document_type):
 			action.get("assign_strategy") or "Round Robin", _ASSIGN_STRATEGIES["Round Robin"]
 		)
 		text = strategy().format(who or "?")
+	text = _who_is_in(action, text, labels)
 	if action.get("only_if_unassigned"):
 		return _("{0}, if not assigned yet").format(text)
+	return text
+
+
+def _who_is_in(action, text, labels):
+	"""Who is in (engine/availability.py): the users skipped, and the fallback."""
+	if action.get("skip_away") and action.get("skip_off_hours"):
+		text = _("{0}, skipping users who are away or outside their working hours").format(text)
+	elif action.get("skip_away"):
+		text = _("{0}, skipping users who are away").format(text)
+	elif action.get("skip_off_hours"):
+		text = _("{0}, skipping users outside their working hours").format(text)
+	if action.get("fallback_user"):
+		text = _("{0}; if nobody is available, {1}").format(text, _user_names([action["fallback_user"]], labels))
+	elif action.get("fallback_role"):
+		text = _("{0}; if nobody is available, someone with role {1}").format(text, _(action["fallback_role"]))
 	return text
 
 
@@ -359,6 +379,8 @@ def describe_wait(step, fields=None, labels=None, first=True):
 	if wait_type == "Until Condition":
 		condition = describe_condition(step.get("until_conditions"), fields, labels) or "?"
 		return _("when {0} (at most {1})").format(condition, _amount(amount, unit))
+	if wait_type == "Until Reply":
+		return _("on a reply (at most {0})").format(_amount(amount, unit))
 	return wait_type
 
 
@@ -405,6 +427,8 @@ def describe_rule(rule, fields=None, labels=None):
 		head = _("{0} and {1}", context="Workflow Rule").format(head, condition)
 	if (rule.get("condition_expression") or "").strip():
 		head = _("{0} (and an advanced condition holds)").format(head)
+	if rule.get("holdout_percent"):
+		head = _("{0}, holding out {1} % as a control group").format(head, rule.get("holdout_percent"))
 	actions = rule.get("actions") or []
 
 	def words(rows):
@@ -419,6 +443,9 @@ def describe_rule(rule, fields=None, labels=None):
 		)
 		if branch.get("is_else"):
 			parts.append(_("otherwise → {0}").format(branch_actions))
+		elif rule.get("branch_mode") == "Percentage Split":
+			share = branch.get("split_share") or 0
+			parts.append(_("{0} % of them ({1}) → {2}").format(share, name, branch_actions))
 		else:
 			when = describe_condition(branch.get("conditions"), fields, labels) or name
 			parts.append(_("if {0} → {1}").format(when, branch_actions))

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
+from crm_automation.engine.payload import current_payload
 from crm_automation.engine.reads import READ_HELPER, constant_reads, read_helper
-from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, as_read_only
+from crm_automation.engine.templates import SAFE_GLOBALS, ReadOnlyDoc, as_read_only, read_only_value
 
 MAX_EXPRESSION_LENGTH = 2_000
 MAX_SEQUENCE_REPEAT = 10_000
@@ -29,7 +30,8 @@ MAX_VALUE_LENGTH = budget.MAX_VALUE_LENGTH
 
 # One set of helpers for conditions and templates; any/all only make sense on a child table.
 EXPRESSION_HELPERS = {**SAFE_GLOBALS, "any": any, "all": all, "bool": bool}
-EXPRESSION_NAMES = frozenset({"doc", "old_doc", READ_HELPER, *EXPRESSION_HELPERS})
+# payload: the body of an inbound webhook (engine/inbound.py), None for other triggers.
+EXPRESSION_NAMES = frozenset({"doc", "old_doc", "payload", READ_HELPER, *EXPRESSION_HELPERS})
 
 # Methods without side effects, by the type they may be called on.
 PURE_METHODS = {
@@ -219,6 +221,7 @@ def evaluate_expression(text, doc, old_doc=None, read=None):
 		READ_HELPER: read_helper(budget.unmetered(read)),
 		"doc": as_read_only(doc),
 		"old_doc": as_read_only(old_doc) if old_doc is not None else None,
+		"payload": read_only_value(current_payload()),
 	}
 	with budget.evaluating(budget.CONDITION, ExpressionError):
 		try:

@@ -16,7 +16,7 @@ ROW_LISTS = frozenset(
 # Condition trees: the condition compiler checks them, path by path.
 CONDITION_TREES = frozenset({"conditions", "stop_conditions", "until_conditions", "step_conditions"})
 # A JSON object, or its text as the desk stores it.
-OBJECTS = frozenset({"field_map", "headers"})
+OBJECTS = frozenset({"field_map", "headers", "webhook_field_map"})
 # Several values: a list, or text with one a line (or comma separated).
 VALUE_LISTS = frozenset({"to_users", "to_assignees", "pause_values", "holidays", "known_activity_types"})
 # Whole numbers: of the rule itself, and of its rows (a band's "priority" is text, the rule's is not).

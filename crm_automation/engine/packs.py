@@ -17,8 +17,9 @@ from .errors import RuleError, RuleProblem
 from .escalation import compile_policy
 from .i18n import _
 from .pack_shapes import shape_problems
+from .schedules import compile_pack_schedule
 from .scoring import compile_score_rule
-from .workflow import compile_workflow_rule
+from .workflow import TRIGGER_SCHEDULE, compile_workflow_rule
 
 PACK_FORMAT = "crm_automation.pack"
 PACK_VERSION = 1
@@ -122,6 +123,8 @@ def _check_item(check, section, i, item, name_key, seen, meta_for, known_activit
 	try:
 		if section == "workflow_rules":
 			compiled = compile_workflow_rule(rule, fields, meta_for)
+			if compiled.trigger == TRIGGER_SCHEDULE:
+				compiled.schedule = compile_pack_schedule(rule, pack_calendars(pack_policies))
 		elif section == "lead_score_rules":
 			if known_activity_types is not None:
 				rule["known_activity_types"] = known_activity_types

@@ -15,7 +15,11 @@ from .sequences import (
 	WAIT_CONDITION,
 	WAIT_DATE_FIELD,
 	WAIT_DURATION,
+	WAIT_REPLY,
 )
+
+# A reply (an incoming e-mail linked to the record) among a record's timed events; see run_sequence.
+REPLY = object()
 
 
 def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
@@ -39,15 +43,18 @@ def timeline(rule_actions, sequence, fields=None, doc=None, start=None):
 		if step.wait_type == WAIT_DURATION and fixed:
 			offset += step.duration
 			when = "+" + format_duration(offset)
-		elif step.wait_type == WAIT_CONDITION:
+		elif step.wait_type in (WAIT_CONDITION, WAIT_REPLY):
 			# Met early, it moves every later step forward: later offsets would promise too much.
 			limit = (
 				"+" + format_duration(offset + step.duration)
 				if fixed
 				else _("{0} later").format(format_duration(step.duration))
 			)
-			condition = describe_condition(step.until_tree, fields)
-			when = _("when {0} (at the latest {1})").format(condition, limit)
+			if step.wait_type == WAIT_REPLY:
+				when = _("on a reply (at the latest {0})").format(limit)
+			else:
+				condition = describe_condition(step.until_tree, fields)
+				when = _("when {0} (at the latest {1})").format(condition, limit)
 			fixed = False
 		else:
 			fixed = False
@@ -128,8 +135,9 @@ class SequenceRun:
 def run_sequence(sequence, doc, start, until, changes=()):
 	"""Play one record through ``sequence`` from ``start`` to ``until`` on a virtual clock, as the
 	site would: ``changes`` are saves ``(moment, {field: value})`` applied in time order; each save
-	may end the sequence (stop conditions) or satisfy an Until Condition wait. Returns a SequenceRun.
-	The record dict is not modified."""
+	may end the sequence (stop conditions) or satisfy an Until Condition wait. A change whose values
+	are ``REPLY`` is a reply: it ends the sequence when it stops on a reply, or an Until Reply wait.
+	Returns a SequenceRun. The record dict is not modified."""
 	run = SequenceRun()
 	doc = dict(doc)
 	pending_changes = sorted(changes, key=lambda change: change[0])
@@ -140,6 +148,15 @@ def run_sequence(sequence, doc, start, until, changes=()):
 	while step is not None:
 		while pending_changes and pending_changes[0][0] < due and pending_changes[0][0] <= until:
 			moment, values = pending_changes.pop(0)
+			if values is REPLY:
+				reason = sequence.reply_exit_reason()
+				if reason:
+					run.events.append((moment, step.index, EXITED, reason))
+					run.status, run.exited_at_step = EXITED, step.index
+					return run
+				if step.wait_type == WAIT_REPLY and not met:
+					met, due = True, max(moment, anchor)
+				continue
 			before = dict(doc)
 			doc.update(values)
 			reason = sequence.exit_reason(doc, before)
@@ -242,12 +259,15 @@ class SequencePlayer:
 		self.until = until
 		self.tallies = {}
 
-	def play(self, rule, values, changes=()):
-		"""Play one record; ``changes`` as a record carries them ([{"after", "values"}, ...])."""
+	def play(self, rule, values, changes=(), replies=()):
+		"""Play one record; ``changes`` as a record carries them ([{"after", "values"}, ...]),
+		``replies`` the e-mails that come back to it ([{"after", ...}, ...], offline/replies.py)."""
 		tally = self.tallies.get(rule.name)
 		if tally is None:
 			tally = self.tallies[rule.name] = StepTally(rule.sequence)
-		run = run_sequence(rule.sequence, values, self.start, self.until, changes_from(changes, self.start))
+		timed = changes_from(changes, self.start)
+		timed += [(self.start + parse_span(reply["after"]), REPLY) for reply in replies or ()]
+		run = run_sequence(rule.sequence, values, self.start, self.until, timed)
 		tally.add(run)
 		return run
 

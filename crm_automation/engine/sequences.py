@@ -10,6 +10,9 @@ A step waits for one of:
 * ``Until Weekday and Time``: the next such weekday at that time ("next Monday 09:00");
 * ``Until Condition``: until a condition holds, at most a duration; actions marked *on timeout*
   run when the wait runs out instead.
+* ``Until Reply``: until the document gets a reply (an incoming e-mail linked to it), at most a
+  duration; as Until Condition, the reply ends the wait early and the step's actions run, or the
+  wait runs out and its *on timeout* actions run. Only a reply received while the step waits counts.
 
 Every wait counts from the moment the previous step was due (the sequence's start for the first),
 not from when a worker got round to it, so a late sweep never shifts the rest of the sequence and
@@ -37,7 +40,10 @@ WAIT_BUSINESS_TIME = "Business Time"
 WAIT_DATE_FIELD = "Until Date Field"
 WAIT_WEEKDAY = "Until Weekday and Time"
 WAIT_CONDITION = "Until Condition"
-WAIT_TYPES = (WAIT_DURATION, WAIT_BUSINESS_TIME, WAIT_DATE_FIELD, WAIT_WEEKDAY, WAIT_CONDITION)
+WAIT_REPLY = "Until Reply"
+WAIT_TYPES = (WAIT_DURATION, WAIT_BUSINESS_TIME, WAIT_DATE_FIELD, WAIT_WEEKDAY, WAIT_CONDITION, WAIT_REPLY)
+# Waits that end early (on a save meeting a condition, on a reply) and time out at most a duration.
+TIMED_OUT_WAITS = (WAIT_CONDITION, WAIT_REPLY)
 
 UNITS = {"Minutes": 60, "Hours": 3600, "Days": 86400}
 DIRECTIONS = ("Before", "After")
@@ -108,7 +114,7 @@ class CompiledStep:
 	def due_at(self, anchor, doc):
 		"""When this step is due if the previous one was due at ``anchor``; for Until Condition the
 		moment the wait times out. None when the document has no value in the date field."""
-		if self.wait_type in (WAIT_DURATION, WAIT_CONDITION):
+		if self.wait_type in (WAIT_DURATION, *TIMED_OUT_WAITS):
 			return anchor + self.duration
 		if self.wait_type == WAIT_BUSINESS_TIME:
 			if self.unit == "Days":
@@ -129,10 +135,13 @@ class CompiledStep:
 	def decide(self, doc, condition_met=False):
 		"""What this step does now that it is due: ``(RAN, path, intents)`` (path: "met" or "timeout"
 		for an Until Condition step, "" for others) or ``(SKIPPED, reason, ())``.
-		``condition_met`` says a save already satisfied an Until Condition wait."""
-		path = PATH_MET if self.wait_type == WAIT_CONDITION else ""
+		``condition_met`` says a save already satisfied an Until Condition wait, or a reply came to
+		an Until Reply one (nothing but that flag tells a reply: it is no value of the document)."""
+		path = PATH_MET if self.wait_type in TIMED_OUT_WAITS else ""
 		intents = self.intents
 		if self.wait_type == WAIT_CONDITION and not (condition_met or self.until.matches(doc, None)):
+			path, intents = PATH_TIMEOUT, self.timeout_intents
+		elif self.wait_type == WAIT_REPLY and not condition_met:
 			path, intents = PATH_TIMEOUT, self.timeout_intents
 		if self.check and not self.check.matches(doc, None):
 			return SKIPPED, _("only if {0}: not met").format(describe_condition(self.check_tree)), ()
@@ -162,12 +171,14 @@ class CompiledStep:
 			if self.at_time:
 				return _("until {0} {1}").format(label, _clock(self.at_time))
 			return _("until {0}").format(label)
+		if self.wait_type == WAIT_REPLY:
+			return _("until a reply (at most {0})").format(amount)
 		condition = describe_condition(self.until_tree, fields)
 		return _("until {0}, at most {1}").format(condition, amount)
 
 
 class CompiledSequence:
-	__slots__ = ("match", "steps", "stop", "stop_tree", "stop_when_unmatched")
+	__slots__ = ("match", "steps", "stop", "stop_on_reply", "stop_tree", "stop_when_unmatched")
 
 	def __init__(self):
 		self.steps = []
@@ -175,6 +186,7 @@ class CompiledSequence:
 		self.stop_tree = None
 		self.match = None
 		self.stop_when_unmatched = False
+		self.stop_on_reply = False
 
 	def step(self, index):
 		"""Steps are numbered from 1; None past the last."""
@@ -187,6 +199,10 @@ class CompiledSequence:
 		if self.stop_when_unmatched and self.match and not self.match.matches(doc, before):
 			return _("the document no longer matches the rule's conditions")
 		return None
+
+	def reply_exit_reason(self):
+		"""Why a reply ends this sequence (Stop When the Document Gets a Reply), or None."""
+		return _("the document got a reply") if self.stop_on_reply else None
 
 	def schedule(self, index, anchor, doc):
 		"""The next step at or after ``index`` that gets a due time from ``anchor``. A date-field
@@ -253,6 +269,7 @@ def compile_sequence(rule, fields, problems, compile_actions):
 	if not is_empty_condition(sequence.stop_tree):
 		sequence.stop = _condition(sequence.stop_tree, fields, "stop_conditions", problems)
 	sequence.stop_when_unmatched = bool(rule.get("stop_when_unmatched"))
+	sequence.stop_on_reply = bool(rule.get("stop_on_reply"))
 	if sequence.stop_when_unmatched:
 		sequence.match = _condition(rule.get("conditions"), fields, "conditions", problems)
 	return sequence
@@ -261,6 +278,8 @@ def compile_sequence(rule, fields, problems, compile_actions):
 def _check_stop_without_steps(rule, problems):
 	if not is_empty_condition(rule.get("stop_conditions")) or rule.get("stop_when_unmatched"):
 		problems.add("stop_conditions", _("stop conditions end a sequence; add steps or clear them"))
+	if rule.get("stop_on_reply"):
+		problems.add("stop_on_reply", _("stop conditions end a sequence; add steps or clear them"))
 
 
 def _condition(tree, fields, path, problems):
@@ -293,7 +312,7 @@ def _compile_step(i, row, fields, calendars, problems):
 		)
 		step.unit = "Hours"
 	amount = row.get("wait_amount") or 0
-	needs_amount = wait_type in (WAIT_DURATION, WAIT_BUSINESS_TIME, WAIT_CONDITION)
+	needs_amount = wait_type in (WAIT_DURATION, WAIT_BUSINESS_TIME, *TIMED_OUT_WAITS)
 	if (
 		isinstance(amount, bool)
 		or not isinstance(amount, int | float)
@@ -397,6 +416,7 @@ _COMPILE_WAIT = {
 	WAIT_DATE_FIELD: _compile_date_field,
 	WAIT_WEEKDAY: _compile_weekday,
 	WAIT_CONDITION: _compile_until_condition,
+	WAIT_REPLY: _compile_no_extra,
 }
 
 
@@ -415,10 +435,10 @@ def _attach_actions(by_label, step_actions, problems, compile_actions):
 				f"actions[{i}].branch", _("an action of a step takes no branch (steps follow every branch)")
 			)
 		timeout = bool(action.get("on_timeout"))
-		if timeout and step.wait_type != WAIT_CONDITION:
+		if timeout and step.wait_type not in TIMED_OUT_WAITS:
 			problems.add(
 				f"actions[{i}].on_timeout",
-				_("only an Until Condition step times out; {0} waits for {1}").format(
+				_("only an Until Condition or Until Reply step times out; {0} waits for {1}").format(
 					describe_value(label), step.wait_type
 				),
 			)

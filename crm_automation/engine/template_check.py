@@ -24,7 +24,9 @@ from crm_automation.engine.templates import (
 
 # A template writes a message: repeating text thousands of times is an attempt to exhaust memory.
 MAX_REPEAT = 10_000
-TEMPLATE_NAMES = frozenset({"doc", "old_doc", READ_HELPER, *SAFE_GLOBALS})
+# payload: the body of an inbound webhook (engine/inbound.py), None for other triggers.
+# communication: the incoming e-mail of a Communication Received rule (runtime/replies.py), else None.
+TEMPLATE_NAMES = frozenset({"doc", "old_doc", "payload", "communication", READ_HELPER, *SAFE_GLOBALS})
 # Jinja's own names for the template and macros: a way back to the template's context.
 _SPECIAL_NAMES = frozenset({"self", "super", "caller", "varargs", "kwargs", "loop_context"})
 _LOADING_NODES = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)

@@ -23,6 +23,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from crm_automation.engine import budget
 from crm_automation.engine.errors import RuleError, RuleProblem
 from crm_automation.engine.i18n import _
+from crm_automation.engine.payload import current_payload
 from crm_automation.engine.reads import READ_HELPER, read_helper
 from crm_automation.engine.template_sandbox import MeteredSandbox
 from crm_automation.engine.time_limit import time_limit
@@ -120,6 +121,11 @@ class ReadOnlyDoc:
 		return f"ReadOnlyDoc({self._values.get('name')!r})"
 
 
+def read_only_value(value):
+	"""A plain value as rules see it: mappings read-only, lists as tuples."""
+	return _read_only(value)
+
+
 def _read_only(value):
 	if isinstance(value, Mapping) and not isinstance(value, ReadOnlyDoc):
 		return ReadOnlyDoc(value)
@@ -160,6 +166,7 @@ def render_template(text, doc=None, old_doc=None, extra=None, read=None):
 		return text
 	template = compile_template(text)
 	context = {"doc": as_read_only(doc), "old_doc": as_read_only(old_doc) if old_doc is not None else None}
+	context["payload"] = _read_only(current_payload())
 	for key, value in (extra or {}).items():
 		context[key] = _read_only(value)
 	context[READ_HELPER] = read_helper(budget.unmetered(read))

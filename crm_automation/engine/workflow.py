@@ -12,9 +12,11 @@ import re
 from .conditions import compile_condition, is_empty_condition, with_standard_fields
 from .errors import ProblemCollector, RuleError
 from .fieldtypes import UNSUPPORTED, ValueTypeError, describe_value, kind_of, parse_rule_value, split_list
+from .groups import compile_groups, is_held_out, split_arm
 from .i18n import _
 from .linked_paths import is_linked_path
 from .linked_targets import check_action_target, check_linked_user_field
+from .replies import with_communication_fields
 from .sequences import compile_sequence
 from .sms import SEND_SMS
 from .sms import check_send_sms as _check_send_sms
@@ -153,6 +155,8 @@ class Evaluation:
 	FIRED = "Fired"
 	SKIPPED = "Skipped"
 	REJECTED = "Rejected"
+	# Matched, but in the rule's hold-out control group: no actions, no follow-up (engine/groups.py).
+	HELD_OUT = "Held Out"
 
 	def __init__(self, rule, outcome, reason="", branch=None, intents=(), trace=()):
 		self.rule = rule
@@ -165,6 +169,10 @@ class Evaluation:
 	@property
 	def fired(self):
 		return self.outcome in (self.FIRED, self.REJECTED)
+
+	@property
+	def held_out(self):
+		return self.outcome == self.HELD_OUT
 
 	def as_dict(self):
 		return {
@@ -205,6 +213,9 @@ class CompiledWorkflowRule:
 		self.created_doctypes = frozenset()
 		# Follow-up steps (engine/sequences.py): None for a rule that only acts at once.
 		self.sequence = None
+		# Hold-out share and percentage-split arms ((branch, share), …), engine/groups.py.
+		self.holdout_percent = 0
+		self.split_arms = ()
 
 	@property
 	def events(self):
@@ -249,7 +260,9 @@ class CompiledWorkflowRule:
 			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
 
 		branch_name = None
-		for branch in self.branches:
+		if self.split_arms:
+			branch_name = split_arm(self.name, doc.get("name"), self.split_arms)
+		for branch in () if self.split_arms else self.branches:
 			if branch.is_else:
 				branch_name = branch.name
 				break
@@ -268,6 +281,11 @@ class CompiledWorkflowRule:
 		if not intents and not self.sequence:
 			reason = _("no branch matched") if self.branches else _("the rule has no actions")
 			return Evaluation(self.name, Evaluation.SKIPPED, reason, trace=trace)
+		if is_held_out(self.name, doc.get("name"), self.holdout_percent):
+			reason = _("held out: in the rule's {0} % control group, given none of its actions").format(
+				self.holdout_percent
+			)
+			return Evaluation(self.name, Evaluation.HELD_OUT, reason, trace=trace)
 		outcome = Evaluation.REJECTED if any(i["type"] == REJECT for i in intents) else Evaluation.FIRED
 		return Evaluation(self.name, outcome, "", branch_name, [dict(i) for i in intents], trace)
 
@@ -282,8 +300,11 @@ def compile_workflow_rule(rule, fields, get_fields=None):
 	compiled = CompiledWorkflowRule(rule)
 
 	_compile_trigger(compiled, rule, fields, problems)
-	compiled.condition = _compile_part(rule.get("conditions"), fields, "conditions", problems, get_fields)
-	_compile_branches(compiled, rule, fields, problems, get_fields)
+	# Conditions and branches of a Communication Received rule also read the e-mail (engine/replies.py).
+	tested = with_communication_fields(fields) if rule.get("trigger") == TRIGGER_COMMUNICATION else fields
+	compiled.condition = _compile_part(rule.get("conditions"), tested, "conditions", problems, get_fields)
+	_compile_branches(compiled, rule, tested, problems, get_fields)
+	compiled.holdout_percent, compiled.split_arms = compile_groups(rule, rule.get("branches") or [], problems)
 	_refuse_linked_on_time_trigger(compiled, problems)
 	_compile_actions(compiled, rule, fields, get_fields, problems)
 	_compile_sequence(compiled, rule, fields, get_fields, problems)
@@ -371,6 +392,9 @@ def _refuse_linked_on_time_trigger(compiled, problems):
 	conditions = [c for c in (compiled.condition, *(b.condition for b in compiled.branches)) if c is not None]
 	if compiled.trigger == TRIGGER_TIME and any(c.linked_paths or c.tables for c in conditions):
 		problems.add("conditions", _("a Time trigger cannot test linked documents or child tables"))
+	if compiled.trigger == TRIGGER_SCHEDULE and any(c.linked_paths or c.tables for c in conditions):
+		# The schedule selects its documents by their own columns, page by page.
+		problems.add("conditions", _("a Schedule trigger cannot test linked documents or child tables"))
 
 
 def _compile_branches(compiled, rule, fields, problems, get_fields=None):
@@ -534,6 +558,11 @@ def _check_assign(action, fields, get_fields, rule, path, problems):
 		"assign_to_type": target,
 		"strategy": strategy,
 		"only_if_unassigned": bool(action.get("only_if_unassigned")),
+		# Who is in (engine/availability.py): skip users away or off hours, and whom to fall back to.
+		"skip_away": bool(action.get("skip_away")),
+		"skip_off_hours": bool(action.get("skip_off_hours")),
+		"fallback_user": action.get("fallback_user") or None,
+		"fallback_role": action.get("fallback_role") or None,
 		"users": [],
 		"role": None,
 		"user_group": None,

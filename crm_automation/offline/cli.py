@@ -2,6 +2,7 @@
 
     crm-automation simulate --pack PACK.json --records RECORDS.csv|json|jsonl [--meta FILE] [--format json]
         [--now "YYYY-MM-DD HH:MM:SS"] [--show N] [--details FILE.jsonl] [--no-progress]
+        [--availability PEOPLE.json]
     crm-automation check-pack PACK.json
     crm-automation suggest --history FILE.jsonl [--min-support N] [--min-confidence P] [--pack OUT.json]
 
@@ -19,6 +20,7 @@ import time
 
 from crm_automation.engine.packs import check_pack
 from crm_automation.engine.sequence_story import parse_span
+from crm_automation.offline.availability_files import read_availability
 from crm_automation.offline.history_files import add_suggest_parser, run_suggest
 from crm_automation.offline.input_files import InputError, read_json_file
 from crm_automation.offline.linked_record_files import read_linked_records
@@ -62,14 +64,23 @@ def main(argv=None):
 	)
 	simulate.add_argument("--doctype", help="the doctype of CSV records without a doctype column")
 	simulate.add_argument(
+		"--payloads",
+		help="inbound webhook payloads (JSON or JSON lines) for the pack's Webhook Received rules",
+	)
+	simulate.add_argument(
 		"--linked",
 		help='linked documents rules read (customer.territory): {"Customer": {"CUST-0001": {"territory": "North"}}}',
+	)
+	simulate.add_argument(
+		"--availability",
+		help='who is away, for Assign actions: {"away": [{"user": "ann@example.com", "from": "...", "to": "..."}]}',
 	)
 	simulate.add_argument("--format", choices=("text", "json"), default="text")
 	simulate.add_argument("--now", help="the moment to simulate at (YYYY-MM-DD HH:MM:SS)")
 	simulate.add_argument(
 		"--until",
-		help="play follow-up sequences on a virtual clock this long after --now (90m, 36h, 14d, 2w)",
+		help="play follow-up sequences, and run Schedule rules at each of their moments, on a virtual clock "
+		"this long after --now (90m, 36h, 14d, 2w)",
 	)
 	simulate.add_argument(
 		"--show",
@@ -153,6 +164,7 @@ def _simulate(args):
 	pack = _load_pack(args.pack)
 	records = resolve(args.records, "records")
 	linked = read_linked_records(args.linked) if args.linked else None
+	availability = read_availability(args.availability) if args.availability else None
 	progress = None if args.no_progress or not sys.stderr.isatty() else ProgressBar(sys.stderr)
 	with DetailsFile(args.details) as details:
 		result = run_simulation(
@@ -166,6 +178,8 @@ def _simulate(args):
 			progress,
 			linked,
 			until=until,
+			availability=availability,
+			payloads=resolve(args.payloads, "records") if args.payloads else None,
 		)
 		if result.problems:
 			return _report_problems(result.problems)

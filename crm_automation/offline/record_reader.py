@@ -21,6 +21,7 @@ from crm_automation.engine.fieldtypes import (
 )
 from crm_automation.engine.sequence_story import parse_span
 from crm_automation.offline.record_files import Unreadable
+from crm_automation.offline.replies import read_replies
 
 _INT_FIELD = {"fieldtype": "Int"}
 _FLOAT_FIELD = {"fieldtype": "Float"}
@@ -33,6 +34,7 @@ _ACTIVITY = "activity"
 _DAYS_IDLE = "days_idle"
 _BEFORE_OBJECT = "before object"
 _CHANGES = "changes"
+_REPLIES = "replies"
 _ROWS = "child rows"
 
 
@@ -118,7 +120,7 @@ class RecordReader:
 			self.report(where, f"unknown doctype {shown} (give a doctype column or --doctype)")
 			return None
 		values, before, activities = {}, {}, {}
-		changes = []
+		changes, replies = [], []
 		days_idle = 0.0
 		ok = True
 		for key, value in row.items():
@@ -131,6 +133,11 @@ class RecordReader:
 				continue
 			if kind is _CHANGES:
 				ok = self._read_changes(where, doctype, value, changes) and ok
+				continue
+			if kind is _REPLIES:  # incoming e-mails on the virtual clock (offline/replies.py)
+				read = read_replies(f"{where}.replies", value, self.report)
+				ok = read is not None and ok
+				replies = read or []
 				continue
 			if kind is _ROWS:
 				rows = self._rows(where, key, value)
@@ -166,6 +173,7 @@ class RecordReader:
 			"activities": activities,
 			"days_idle": days_idle,
 			"changes": changes,
+			"replies": replies,
 		}
 
 	def _plan(self, doctype, key, where):
@@ -180,6 +188,8 @@ class RecordReader:
 			plan = (_BEFORE_OBJECT,)
 		elif key == "changes":
 			plan = (_CHANGES,)
+		elif key == "replies":
+			plan = (_REPLIES,)
 		elif key.startswith("activity:") and key[len("activity:") :].strip():
 			plan = (_ACTIVITY, key[len("activity:") :].strip())
 		else:

@@ -24,18 +24,26 @@ from crm_automation.engine.packs import check_pack
 from crm_automation.engine.sequence_story import SequencePlayer
 from crm_automation.engine.templates import TemplateError, render_template
 from crm_automation.engine.workflow import (
+	TRIGGER_COMMUNICATION,
 	TRIGGER_MANUAL,
 	TRIGGER_NEW,
 	TRIGGER_SAVE,
+	TRIGGER_SCHEDULE,
 	TRIGGER_SCORE_BAND,
 	TRIGGER_TIME,
 	TRIGGER_VALIDATE,
+	TRIGGER_WEBHOOK,
 )
+from crm_automation.offline.availability_files import AssignmentPlayer
+from crm_automation.offline.inbound_webhooks import play_payloads
 from crm_automation.offline.input_files import InputError, read_json_file
 from crm_automation.offline.linked_record_files import reader as linked_reader
 from crm_automation.offline.linked_record_files import with_linked
 from crm_automation.offline.record_files import RowSource
 from crm_automation.offline.record_reader import RecordReader
+from crm_automation.offline.replies import reply_evaluation
+from crm_automation.offline.schedules import ScheduleClock
+from crm_automation.offline.send_windows import pack_windows, with_send_window
 from crm_automation.offline.simulator_summary import Summary, format_entry, format_text
 from crm_automation.setup.custom_fields import SCORED_DOCTYPES, score_fields
 
@@ -163,6 +171,8 @@ def run_simulation(
 	progress=None,
 	linked=None,
 	until=None,
+	availability=None,
+	payloads=None,
 ):
 	"""Stream the records of ``records_path`` through ``pack``.
 
@@ -173,7 +183,10 @@ def run_simulation(
 	documents rules read (``customer.territory``): document type → name → values
 	(crm_automation.offline.linked_record_files). With ``until`` (a timedelta) the follow-up steps of every rule
 	that fires are played from ``now`` to ``now + until`` on a virtual clock, with the record's
-	``changes`` as saves, and tallied per step.
+	``changes`` as saves, and tallied per step. ``availability`` (offline/availability_files.py)
+	says who is away: the explained records' Assign actions then show whom they pick.
+	``payloads`` (a file) are played against the Webhook Received rules after the records
+	(offline/inbound_webhooks.py), each explained.
 	"""
 	meta = load_meta() if meta is None else meta
 	problems = Problems()
@@ -184,7 +197,10 @@ def run_simulation(
 	now = now or datetime.datetime.now().replace(microsecond=0)
 	if until is not None:
 		summary.sequences = SequencePlayer(now, now + until)
-	simulation = Simulation(check.compiled, now, summary, linked) if check.ok else None
+	simulation = Simulation(check.compiled, now, summary, linked, availability) if check.ok else None
+	if simulation is not None:
+		simulation.send_windows = pack_windows(pack)
+		simulation.schedules = ScheduleClock(now, until)
 	source = RowSource(records_path)
 	reader = RecordReader(meta, problems.add, default_doctype)
 	rows = 0
@@ -210,6 +226,22 @@ def run_simulation(
 					details(entry)
 	except InputError as error:
 		problems.add(error.where, error.message)
+	if payloads and simulation is not None and not problems:
+		played = play_payloads(
+			check.compiled,
+			payloads,
+			records_path,
+			meta,
+			problems.add,
+			_describe_intent,
+			default_doctype,
+			summary,
+		)
+		for entry in played:
+			if len(sample) < show:
+				sample.append(entry)
+			if details is not None:
+				details(entry)
 	if progress is not None:
 		progress(rows, source, done=True)
 	return SimulationResult(summary, sample, problems)
@@ -234,16 +266,22 @@ def simulate(pack, records_path, meta_paths=(), default_doctype=None, now=None, 
 class Simulation:
 	"""The compiled pack, by doctype; ``run`` decides one record."""
 
-	def __init__(self, compiled, now, summary, linked=None):
+	def __init__(self, compiled, now, summary, linked=None, availability=None):
 		self.now = now
+		# Schedule rules run at their moments on the virtual clock (offline/schedules.py).
+		self.schedules = ScheduleClock(now)
 		self.summary = summary
 		self.linked = linked or {}
+		self.send_windows = {}  # rule name → its sending window (offline/send_windows.py)
 		self.read = linked_reader(self.linked)
+		self.assignments = AssignmentPlayer(availability) if availability is not None else None
 		self.score_rules, self.workflow_rules, self.policies = {}, {}, {}
 		for _source, rule in compiled["lead_score_rules"]:
 			self.score_rules.setdefault(rule.document_type, []).append(rule)
 		for source, rule in compiled["workflow_rules"]:
-			if source.get("enabled") != 0:
+			if source.get("enabled") != 0 and rule.trigger == TRIGGER_WEBHOOK:
+				summary.know_rule(rule)  # decided on payloads only (play_payloads)
+			elif source.get("enabled") != 0:
 				# Rules decided on the record as it is unless it carries before values.
 				as_is = rule.trigger in ON_SAVE_TRIGGERS or rule.trigger in (TRIGGER_MANUAL, TRIGGER_TIME)
 				self.workflow_rules.setdefault(rule.document_type, []).append((rule, as_is))
@@ -275,16 +313,19 @@ class Simulation:
 		counts = summary.rule_counts
 		values = self._with_linked(doctype, values)
 		for rule, as_is in self.workflow_rules.get(doctype, ()):
+			if rule.trigger == TRIGGER_SCHEDULE:
+				self.schedules.count(rule, values, record["changes"], counts)
+				continue
 			if as_is and before is None:
 				evaluation = rule.evaluate(values, None)
 			else:
-				evaluation = _evaluate(rule, values, before, False)[0]
+				evaluation = _evaluate(rule, values, before, False, record["replies"])[0]
 			if evaluation is None:
 				key = (rule.name, None, None, None)
 			else:
 				key = (rule.name, evaluation.outcome, evaluation.branch, evaluation.reason)
 				if summary.sequences is not None and rule.sequence is not None and evaluation.fired:
-					summary.sequences.play(rule, values, record["changes"])
+					summary.sequences.play(rule, values, record["changes"], record["replies"])
 			counts[key] = counts.get(key, 0) + 1
 		for policy in self.policies.get(doctype, ()):
 			summary.count_policy(policy, _policy_outcome(policy, values, self.now)[0])
@@ -309,13 +350,38 @@ class Simulation:
 			entry["scores"].append({"rule": rule.name, **result.as_dict(), "explained": result.explain()})
 		linked_values = self._with_linked(doctype, values)
 		for rule, _as_is in self.workflow_rules.get(doctype, ()):
-			evaluation, extra = _evaluate(rule, linked_values, record["before"], True)
+			if rule.trigger == TRIGGER_SCHEDULE:
+				entry["rules"].append(
+					self.schedules.explain(
+						rule,
+						linked_values,
+						record["changes"],
+						summary,
+						lambda evaluation, rule=rule: _describe_outcome(
+							rule, evaluation, {}, values, self.read
+						),
+					)
+				)
+				continue
+			evaluation, extra = _evaluate(rule, linked_values, record["before"], True, record["replies"])
 			summary.count_rule(rule, evaluation)
 			# The rule's templates share one run's budget, as on a site (runner.run_rule).
 			with run_budget():
 				outcome = _describe_outcome(rule, evaluation, extra, values, self.read)
-			if summary.sequences is not None and rule.sequence is not None and evaluation and evaluation.fired:
-				outcome["follow_up"] = _follow_up(summary.sequences.play(rule, linked_values, record["changes"]))
+			with_send_window(outcome, self.send_windows.get(rule.name), self.now)
+			if self.assignments is not None and evaluation is not None and evaluation.fired:
+				self.assignments.annotate(
+					rule, evaluation.intents, outcome["actions"], linked_values, self.now
+				)
+			if (
+				summary.sequences is not None
+				and rule.sequence is not None
+				and evaluation
+				and evaluation.fired
+			):
+				outcome["follow_up"] = _follow_up(
+					summary.sequences.play(rule, linked_values, record["changes"], record["replies"])
+				)
 			entry["rules"].append(outcome)
 		for policy in self.policies.get(doctype, ()):
 			outcome = _policy_outcome(policy, values, self.now)
@@ -342,9 +408,11 @@ def _activity_counts(rule, activities):
 	}
 
 
-def _evaluate(rule, values, before, explain):
+def _evaluate(rule, values, before, explain, replies=()):
 	"""The rule's Evaluation for this record as the simulator sees it (None: cannot be simulated)
 	and what to say about how it was simulated."""
+	if rule.trigger == TRIGGER_COMMUNICATION:
+		return reply_evaluation(rule, values, replies, explain)  # on the record's replies
 	if before is not None and rule.trigger not in (TRIGGER_TIME, TRIGGER_SCORE_BAND):
 		return rule.evaluate(values, before, explain=explain), {
 			"note": "as a change from the record's before values"

@@ -23,18 +23,24 @@ def calendars_for(steps):
 		name = step.get("calendar_policy")
 		if step.get("wait_type") != seq.WAIT_BUSINESS_TIME or not name or name in calendars:
 			continue
-		if not frappe.db.exists("Escalation Policy", name):
-			continue
-		policy = frappe.get_cached_doc("Escalation Policy", name)
-		if (policy.calendar_mode or "24x7") == "24x7":
-			calendars[name] = {"mode": "24x7"}
-			continue
-		calendars[name] = {
-			"mode": "Working Hours",
-			"hours": [
-				{"weekday": row.weekday, "start": str(row.start_time), "end": str(row.end_time)}
-				for row in policy.working_hours
-			],
-			"holidays": holidays_of(policy.holiday_list) or [],
-		}
+		spec = calendar_spec(name)
+		if spec is not None:
+			calendars[name] = spec
 	return calendars
+
+
+def calendar_spec(name):
+	"""The calendar spec (engine/business_hours) of one Escalation Policy; None when there is none."""
+	if not name or not frappe.db.exists("Escalation Policy", name):
+		return None
+	policy = frappe.get_cached_doc("Escalation Policy", name)
+	if (policy.calendar_mode or "24x7") == "24x7":
+		return {"mode": "24x7"}
+	return {
+		"mode": "Working Hours",
+		"hours": [
+			{"weekday": row.weekday, "start": str(row.start_time), "end": str(row.end_time)}
+			for row in policy.working_hours
+		],
+		"holidays": holidays_of(policy.holiday_list) or [],
+	}

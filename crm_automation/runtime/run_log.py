@@ -104,6 +104,8 @@ def make_log(
 				"minutes_saved": result.get("minutes_saved") or 0,
 				"response": result.get("error") or result.get("response"),
 				"payload": result.get("payload"),
+				# A deferred message (a sending window) waits in its Queued row until then.
+				"next_attempt_on": result.get("next_attempt_on"),
 			},
 		)
 	# The document may be a rejected or deleted one; the log must not fail on that link.

@@ -22,6 +22,7 @@ from crm_automation.engine.budget import current_run, run_budget
 from crm_automation.engine.expressions import ExpressionError
 from crm_automation.engine.workflow import FIRE_ONCE, REJECT, TRIGGER_VALIDATE
 from crm_automation.runtime import validate_rules as before_save
+from crm_automation.runtime.groups import record_group
 from crm_automation.runtime.linked_values import evaluation_values, field_values
 from crm_automation.runtime.rule_values import RunAsValues, candidates_of, masked_values
 from crm_automation.runtime.run_log import claim_occurrence, make_log
@@ -89,7 +90,7 @@ def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	# extra cost is never paid by a rule that does not match.
 	values, before_values = values or evaluation_values(doc, before, (rule,), user=run_as_of(rule))
 	evaluation = rule.evaluate(values, before_values, explain=True)
-	if evaluation.fired and not _may_read(rule, doc):
+	if (evaluation.fired or evaluation.held_out) and not _may_read(rule, doc):
 		# A rule acts only on documents its run-as user may read (a manager restricted to a
 		# territory); nothing is wrong with the rule, so this is no failure, and the log keeps no
 		# values of a document that user may not see.
@@ -98,7 +99,7 @@ def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 		)
 		evaluation = Evaluation(rule.name, Evaluation.SKIPPED, reason)
 		return _log(rule, doc, event, evaluation, "Skipped", started, reason=reason)
-	if evaluation.fired and rule.condition_expression:
+	if (evaluation.fired or evaluation.held_out) and rule.condition_expression:
 		try:
 			holds = expression_holds(rule.condition_expression, doc, before, rule)
 		except ExpressionError as error:
@@ -112,6 +113,8 @@ def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 			evaluation = Evaluation(
 				rule.name, Evaluation.SKIPPED, _("the advanced condition is false"), trace=evaluation.trace
 			)
+	if evaluation.held_out:
+		return _hold_out(rule, doc, event, evaluation, started, fired_here, occurrence_key)
 	if not evaluation.fired:
 		if settings.log_skipped_runs:
 			return _log(rule, doc, event, evaluation, "Skipped", started, reason=evaluation.reason or None)
@@ -133,6 +136,7 @@ def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 		return None
 
 	fired_here.add(rule.name)
+	record_group(rule, doc, evaluation)
 	if event == "validate":
 		return _run_before_save(rule, doc, before, evaluation, started)
 
@@ -151,6 +155,21 @@ def _run_rule(rule, doc, before, event, occurrence_key=None, values=None):
 	if getattr(rule, "sequence", None):
 		start_sequence(rule, doc, event)
 	return log_name
+
+
+def _hold_out(rule, doc, event, evaluation, started, fired_here, occurrence_key=None):
+	"""A matched document in the rule's control group: no actions, no follow-up steps, and always a
+	log (whatever log_skipped_runs says): the Rule Outcome report and the document's timeline need
+	to show it was held out on purpose. A Once per Document rule logs it once, a Time rule once per
+	due moment, as they would have fired."""
+	if rule.fire_mode == FIRE_ONCE and rule.trigger != TRIGGER_VALIDATE:
+		if not claim_occurrence("Workflow Rule", rule.name, doc.doctype, doc.name, "once"):
+			return None
+	if occurrence_key and not claim_occurrence("Workflow Rule", rule.name, doc.doctype, doc.name, occurrence_key):
+		return None
+	fired_here.add(rule.name)
+	record_group(rule, doc, evaluation)
+	return _log(rule, doc, event, evaluation, "Held Out", started)
 
 
 def _carry_out_within_budget(intents, doc, before, rule):

@@ -46,3 +46,27 @@ def _rollback_to(savepoint):
 		# The savepoint is gone with the transaction (MariaDB rolls back all of it on a deadlock).
 		frappe.db.rollback()
 		return False
+
+
+def fire_each(rule, items, fire, error_title, savepoint):
+	"""A sweep's chunk: ``fire(rule, item)`` for each item (a document name, or a tuple starting with
+	one) alone, then one commit. Returns how many ran the rule and logged it. A lost transaction stops
+	the chunk: the next sweep finds its documents unclaimed."""
+	fired = 0
+	try:
+		for item in items:
+			name = item[0] if isinstance(item, tuple | list) else item
+			done, log_name = run_alone(
+				lambda item=item: fire(rule, item),
+				error_title(name),
+				rule.document_type,
+				name,
+				savepoint=savepoint,
+			)
+			fired += bool(done and log_name)
+	except TransactionLost:
+		pass
+	# Commit the chunk: its claimed occurrences become visible to a rival worker or sweep, and a
+	# crash loses at most this chunk, which the next sweep finds unclaimed and fires.
+	frappe.db.commit()
+	return fired

@@ -12,6 +12,7 @@ from frappe.model.base_document import BaseDocument
 from crm_automation.engine import RuleError, compile_workflow_rule
 from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAMES, evaluate_expression
 from crm_automation.engine.rule_index import index_rules
+from crm_automation.engine.schedules import SCHEDULE_FIELDS
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
 from crm_automation.runtime.compiled_cache import CompiledCache
 from crm_automation.runtime.policy_calendars import calendars_for
@@ -43,6 +44,11 @@ RULE_FIELDS = (
 	"owner",
 	"stop_conditions",
 	"stop_when_unmatched",
+	"holdout_percent",
+	"branch_mode",
+	"stop_on_reply",
+	"send_window_policy",
+	*SCHEDULE_FIELDS,
 )
 # Doctypes whose saves must never start automation: our own bookkeeping and what it writes.
 EXCLUDED_DOCTYPES = frozenset(
@@ -53,6 +59,7 @@ EXCLUDED_DOCTYPES = frozenset(
 		"Automation Log",
 		"Automation Log Action",
 		"Automation Occurrence",
+		"Automation Group Member",
 		"CRM Automation Settings",
 		"Error Log",
 		"Scheduled Job Log",
@@ -154,6 +161,7 @@ def rule_as_dict(rule):
 		{
 			"branch_name": branch.get("branch_name"),
 			"is_else": branch.get("is_else"),
+			"split_share": branch.get("split_share"),
 			"conditions": parse_conditions(branch.get("conditions")),
 		}
 		for branch in rule.get("branches") or []
@@ -224,6 +232,7 @@ def compile_workflow_rule_doc(rule):
 	)
 	compiled.owner = rule.owner
 	compiled.run_as = rule.get("run_as") or rule.owner
+	compiled.send_window_policy = rule.get("send_window_policy") or None
 	return compiled
 
 

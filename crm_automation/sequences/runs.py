@@ -20,6 +20,7 @@ from frappe.utils import get_datetime
 from crm_automation import actions
 from crm_automation.doc_events import skip_automation
 from crm_automation.engine import sequences as seq
+from crm_automation.engine.send_windows import window_of
 from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.linked_values import field_values
 from crm_automation.runtime.run_log import make_log
@@ -150,6 +151,7 @@ def _run_step(compiled, doc, row, step, at, token, run_as, values):
 			log = _log(compiled, doc, row, step, "Skipped", detail, (), 0.0, started)
 		return _close(row.name, SKIPPED, detail, at, token, log=log)
 	rule = _live_rule(compiled, run_as)
+	rule.send_window_policy = _send_window(compiled, step)
 	state = run_state()
 	state.depth += 1
 	state.chain.append(compiled.name)
@@ -167,6 +169,14 @@ def _run_step(compiled, doc, row, step, at, token, run_as, values):
 	_close(row.name, FAILED if failed else DONE, path or None, at, token, log=log)
 	actions.after_run(log, results)
 	record_health(rule, failed)
+
+
+def _send_window(compiled, step):
+	"""The step's own sending window, else its rule's, as the version the sequence started with."""
+	own = getattr(compiled, "step_windows", ())
+	return window_of(
+		getattr(compiled, "send_window_policy", None), own[step.index - 1] if step.index <= len(own) else None
+	)
 
 
 def _live_rule(compiled, run_as):

@@ -110,6 +110,9 @@ def compiled_definition(name):
 		compiled.run_as = snapshot.get("run_as") or snapshot.get("owner")
 		compiled.owner = snapshot.get("owner")
 		compiled.minutes_saved_override = snapshot.get("minutes_saved")
+		# Sending windows of this version: the rule's, and each step's own (engine/send_windows.py).
+		compiled.send_window_policy = snapshot.get("send_window_policy")
+		compiled.step_windows = tuple(row.get("send_window_policy") for row in snapshot.get("steps") or ())
 		_compiled_definitions[name] = (compiled, snapshot)
 	return _compiled_definitions[name]
 

@@ -3,6 +3,7 @@
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from crm_automation.runtime.retention import register_in_log_settings, unregister_from_log_settings
 from crm_automation.setup.custom_fields import get_custom_fields as fields_by_doctype
 from crm_automation.setup.roles import INTEGRATION_ROLE, RULE_MANAGER_ROLE
 from crm_automation.setup.time_indexes import drop_app_indexes, ensure_time_rule_indexes
@@ -12,6 +13,7 @@ def after_install():
 	create_manager_role()
 	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
+	register_in_log_settings()
 	frappe.clear_cache()
 
 
@@ -19,6 +21,7 @@ def after_migrate():
 	create_manager_role()
 	create_integration_role()
 	create_custom_fields(get_custom_fields(), ignore_validate=True)
+	register_in_log_settings()
 	frappe.db.commit()  # the index DDL below would commit it anyway; say so
 	# A rule disabled or deleted since leaves its index until now: rebuilding one on a large table
 	# each time a rule is switched off and on would cost more than keeping it until the next migrate.
@@ -26,6 +29,7 @@ def after_migrate():
 
 
 def before_uninstall():
+	unregister_from_log_settings()
 	delete_custom_fields(get_custom_fields())
 	delete_app_property_setters()
 	drop_app_indexes()

@@ -177,6 +177,12 @@ def _check_field(meta, fieldname, user, where):
 		)
 
 
+def check_create_rights(doctype, field_map, user, where):
+	"""Create Document's save-time check, for any creator: an unprotected doctype `user` may create,
+	and every mapped field within their permission levels (inbound webhooks reuse it)."""
+	_check_create(doctype, field_map, user, where)
+
+
 def _check_create(doctype, field_map, user, where):
 	if not frappe.db.exists("DocType", doctype):
 		return  # the compiler says the doctype does not exist

@@ -4,9 +4,8 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.query_builder import Interval
-from frappe.query_builder.functions import Now
 
+from crm_automation.runtime.retention import clear_automation_logs
 from crm_automation.runtime.run_log import (
 	make_log,
 )
@@ -34,7 +33,7 @@ class AutomationLog(Document):
 		error: DF.Code | None
 		event: DF.Data | None
 		minutes_saved: DF.Float
-		outcome: DF.Literal["Success", "Skipped", "Failed", "Rejected", "Dry Run"]
+		outcome: DF.Literal["Success", "Skipped", "Failed", "Rejected", "Dry Run", "Held Out"]
 		reason: DF.SmallText | None
 		reference_doctype: DF.Link | None
 		reference_name: DF.DynamicLink | None
@@ -43,6 +42,11 @@ class AutomationLog(Document):
 		trace: DF.Code | None
 		trigger: DF.Data | None
 	# end: auto-generated types
+
+	@staticmethod
+	def clear_old_logs(days=90):
+		# Called by Frappe's Log Settings clean-up; see runtime/retention.py for what is kept.
+		clear_automation_logs(days)
 
 	def onload(self):
 		# The form shows a log as the history panel does (see redact_for_reader).
@@ -97,12 +101,6 @@ class AutomationLog(Document):
 			row.result, row.response = shown.get("result"), shown.get("response")
 			row.payload = None
 
-	@staticmethod
-	def clear_old_logs(days=90):
-		"""Called by Frappe's Log Settings and by our daily job: delete logs older than ``days``."""
-		table = frappe.qb.DocType("Automation Log")
-		frappe.db.delete(table, filters=(table.creation < (Now() - Interval(days=days))))
-
 
 # The run's texts (permission level 1 in the doctypes): what redact_for_reader rewrites for a reader.
 _RUN_TEXTS = ("reason", "error", "trace")
@@ -116,3 +114,10 @@ def _reference_document(doctype, name):
 	if frappe.get_meta(doctype).istable or not frappe.db.exists(doctype, name):
 		return None
 	return frappe.get_doc(doctype, name)
+
+
+def on_doctype_update():
+	# Log Settings' clean-up walks old logs oldest first (runtime/retention.py). Frappe adds the same
+	# index itself when it alters a table sorted by creation: never twice.
+	if not frappe.db.get_column_index("tabAutomation Log", "creation", unique=False):
+		frappe.db.add_index("Automation Log", ["creation"])

@@ -14,15 +14,15 @@ IGNORE_TEST_RECORD_DEPENDENCIES = ["User", "DocType"]
 
 class TestAutomationLog(FrappeTestCase):
 	def test_old_logs_are_deleted_after_retention(self):
-		"""The daily job deletes logs (and their action rows) older than the retention period."""
-		from crm_automation.scheduler import delete_old_logs_for_all_rules
+		"""Log Settings' clean-up deletes logs (and their action rows) older than the retention period."""
+		from crm_automation.runtime.retention import clear_automation_logs
 
 		make_rule("_Test Log Retention", "Lead", "New", actions=[{"action_type": "Add Comment", "message": "kept?"}])
 		old, recent = make_lead(first_name="Old"), make_lead(first_name="Recent")
 		old_log = logs_for(old)[0].name
 		frappe.db.set_value("Automation Log", old_log, "creation", add_days(now_datetime(), -91), update_modified=False)
 		with patch.object(frappe.db, "commit"):
-			delete_old_logs_for_all_rules()
+			clear_automation_logs(90)
 		self.assertFalse(frappe.db.exists("Automation Log", old_log))
 		self.assertFalse(frappe.db.exists("Automation Log Action", {"parent": old_log}))
 		self.assertTrue(logs_for(recent))

@@ -5,8 +5,15 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.runtime.retention import clear_activities
+
 
 class CRMActivity(Document):
+	@staticmethod
+	def clear_old_logs(days=90):
+		# Called by Frappe's Log Settings clean-up; see runtime/retention.py for what is kept.
+		clear_activities(days)
+
 	def validate(self):
 		self.validate_reference()
 		self.recorded_by = self.recorded_by or frappe.session.user

@@ -5,6 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from crm_automation.runtime.retention import register_in_log_settings
 from crm_automation.runtime.run_state import DEFAULT_DOCUMENTS_PER_SAVE
 
 # How deep one automation may start another, as anyone who may edit these settings may set it; a
@@ -52,6 +53,9 @@ class CRMAutomationSettings(Document):
 
 	def on_update(self):
 		frappe.clear_document_cache(self.doctype, self.doctype)
+		if self.has_value_changed("log_retention_days"):
+			# Frappe's Log Settings does the clearing; this setting is its Automation Log line.
+			register_in_log_settings({"Automation Log": self.log_retention_days})
 
 	def validate_recursion_depth(self):
 		if not 1 <= (self.max_recursion_depth or 0) <= MAX_RECURSION_DEPTH:

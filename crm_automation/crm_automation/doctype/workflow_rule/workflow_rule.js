@@ -20,6 +20,7 @@ frappe.ui.form.on("Workflow Rule", {
 		frm.trigger("setup_field_pickers");
 		frm.trigger("render_condition_builder");
 		frm.trigger("render_summary");
+		crm_automation.setup_inbound_webhook(frm);
 		if (!frm.is_new()) {
 			frm.add_custom_button(__("Test"), () => crm_automation.test_rule(frm));
 			frm.add_custom_button(__("Replay Last 30 Days"), () =>
@@ -32,6 +33,10 @@ frappe.ui.form.on("Workflow Rule", {
 			);
 			frm.add_custom_button(__("Automation Log"), () =>
 				frappe.set_route("List", "Automation Log", { rule_type: "Workflow Rule", rule: frm.doc.name })
+			);
+			// Versions in words, revert, replay two versions: public/js/rule_history.js, loaded when asked.
+			frm.add_custom_button(__("History"), () =>
+				frappe.require("/assets/crm_automation/js/rule_history.js", () => crm_automation.show_rule_history(frm))
 			);
 		}
 	},
@@ -49,7 +54,10 @@ frappe.ui.form.on("Workflow Rule", {
 	trigger(frm) {
 		frm.trigger("filter_action_types");
 		frm.trigger("render_summary");
+		crm_automation.toggle_inbound_fields(frm);
 	},
+
+	webhook_create_missing: (frm) => crm_automation.toggle_inbound_fields(frm),
 
 	// Validate runs before the save: it can only set values or reject; Reject needs Validate.
 	// Action types already in rows stay listed, so a changed trigger never blanks a row (the save
@@ -64,6 +72,13 @@ frappe.ui.form.on("Workflow Rule", {
 
 	stop_conditions: (frm) => frm.trigger("schedule_summary"),
 	stop_when_unmatched: (frm) => frm.trigger("schedule_summary"),
+	// A Schedule rule's sentence starts with its schedule ("Every Monday at 09:00 ...").
+	schedule_frequency: (frm) => frm.trigger("schedule_summary"),
+	schedule_interval: (frm) => frm.trigger("schedule_summary"),
+	schedule_weekday: (frm) => frm.trigger("schedule_summary"),
+	schedule_day_of_month: (frm) => frm.trigger("schedule_summary"),
+	schedule_time: (frm) => frm.trigger("schedule_summary"),
+	schedule_calendar: (frm) => frm.trigger("schedule_summary"),
 	condition_expression: (frm) => frm.trigger("schedule_summary"),
 
 	conditions(frm) {
@@ -80,6 +95,7 @@ frappe.ui.form.on("Workflow Rule", {
 		const options = (filter) => [""].concat(fields.filter(filter).map(option));
 		frm.set_df_property("trigger_field", "options", options(() => true));
 		frm.set_df_property("time_field", "options", options((f) => ["Date", "Datetime"].includes(f.fieldtype)));
+		frm.set_df_property("webhook_match_field", "options", options((f) => !["Table", "Table MultiSelect"].includes(f.fieldtype)));
 		const grid = frm.fields_dict.actions.grid;
 		grid.update_docfield_property(
 			"to_field",
@@ -176,6 +192,7 @@ frappe.ui.form.on("Workflow Rule Branch", {
 
 const SUMMARY_ACTION_FIELDS = [
 	"action_type", "branch", "step", "on_timeout", "assign_to_type", "assign_strategy", "only_if_unassigned",
+	"skip_away", "skip_off_hours", "fallback_user", "fallback_role",
 	"to_users", "to_role", "user_group", "to_field", "to_owner", "to_assignees", "email_template", "subject",
 	"due_in", "due_unit", "target_field", "value", "tag", "target_doctype", "url", "target_link_field",
 	"sms_phone_field", "sms_contact_of", "sms_to_users", "sms_to_role", "actions_add", "actions_remove",
@@ -274,4 +291,69 @@ crm_automation.render_sequence_timeline = function (frm) {
 	frappe.xcall("crm_automation.api.sequence_panel.describe_timeline", { doc: frm.doc }).then((text) => {
 		wrapper.html(text ? `<div class="alert alert-info">${__("Timeline")}: ${frappe.utils.escape_html(text)}</div>` : "");
 	});
+};
+
+// Webhook Received: the field map shows when documents are created; the URL's buttons call
+// api/inbound_webhooks.py, which shows the URL and secret once (only the last 4 characters stay).
+crm_automation.toggle_inbound_fields = function (frm) {
+	frm.toggle_display("webhook_field_map", frm.doc.trigger === "Webhook Received" && !!frm.doc.webhook_create_missing);
+};
+
+crm_automation.setup_inbound_webhook = function (frm) {
+	const inbound = frm.doc.trigger === "Webhook Received";
+	crm_automation.toggle_inbound_fields(frm);
+	const wrapper = frm.fields_dict.webhook_html && frm.fields_dict.webhook_html.$wrapper;
+	if (!inbound || frm.is_new()) {
+		if (wrapper) wrapper.empty();
+		return;
+	}
+	const hint = frm.doc.webhook_token_hint;
+	if (wrapper) {
+		wrapper.html(
+			`<p class="text-muted">${
+				hint
+					? frappe.utils.escape_html(__("This rule has a URL ending in {0}; it was shown once, when made.", [hint]))
+					: frappe.utils.escape_html(__("This rule has no URL yet."))
+			}</p>`
+		);
+	}
+	const group = __("Webhook URL");
+	const call = (method, args) =>
+		frappe.xcall(`crm_automation.api.inbound_webhooks.${method}`, { rule: frm.doc.name, ...args }).then((r) => {
+			frm.reload_doc();
+			return r;
+		});
+	const show_once = (r) => {
+		const rows = [[__("URL"), r.url]];
+		if (r.secret) rows.push([__("Signing Secret"), r.secret]);
+		frappe.msgprint({
+			title: __("Copy these now: they are not shown again"),
+			indicator: "orange",
+			message: rows
+				.map(([label, value]) => `<p><b>${frappe.utils.escape_html(label)}</b><br><code>${frappe.utils.escape_html(value)}</code></p>`)
+				.join(""),
+		});
+	};
+	if (!hint) {
+		frm.add_custom_button(__("Generate URL"), () => call("generate_webhook_url").then(show_once), group);
+		return;
+	}
+	frm.add_custom_button(
+		__("Rotate URL"),
+		() => frappe.confirm(__("The current URL stops working at once. Go on?"), () => call("rotate").then(show_once)),
+		group
+	);
+	frm.add_custom_button(
+		__("Rotate URL and Secret"),
+		() =>
+			frappe.confirm(__("The current URL and secret stop working at once. Go on?"), () =>
+				call("rotate", { new_secret: 1 }).then(show_once)
+			),
+		group
+	);
+	frm.add_custom_button(
+		__("Revoke URL"),
+		() => frappe.confirm(__("Calls to this rule's URL will be refused. Go on?"), () => call("revoke")),
+		group
+	);
 };

@@ -7,14 +7,19 @@ import re
 import frappe
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import now_datetime
 
+from crm_automation.actions.availability import validate_assign_fallbacks
+from crm_automation.actions.send_windows import check_window as check_send_window
 from crm_automation.actions.sms import validate_sms_actions
 from crm_automation.actions.webhooks import validate_webhook_actions
 from crm_automation.engine import RuleError, compile_workflow_rule, describe_cycle, find_cycles
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
-from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, split_list
+from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, TRIGGER_WEBHOOK, split_list
+from crm_automation.runtime.inbound_webhooks import check_rule_settings as check_inbound_webhook_settings
 from crm_automation.runtime.rule_sentences import action_sentence, condition_sentence, rule_sentence
+from crm_automation.runtime.schedule_runs import set_next_moment
 from crm_automation.runtime.workflow_rules import (
 	EXCLUDED_DOCTYPES,
 	clear_rule_cache,
@@ -35,6 +40,7 @@ from crm_automation.trust.save_checks import (
 	check_templates,
 	check_workflow_rule_reads,
 )
+from crm_automation.versions.snapshots import delete_versions, record_version
 
 _PATH_RE = re.compile(r"^(actions|branches|steps)\[(\d+)\]\.?(.*)$")
 _CHILD_DOCTYPES = {
@@ -93,6 +99,7 @@ class WorkflowRule(Document):
 		self.validate_run_as()
 		self.normalize_conditions()
 		self.validate_rule()
+		self.validate_schedule()
 		self.validate_steps()
 		self.validate_templates()
 		self.validate_condition_expression()
@@ -100,8 +107,11 @@ class WorkflowRule(Document):
 		self.validate_field_reads()
 		self.validate_action_rights()
 		self.validate_users()
+		self.validate_assign_fallbacks()
 		self.validate_webhooks()
+		self.validate_inbound_webhook()
 		self.validate_sms()
+		self.validate_send_windows()
 		self.set_summaries()
 		self.reset_health_when_enabled()
 
@@ -126,9 +136,11 @@ class WorkflowRule(Document):
 		self.index_time_field()
 		# The save moved this rule's modified stamp: other processes recompile this rule only.
 		clear_rule_cache(only_changed_rules=True)
+		record_version(self)
 
 	def on_trash(self):
 		clear_rule_cache(only_changed_rules=True)
+		delete_versions(self.name)
 
 	def validate_document_type(self):
 		meta = frappe.get_meta(self.document_type)
@@ -174,6 +186,18 @@ class WorkflowRule(Document):
 			)
 		except ValueError as error:  # conditions that are not JSON
 			frappe.throw(_("Conditions are not valid JSON: {0}").format(frappe.bold(str(error))))
+
+	def validate_schedule(self):
+		"""A Schedule rule's fields (each wrong one named with its value) and its next moment."""
+		try:
+			with translating(_):
+				set_next_moment(self, now_datetime())
+		except RuleError as error:
+			frappe.throw(
+				[self.describe_problem(problem) for problem in error.problems],
+				title=_("Invalid Schedule"),
+				as_list=True,
+			)
 
 	def describe_problem(self, problem):
 		"""'actions[2].url: ...' → 'Actions, row 3, URL: ...', the way the desk labels things."""
@@ -268,6 +292,9 @@ class WorkflowRule(Document):
 						title=_("Invalid User"),
 					)
 
+	def validate_assign_fallbacks(self):
+		validate_assign_fallbacks(self.actions)
+
 	def set_summaries(self):
 		fields = get_fields(self.document_type)
 		for branch in self.branches:
@@ -311,9 +338,20 @@ class WorkflowRule(Document):
 		with translating(_):  # the address rules' reasons in the reader's language
 			validate_webhook_actions(self)
 
+	def validate_inbound_webhook(self):
+		if self.trigger == TRIGGER_WEBHOOK:
+			check_inbound_webhook_settings(self)
+
 	def validate_sms(self):
 		if self.enabled:
 			validate_sms_actions(self.actions)
+
+	def validate_send_windows(self):
+		"""Send Only Within (the rule's and each step's) names a Working Hours calendar."""
+		check_send_window(self.send_window_policy, _(self.meta.get_label("send_window_policy")))
+		step_label = _(frappe.get_meta("Workflow Rule Step").get_label("send_window_policy"))
+		for step in self.steps or []:
+			check_send_window(step.send_window_policy, _("Step {0}: {1}").format(step.idx, step_label))
 
 	@frappe.whitelist()
 	def get_summary(self):

@@ -18,8 +18,26 @@ def execute(filters=None):
 	filters = frappe._dict(filters or {})
 	logs = load_logs(filters)
 	rows = per_rule(logs)
-	message = "".join(part for part in (before_after(filters), drop_off_html(filters)) if part) or None
+	parts = (before_after(filters), drop_off_html(filters), rule_outcome_link())
+	message = "".join(part for part in parts if part) or None
 	return columns(), rows, message, chart(logs), summary(logs, rows)
+
+
+def rule_outcome_link():
+	"""Hours saved say nothing of whether a rule changes the outcome: the rules with a hold-out or a
+	split are compared in the Rule Outcome report."""
+	rules = frappe.get_list(
+		"Workflow Rule",
+		or_filters=[["holdout_percent", ">", 0], ["branch_mode", "=", "Percentage Split"]],
+		pluck="name",
+		limit_page_length=0,
+	)
+	if not rules:
+		return None
+	text = _("{0} rules have a hold-out or a split: does each change the outcome? See the Rule Outcome report").format(
+		len(rules)
+	)
+	return f'<p><a href="/app/query-report/Rule Outcome">{frappe.utils.escape_html(text)}</a></p>'
 
 
 def load_logs(filters):
