@@ -13,7 +13,7 @@ from frappe.utils import get_url
 
 from crm_automation.engine import inbound
 from crm_automation.engine.workflow import TRIGGER_WEBHOOK
-from crm_automation.runtime.inbound_webhooks import accept
+from crm_automation.runtime.inbound_webhooks import CREDENTIALS_FLAG, accept
 from crm_automation.trust.roles import check_rule_manager
 
 ENDPOINT = "/api/method/crm_automation.api.inbound_webhooks.receive"
@@ -63,6 +63,7 @@ def revoke(rule):
 	doc = _editable_rule(rule)
 	doc.webhook_token_hash = None
 	doc.webhook_token_hint = None
+	doc.flags[CREDENTIALS_FLAG] = True
 	doc.save()
 	return {"revoked": 1}
 
@@ -88,6 +89,7 @@ def _new_credentials(doc, new_secret):
 	secret = secrets.token_urlsafe(32) if new_secret else None
 	if secret:
 		doc.webhook_secret = secret
+	doc.flags[CREDENTIALS_FLAG] = True
 	doc.save()
 	return {
 		"url": get_url(f"{ENDPOINT}?token={token}"),

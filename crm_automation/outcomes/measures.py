@@ -18,6 +18,7 @@ only fields at the asker's permission levels; linked Opportunities and Customers
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 from crm_automation.trust.field_access import hidden_fields
 
@@ -62,7 +63,9 @@ def measure(doctype, names, outcome, field=None, value=None, lower_is_better=Fal
 	if outcome not in outcomes_for(doctype):
 		frappe.throw(
 			_("Outcome {0} does not apply to {1}; choose one of: {2}").format(
-				frappe.bold(outcome), frappe.bold(_(doctype)), ", ".join(_(o) for o in outcomes_for(doctype))
+				frappe.bold(escape_html(outcome)),
+				frappe.bold(_(doctype)),
+				", ".join(_(o) for o in outcomes_for(doctype)),
 			)
 		)
 	if outcome == CONVERTED:
@@ -88,7 +91,7 @@ def _any_field(doctype, names, fieldname, value, lower_is_better):
 	if not df or df.fieldtype not in ("Check", "Select", "Data", *NUMBER_TYPES):
 		frappe.throw(
 			_("{0} is not a Check, Select or number field of {1}").format(
-				frappe.bold(fieldname or ""), frappe.bold(_(doctype))
+				frappe.bold(escape_html(fieldname or "")), frappe.bold(_(doctype))
 			)
 		)
 	label = _(df.label or fieldname)
@@ -98,7 +101,11 @@ def _any_field(doctype, names, fieldname, value, lower_is_better):
 	if df.fieldtype in NUMBER_TYPES:
 		return Measure("mean", label, _numbers(_read(doctype, names, fieldname)), not lower_is_better)
 	if not value:
-		frappe.throw(_("Choose the value of {0} that counts as a success (Value)").format(frappe.bold(label)))
+		frappe.throw(
+			_("Choose the value of {0} that counts as a success (Value)").format(
+				frappe.bold(escape_html(label))
+			)
+		)
 	return _equals(doctype, names, fieldname, value, f"{label} {value}")
 
 
@@ -133,7 +140,11 @@ def _converted(names):
 def _read(doctype, names, fieldname, filters=None):
 	"""{name: value} of the documents of ``names`` the asker may read (others are left out)."""
 	if not _may_read_field(doctype, fieldname):
-		frappe.throw(_("You may not read {0} of {1}").format(frappe.bold(fieldname), frappe.bold(_(doctype))))
+		frappe.throw(
+			_("You may not read {0} of {1}").format(
+				frappe.bold(escape_html(fieldname)), frappe.bold(_(doctype))
+			)
+		)
 	found = {}
 	for chunk in _chunks(names):
 		rows = frappe.get_list(

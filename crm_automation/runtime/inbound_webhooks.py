@@ -21,6 +21,8 @@ from crm_automation.trust.field_access import hidden_fields
 from crm_automation.trust.run_as import run_as_of
 
 EVENT = "webhook_received"
+# Set on the saves that make or drop a rule's URL (api/inbound_webhooks): no other save changes it.
+CREDENTIALS_FLAG = "crm_automation_webhook_credentials"
 DEFAULT_RATE_LIMIT = 60
 # Calls naming no known token are logged up to this many a minute per site: past it they are still
 # refused, but an anonymous flood cannot fill the log.

@@ -11,7 +11,9 @@ at most MAX_TARGETS, and only of doctypes that have work for replies:
 3. the documents its Contacts link to (Dynamic Link rows), when Frappe did not add them;
 4. Leads whose e-mail address is the sender's (at most MAX_PER_LOOKUP);
 5. open Opportunities of the Leads and Customers found, or whose contact e-mail is the sender's
-   (at most MAX_PER_LOOKUP each).
+   (at most MAX_PER_LOOKUP each);
+
+and only those whoever inserted the e-mail may read (the mail pull runs as Administrator).
 
 What a rule sees of the e-mail is what its run-as user may see in the desk: the Communication
 itself, or the e-mail on the timeline of a document it is filed against that the user may read
@@ -84,9 +86,21 @@ def reply_targets(communication, doctypes):
 	if "Opportunity" in doctypes:
 		for name in _opportunities(list(found), email):
 			add("Opportunity", name)
+	inserter = frappe.session.user
 	return [
-		(doctype, name) for doctype, name in found if doctype in doctypes and frappe.db.exists(doctype, name)
+		(doctype, name)
+		for doctype, name in found
+		if doctype in doctypes
+		and frappe.db.exists(doctype, name)
+		and _inserter_may_read(doctype, name, inserter)
 	]
+
+
+def _inserter_may_read(doctype, name, user):
+	"""Whoever inserted the e-mail may read the document: the mail pull runs as Administrator, but
+	any Inbox User can insert a "Received" Communication through REST and file it against any
+	document; that must not set off rules, or end follow-ups, on documents they cannot read."""
+	return is_system_manager(user) or frappe.has_permission(doctype, "read", doc=name, user=user, throw=False)
 
 
 def _links(communication):

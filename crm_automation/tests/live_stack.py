@@ -47,6 +47,9 @@ LINKED_TABLES = (
 )
 
 
+HELD_UNTIL = "2999-01-01 00:00:00"
+
+
 def setup_live_stack(state_file, smtp_port):
 	"""Before the processes start: the API user (and a colleague for round robins), the outgoing
 	Email Account aimed at the local SMTP server, loopback webhooks allowed, the scheduler on, the
@@ -59,6 +62,7 @@ def setup_live_stack(state_file, smtp_port):
 		"site_config": site_config_text,
 		"enable_scheduler": frappe.db.get_single_value("System Settings", "enable_scheduler"),
 		"default_outgoing": frappe.get_all("Email Account", filters={"default_outgoing": 1}, pluck="name"),
+		"held_mail": hold_pending_mail(),
 	}
 	_write_state(state_file, state)
 
@@ -94,6 +98,31 @@ def setup_live_stack(state_file, smtp_port):
 	flush_site_jobs()
 	rearm_jobs()
 	_write_state(state_file, state)
+
+
+def hold_pending_mail():
+	"""Mail the site already had waiting (tier 2's test runs leave hundreds): Frappe's flush sends
+	the oldest 500 first, so the live run's mail would wait behind them, and they would go out
+	through the tier's SMTP server. Held back (send_after far ahead) until teardown puts back each
+	row's own send_after. Returns [[name, send_after], ...]."""
+	rows = frappe.get_all(
+		"Email Queue",
+		filters={"status": ("in", ("Not Sent", "Partially Sent"))},
+		fields=["name", "send_after"],
+		order_by="creation",
+	)
+	held = [[row.name, str(row.send_after) if row.send_after else None] for row in rows]
+	for batch in _batches([name for name, _when in held], 500):
+		frappe.db.sql(
+			"update `tabEmail Queue` set send_after = %s where name in %s", (HELD_UNTIL, tuple(batch))
+		)
+	frappe.db.commit()
+	return held
+
+
+def release_held_mail(held):
+	for name, send_after in held:
+		frappe.db.set_value("Email Queue", name, "send_after", send_after, update_modified=False)
 
 
 def _make_users():
@@ -134,7 +163,9 @@ def rearm_jobs(methods=None):
 	time zone moved, or whose 5-minute job just ran, the next run can be minutes or hours away."""
 	past = add_to_date(now_datetime(), minutes=-10)
 	for method in methods or APP_JOBS:
-		frappe.db.set_value("Scheduled Job Type", {"method": method}, "last_execution", past, update_modified=False)
+		frappe.db.set_value(
+			"Scheduled Job Type", {"method": method}, "last_execution", past, update_modified=False
+		)
 	frappe.db.commit()
 
 
@@ -164,6 +195,7 @@ def teardown_live_stack(state_file):
 		state = json.load(f)
 	flush_site_jobs()
 	delete_live_records()
+	release_held_mail(state.get("held_mail") or [])
 	frappe.db.set_single_value("System Settings", "enable_scheduler", state["enable_scheduler"] or 0)
 	for name in state.get("default_outgoing") or []:
 		if frappe.db.exists("Email Account", name):
@@ -210,7 +242,9 @@ def _delete_linked(doctype, names):
 			continue
 		children = {"Automation Log": "Automation Log Action", "Email Queue": "Email Queue Recipient"}
 		if table in children:
-			parents = frappe.get_all(table, filters={type_field: doctype, name_field: ("in", names)}, pluck="name")
+			parents = frappe.get_all(
+				table, filters={type_field: doctype, name_field: ("in", names)}, pluck="name"
+			)
 			if parents:
 				frappe.db.delete(children[table], {"parent": ("in", parents)})
 		frappe.db.delete(table, {type_field: doctype, name_field: ("in", names)})

@@ -106,7 +106,15 @@ class TestInboundWebhooks(FrappeTestCase):
 	# helpers
 
 	def make_webhook_rule(self, name, user=OWNER, actions=None, **fields):
-		values = {
+		values = self.rule_values(name, actions, **fields)
+		with as_user(user):
+			rule = frappe.get_doc(values).insert()
+			credentials = api.generate_webhook_url(rule.name)
+		clear_rule_cache()
+		return rule.name, credentials
+
+	def rule_values(self, name, actions=None, **fields):
+		return {
 			"doctype": "Workflow Rule",
 			"rule_name": f"{PREFIX} {name}",
 			"document_type": "Lead",
@@ -134,11 +142,6 @@ class TestInboundWebhooks(FrappeTestCase):
 			],
 			**fields,
 		}
-		with as_user(user):
-			rule = frappe.get_doc(values).insert()
-			credentials = api.generate_webhook_url(rule.name)
-		clear_rule_cache()
-		return rule.name, credentials
 
 	def call(self, credentials, payload=None, body=None, headers=None, sign_with=None, token=None, **kw):
 		"""POST to the endpoint as another system would; returns (status, message)."""
@@ -358,6 +361,21 @@ class TestInboundWebhooks(FrappeTestCase):
 			api.revoke(rule)
 		self.assertFalse(frappe.db.get_value("Workflow Rule", rule, "webhook_token_hash"))
 		self.assertEqual(self.call(newer, lead_payload("iw-rot@example.com"))[0], 404)
+
+	def test_another_rules_token_hash_cannot_be_copied_by_a_save(self):
+		"""The hash changes only through generate / rotate / revoke: a manager who copies another
+		rule's hash onto their own rule (REST, or a duplicate) gets nothing, and the URL keeps
+		reaching its own rule."""
+		victim, credentials = self.make_webhook_rule("Victim")
+		stolen = frappe.db.get_value("Workflow Rule", victim, "webhook_token_hash")
+		with as_user(ATTACKER):
+			own = frappe.get_doc({**self.rule_values("Copier"), "webhook_token_hash": stolen}).insert()
+			self.assertFalse(own.webhook_token_hash)
+			own.webhook_token_hash = stolen
+			own.save()
+		self.assertFalse(frappe.db.get_value("Workflow Rule", own.name, "webhook_token_hash"))
+		self.assertEqual(frappe.db.get_value("Workflow Rule", victim, "webhook_token_hash"), stolen)
+		self.assertEqual(self.call(credentials, lead_payload("iw-copy@example.com"))[0], 202)
 
 	def test_the_token_is_not_stored_and_the_secret_not_shown(self):
 		"""Only the token's hash and last four characters are stored; REST, a pack and a duplicate

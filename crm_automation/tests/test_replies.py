@@ -152,6 +152,23 @@ class TestCommunicationReceived(RepliesTestCase):
 		[log] = [log for log in logs_for(lead, rule.name) if log.outcome == "Success"]
 		self.assertEqual(frappe.db.get_value("Automation Log", log.name, "event"), "communication_received")
 
+	def test_an_email_inserted_by_someone_who_may_not_read_the_lead_does_nothing(self):
+		"""Any Inbox User can insert a "Received" Communication through REST and file it against any
+		document: only documents its inserter may read hear it (the mail pull runs as Administrator)."""
+		reply_rule("Forged", "forged reply heard")
+		lead = make_lead(first_name="RPL Forged")
+		make_user("rpl.inbox@example.com", roles=["Inbox User"])
+		self.assertFalse(frappe.has_permission("Lead", "read", doc=lead.name, user="rpl.inbox@example.com"))
+		frappe.set_user("rpl.inbox@example.com")
+		try:
+			receive(subject="Re: unsubscribe me", reference=lead)
+		finally:
+			frappe.set_user("Administrator")
+		self.assertEqual(comments(lead), [])
+		self.assertEqual(logs_for(lead, f"{PREFIX} Forged"), [])
+		receive(subject="Re: the real reply", reference=lead)  # the mail pull, as Administrator
+		self.assertEqual(comments(lead), ["forged reply heard"])
+
 	def test_each_email_fires_once_even_in_one_mail_pull(self):
 		reply_rule("Each", "reply: {{ communication.subject }}")
 		lead = make_lead(first_name="RPL Each")

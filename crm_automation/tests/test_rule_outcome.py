@@ -216,6 +216,20 @@ class TestRuleOutcome(FrappeTestCase):
 		self.assertIsNone(groups[1].comparison.ci_low)
 		self.assertIn("not enough data yet", sentences[0])
 
+	def test_markup_in_the_filters_comes_back_as_text(self):
+		"""A link to the report with markup in its filters, sent to someone else: the error names the
+		value as text, never as HTML."""
+		rule = comment_rule(f"{PREFIX} Markup", "OUTM %", holdout_percent=50)
+		markup = '<img src=x onerror="alert(1)">'
+		for filters in (
+			{"rule": rule.name, "outcome": markup},
+			{"rule": rule.name, "outcome": "Field", "field": markup},
+		):
+			with self.assertRaises(frappe.ValidationError) as raised:
+				report.execute(filters)
+			self.assertNotIn("<img", str(raised.exception))
+			self.assertIn("&lt;img", str(raised.exception))
+
 	def test_attacker_sees_only_leads_they_may_read(self):
 		for territory in (TERRITORY_A, TERRITORY_B):
 			ensure("Territory", territory, territory_name=territory, parent_territory="All Territories")

@@ -17,6 +17,7 @@ from crm_automation.engine import RuleError, compile_workflow_rule, describe_cyc
 from crm_automation.engine.expressions import ExpressionError, check_expression, reads_in_expression
 from crm_automation.engine.i18n import translating
 from crm_automation.engine.workflow import ASSIGN, TRIGGER_TIME, TRIGGER_WEBHOOK, split_list
+from crm_automation.runtime.inbound_webhooks import CREDENTIALS_FLAG
 from crm_automation.runtime.inbound_webhooks import check_rule_settings as check_inbound_webhook_settings
 from crm_automation.runtime.rule_sentences import action_sentence, condition_sentence, rule_sentence
 from crm_automation.runtime.schedule_runs import set_next_moment
@@ -339,8 +340,22 @@ class WorkflowRule(Document):
 			validate_webhook_actions(self)
 
 	def validate_inbound_webhook(self):
+		self.keep_webhook_credentials()
 		if self.trigger == TRIGGER_WEBHOOK:
 			check_inbound_webhook_settings(self)
+
+	def keep_webhook_credentials(self):
+		"""The URL's token hash changes only through generate / rotate / revoke (api/inbound_webhooks):
+		a hash copied from another rule by an edit, REST or a duplicate would take that rule's calls."""
+		if self.flags.get(CREDENTIALS_FLAG):
+			return
+		stored = None
+		if not self.is_new():
+			stored = frappe.db.get_value(
+				"Workflow Rule", self.name, ["webhook_token_hash", "webhook_token_hint"], as_dict=True
+			)
+		self.webhook_token_hash = stored.webhook_token_hash if stored else None
+		self.webhook_token_hint = stored.webhook_token_hint if stored else None
 
 	def validate_sms(self):
 		if self.enabled:

@@ -27,12 +27,25 @@ def execute(filters=None):
 
 def overview():
 	cols = [
-		{"fieldname": "rule", "label": _("Rule"), "fieldtype": "Link", "options": "Workflow Rule", "width": 220},
-		{"fieldname": "document_type", "label": _("Document Type"), "fieldtype": "Link", "options": "DocType", "width": 120},
+		{
+			"fieldname": "rule",
+			"label": _("Rule"),
+			"fieldtype": "Link",
+			"options": "Workflow Rule",
+			"width": 220,
+		},
+		{
+			"fieldname": "document_type",
+			"label": _("Document Type"),
+			"fieldtype": "Link",
+			"options": "DocType",
+			"width": 120,
+		},
 		{"fieldname": "outcome", "label": _("Outcome"), "fieldtype": "Data", "width": 140},
 		{"fieldname": "verdict", "label": _("Verdict"), "fieldtype": "Data", "width": 640},
 	]
-	return cols, current_verdicts()
+	# Frappe shows a Data cell as HTML: a verdict names branches and fields the authors typed.
+	return cols, [{**row, "verdict": escape_html(row.verdict)} for row in current_verdicts()]
 
 
 def columns(measure):
@@ -46,9 +59,27 @@ def columns(measure):
 	return [
 		*cols,
 		{"fieldname": "value", "label": value_label, "fieldtype": "Float", "precision": 1, "width": 100},
-		{"fieldname": "difference", "label": _("Difference"), "fieldtype": "Float", "precision": 1, "width": 110},
-		{"fieldname": "ci_low", "label": _("95 % CI From"), "fieldtype": "Float", "precision": 1, "width": 110},
-		{"fieldname": "ci_high", "label": _("95 % CI To"), "fieldtype": "Float", "precision": 1, "width": 110},
+		{
+			"fieldname": "difference",
+			"label": _("Difference"),
+			"fieldtype": "Float",
+			"precision": 1,
+			"width": 110,
+		},
+		{
+			"fieldname": "ci_low",
+			"label": _("95 % CI From"),
+			"fieldtype": "Float",
+			"precision": 1,
+			"width": 110,
+		},
+		{
+			"fieldname": "ci_high",
+			"label": _("95 % CI To"),
+			"fieldtype": "Float",
+			"precision": 1,
+			"width": 110,
+		},
 		{"fieldname": "p_value", "label": _("p-value"), "fieldtype": "Float", "precision": 4, "width": 90},
 		{"fieldname": "verdict", "label": _("Verdict"), "fieldtype": "Data", "width": 160},
 		{"fieldname": "test", "label": _("Test"), "fieldtype": "Data", "width": 200},
@@ -59,7 +90,7 @@ def row(group, measure):
 	# Rates in percent and differences in points; means and their differences in the measure's unit.
 	scale = 100 if measure.kind == "proportion" else measure.scale
 	result = {
-		"group": _(group.group),
+		"group": escape_html(_(group.group)),
 		"documents": group.documents,
 		"successes": group.get("successes"),
 		"value": group.value * scale,
