@@ -1,4 +1,4 @@
-"""The SQL statements of a Lead save that matches no rule, with the app's handlers and without them,
+"""The SQL statements of a Lead save (an insert, then an update) that matches no rule, with the app's handlers and without them,
 with 1,000 enabled Workflow Rules on Lead (those of idle_rules.py: none matches a new Lead).
 
     ../env/bin/python no_match_queries.py <site> [rules] [inserts per arm]
@@ -32,10 +32,23 @@ def counting(frappe):
 	return seen, original
 
 
-def insert_lead(frappe, tag):
+def new_request(frappe):
 	frappe.local.cache = {}
 	frappe.local.request_cache = defaultdict(dict)
-	frappe.get_doc({"doctype": "Lead", "first_name": f"No Match {tag}", "company_name": "Bench Co"}).insert()
+
+
+def insert_lead(frappe, tag):
+	new_request(frappe)
+	return frappe.get_doc(
+		{"doctype": "Lead", "first_name": f"No Match {tag}", "company_name": "Bench Co"}
+	).insert()
+
+
+def update_lead(frappe, lead, tag):
+	new_request(frappe)
+	doc = frappe.get_doc("Lead", lead)
+	doc.company_name = f"Bench Co {tag}"
+	doc.save()
 
 
 def measure(frappe, rules, per_arm):
@@ -46,21 +59,25 @@ def measure(frappe, rules, per_arm):
 	get_index()
 	with_app, without_app = hooks_without_app(frappe)
 	seen, original = counting(frappe)
-	counts = {"app": [], "none": []}
-	statements = {"app": Counter(), "none": Counter()}
+	counts = {(kind, arm): [] for kind in ("insert", "update") for arm in ("app", "none")}
+	statements = {key: Counter() for key in counts}
 	try:
 		for i in range(per_arm + 1):
 			for arm, hooks in (("app", with_app), ("none", without_app)):
 				frappe.local.doc_events_hooks = hooks
 				del seen[:]
-				insert_lead(frappe, f"{arm} {i}")
+				lead = insert_lead(frappe, f"{arm} {i}").name
+				inserted = list(seen)
+				del seen[:]
+				update_lead(frappe, lead, f"{arm} {i}")
 				if i:  # the first of each arm warms the process up (meta, compiled index)
-					counts[arm].append(len(seen))
-					statements[arm].update(seen)
+					for kind, made in (("insert", inserted), ("update", seen)):
+						counts[kind, arm].append(len(made))
+						statements[kind, arm].update(made)
 	finally:
 		frappe.db.sql = original
 		frappe.local.doc_events_hooks = with_app
-	extra = statements["app"] - statements["none"]
+	extra = {kind: statements[kind, "app"] - statements[kind, "none"] for kind in ("insert", "update")}
 	return counts, extra
 
 
@@ -70,15 +87,24 @@ def main():
 	per_arm = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 	try:
 		counts, extra = measure(frappe, rules, per_arm)
-		for arm, label in (("app", "with crm_automation"), ("none", "without it")):
-			values = counts[arm]
-			print(
-				f"{label}: {sum(values) / len(values):.1f} statements per Lead insert "
-				f"(min {min(values)}, max {max(values)}, {len(values)} inserts, {rules} rules on Lead)"
-			)
-		print(f"statements only the app's arm made, per insert: {sum(extra.values()) / per_arm:.1f}")
-		for statement, times in extra.most_common(10):
-			print(f"  {times / per_arm:.1f}x  {statement}")
+		for kind in ("insert", "update"):
+			for arm, label in (("app", "with crm_automation"), ("none", "without it")):
+				values = counts[kind, arm]
+				print(
+					f"Lead {kind} {label}: {sum(values) / len(values):.1f} statements "
+					f"(min {min(values)}, max {max(values)}, {len(values)} saves, {rules} rules on Lead)"
+				)
+			print(f"  only the app's arm, per {kind}: {sum(extra[kind].values()) / per_arm:.1f}")
+			for statement, times in extra[kind].most_common(10):
+				print(f"    {times / per_arm:.1f}x  {statement}")
+		from crm_automation.escalation import get_policies
+		from crm_automation.sequences.steps import sequence_doctypes
+
+		print(
+			f"on this site: {len(get_policies('Lead'))} enabled Escalation Policies on Lead; follow-up steps "
+			f"{'followed' if 'Lead' in sequence_doctypes() else 'not followed'} on Lead (an update looks each "
+			"up once: a clock or pending step of an existing document lives in the database)"
+		)
 		print("goal: the same count")
 	finally:
 		frappe.db.rollback()

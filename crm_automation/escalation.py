@@ -32,12 +32,20 @@ SWEEP_CHUNK = 200
 LATE_AFTER = datetime.timedelta(minutes=10)
 WARNING_ACTIONS = (NOTIFY, SEND_EMAIL, CREATE_TODO, ADD_COMMENT)
 
+
 def policy_as_dict(policy):
 	data = {
 		key: policy.get(key)
 		for key in (
-			"name", "document_type", "clock_start", "start_field", "on_reopen", "pause_field", "pause_values",
-			"calendar_mode", "holiday_list",
+			"name",
+			"document_type",
+			"clock_start",
+			"start_field",
+			"on_reopen",
+			"pause_field",
+			"pause_values",
+			"calendar_mode",
+			"holiday_list",
 		)
 	}
 	data["conditions"] = parse_conditions(policy.get("conditions"))
@@ -51,7 +59,9 @@ def policy_as_dict(policy):
 
 
 def compile_policy_doc(policy):
-	compiled = compile_policy(policy_as_dict(policy), get_fields(policy.document_type), holidays_of(policy.holiday_list))
+	compiled = compile_policy(
+		policy_as_dict(policy), get_fields(policy.document_type), holidays_of(policy.holiday_list)
+	)
 	for level in compiled.levels:
 		for intent in level.intents:
 			intent["row_doctype"] = "Escalation Policy Level"
@@ -94,8 +104,33 @@ def clear_policy_cache():
 def sync_document(doc, now=None):
 	"""After a save (or db_set): start, stop, pause, resume or restart this document's clocks."""
 	now = get_datetime(now) if now else now_datetime()
-	for policy in get_policies(doc.doctype):
-		sync_one(policy, doc, now)
+	policies = get_policies(doc.doctype)
+	if not policies:
+		return
+	states = _states_of(doc, [policy.name for policy in policies])
+	for policy in policies:
+		sync_one(policy, doc, now, states.get(policy.name))
+
+
+def _states_of(doc, policy_names):
+	"""{policy: state name} of the document, in one query; none for a document being inserted (its
+	clocks start in this save), so a save that matches nothing costs no query."""
+	if doc.flags.in_insert:
+		return {}
+	rows = frappe.get_all(
+		"Escalation State",
+		filters={
+			"reference_doctype": doc.doctype,
+			"reference_name": doc.name,
+			"policy": ("in", policy_names),
+		},
+		fields=["name", "policy"],
+		order_by="modified desc",
+	)
+	states = {}
+	for row in rows:
+		states.setdefault(row.policy, row.name)
+	return states
 
 
 def values_as_run_as(policy, doc):
@@ -106,14 +141,15 @@ def values_as_run_as(policy, doc):
 
 def get_state(policy_name, doc):
 	name = frappe.db.get_value(
-		"Escalation State", {"policy": policy_name, "reference_doctype": doc.doctype, "reference_name": doc.name}
+		"Escalation State",
+		{"policy": policy_name, "reference_doctype": doc.doctype, "reference_name": doc.name},
 	)
 	return frappe.get_doc("Escalation State", name) if name else None
 
 
-def sync_one(policy, doc, now):
+def sync_one(policy, doc, now, state_name=None):
 	values = values_as_run_as(policy, doc)
-	state = get_state(policy.name, doc)
+	state = frappe.get_doc("Escalation State", state_name) if state_name else None
 	live = policy.applies(values) and not policy.stopped(values)
 	if state is None:
 		if live:
@@ -122,7 +158,14 @@ def sync_one(policy, doc, now):
 	before = clock_fields(state)
 	if not live:
 		if state.status != "Stopped":
-			state.update({"status": "Stopped", "paused_since": now, "next_escalation_on": None, "next_escalation": None})
+			state.update(
+				{
+					"status": "Stopped",
+					"paused_since": now,
+					"next_escalation_on": None,
+					"next_escalation": None,
+				}
+			)
 	elif state.status == "Stopped":
 		if policy.on_reopen == REOPEN_RESTART:
 			restart(state, now)
@@ -149,7 +192,14 @@ def sync_one(policy, doc, now):
 def clock_fields(state):
 	return tuple(
 		str(state.get(field))
-		for field in ("status", "clock_started_on", "paused_since", "paused_seconds", "current_level", "next_escalation_on")
+		for field in (
+			"status",
+			"clock_started_on",
+			"paused_since",
+			"paused_seconds",
+			"current_level",
+			"next_escalation_on",
+		)
 	)
 
 
@@ -219,7 +269,10 @@ def run_escalations_for_all_policies():
 	if not frappe.db.get_single_value("CRM Automation Settings", "enabled"):
 		return
 	frappe.enqueue(
-		"crm_automation.escalation.sweep", queue="long", job_id="crm_automation:escalation_sweep", deduplicate=True
+		"crm_automation.escalation.sweep",
+		queue="long",
+		job_id="crm_automation:escalation_sweep",
+		deduplicate=True,
 	)
 
 
@@ -268,7 +321,9 @@ def fire_due_escalations(names, now=None):
 	fired = 0
 	try:
 		for name in names:
-			state = documents.get(name) or frappe._dict(policy=None, reference_doctype=None, reference_name=None)
+			state = documents.get(name) or frappe._dict(
+				policy=None, reference_doctype=None, reference_name=None
+			)
 			done, count = run_alone(
 				lambda name=name: escalate(name, now),
 				f"Escalation Policy {state.policy} failed on {state.reference_doctype} {state.reference_name}"
@@ -295,7 +350,7 @@ def escalate(state_name, now):
 	values = values_as_run_as(policy, doc)
 	if not policy.applies(values) or policy.stopped(values) or policy.paused(values):
 		# Changed without a save we saw (a db_set in a report, a direct import): catch up now.
-		sync_one(policy, doc, now)
+		sync_one(policy, doc, now, state_name)
 		return 0
 	fired = 0
 	due = schedule(policy, state)
@@ -352,7 +407,9 @@ def fire(policy, doc, due, now):
 			for key in ("subject", "description", "message"):
 				if intent.get(key):
 					intent[key] = _("Warning: {0}").format(intent[key])
-	results = actions.carry_out(intents, doc, None, _PolicyAsRule(policy.name, getattr(policy, "run_as", None)))
+	results = actions.carry_out(
+		intents, doc, None, _PolicyAsRule(policy.name, getattr(policy, "run_as", None))
+	)
 	late = now - due.at
 	reason = _("{0} due {1}").format(due.describe(), due.at)
 	if late > LATE_AFTER:

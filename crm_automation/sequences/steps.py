@@ -39,6 +39,8 @@ PENDING, RUNNING, DONE, SKIPPED, EXITED, CANCELLED, MISSED, FAILED = (
 )
 ACTIVE = (PENDING, RUNNING)
 _HOOK_SAVEPOINT = "crm_automation_sequence_hook"
+# On a document whose save started a sequence: its on_change then looks for pending steps.
+STARTED_FLAG = "crm_automation_sequence_started"
 STEP_COLUMNS = (
 	"name",
 	"creation",
@@ -148,6 +150,7 @@ def start_sequence(rule, doc, event=None, at=None):
 	logged and never breaks the save that fired the rule."""
 	if not getattr(rule, "sequence", None) or not doc.name:
 		return None
+	doc.flags[STARTED_FLAG] = True
 	return _guarded(_start, rule, doc, event, at, title=f"Follow-up steps of {rule.name} could not start")
 
 
@@ -234,13 +237,19 @@ def on_document_change(doc):
 	and never breaks the save."""
 	if doc.doctype not in (sequence_doctypes() or ()) or not doc.name:
 		return
-	_guarded(_follow_save, doc, title=f"Follow-up steps of {doc.doctype} {doc.name} could not follow a save")
+	if doc.flags.in_insert and not doc.flags.get(STARTED_FLAG):
+		return  # a document being inserted has steps only if this save started them
+	rows = _pending_rows(doc)  # read before the savepoint: most saves have none, and pay one query
+	if rows:
+		_guarded(
+			_follow_save,
+			doc,
+			rows,
+			title=f"Follow-up steps of {doc.doctype} {doc.name} could not follow a save",
+		)
 
 
-def _follow_save(doc):
-	rows = _pending_rows(doc)
-	if not rows:
-		return
+def _follow_save(doc, rows):
 	own, own_before = field_values(doc), field_values(doc.get_doc_before_save())
 	at = now()
 	for row in rows:

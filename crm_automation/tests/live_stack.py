@@ -17,7 +17,9 @@ from frappe.utils import add_to_date, now_datetime
 from crm_automation.trust.outbound_http import ALLOWLIST_KEY
 
 PREFIX = "_Live"
-LIKE_PREFIX = "\\_Live%"  # "_" alone matches any character in LIKE
+# Frappe's filters escape a backslash, so "_" (any character in LIKE) cannot be escaped: names are
+# selected by LIKE and then checked for the exact prefix (named).
+LIKE_PREFIX = f"{PREFIX}%"
 LIVE_USER = "crm-automation-live@example.com"
 LIVE_COLLEAGUE = "crm-automation-live-li@example.com"
 EMAIL_ACCOUNT = "_Live SMTP"
@@ -43,7 +45,6 @@ LINKED_TABLES = (
 	("Automation Occurrence", "reference_doctype", "reference_name"),
 	("CRM Activity", "reference_doctype", "reference_name"),
 	("Version", "ref_doctype", "docname"),
-	("Webhook Request Log", "reference_doctype", "reference_document"),
 )
 
 
@@ -210,12 +211,12 @@ def teardown_live_stack(state_file):
 def delete_live_records():
 	"""Everything a live run makes, whatever state an earlier run that died left it in."""
 	delete_live_leads()
-	rules = frappe.get_all("Workflow Rule", filters={"name": ("like", LIKE_PREFIX)}, pluck="name")
+	rules = named("Workflow Rule")
 	for name in rules:
 		frappe.db.delete("Automation Log", {"rule": name})
 		frappe.delete_doc("Workflow Rule", name, force=True, ignore_permissions=True)
 	for doctype in ("Escalation Policy", "Assignment Rule", "Notification", "Webhook", "Email Template"):
-		for name in frappe.get_all(doctype, filters={"name": ("like", LIKE_PREFIX)}, pluck="name"):
+		for name in named(doctype):
 			frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
 	# Log rows left without their parent by the bulk deletes above.
 	frappe.db.sql(
@@ -248,6 +249,12 @@ def _delete_linked(doctype, names):
 			if parents:
 				frappe.db.delete(children[table], {"parent": ("in", parents)})
 		frappe.db.delete(table, {type_field: doctype, name_field: ("in", names)})
+
+
+def named(doctype, field="name"):
+	"""Names of ``doctype`` whose ``field`` starts with the live prefix."""
+	rows = frappe.get_all(doctype, filters={field: ("like", LIKE_PREFIX)}, fields=["name", field])
+	return [row.name for row in rows if (row.get(field) or "").startswith(PREFIX)]
 
 
 def _batches(items, size):
@@ -305,14 +312,14 @@ def make_frappe_builtins(receiver_url, recipient, users, secret, marker):
 
 def delete_frappe_builtins():
 	for doctype in ("Assignment Rule", "Notification", "Webhook"):
-		for name in frappe.get_all(doctype, filters={"name": ("like", LIKE_PREFIX)}, pluck="name"):
+		for name in named(doctype):
 			frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
 	frappe.db.commit()
 
 
 def delete_live_leads():
 	"""The run's Leads and what hangs on them (between benchmark runs: the rules stay)."""
-	leads = frappe.get_all("Lead", filters={"company_name": ("like", LIKE_PREFIX)}, pluck="name")
+	leads = named("Lead", "company_name")
 	for batch in _batches(leads, 500):
 		_delete_linked("Lead", batch)
 		frappe.db.delete("Lead", {"name": ("in", batch)})

@@ -137,6 +137,49 @@ class TestNoWorkLooksNothingUp(FrappeTestCase):
 			frappe.get_doc({"doctype": "ToDo", "description": "no work"}).insert(ignore_permissions=True)
 		lookup.assert_not_called()
 
+	def test_a_new_document_matching_nothing_looks_up_no_clock_or_step(self):
+		"""Lead has an Escalation Policy and a rule with follow-up steps, neither matching this Lead:
+		its insert reads neither table (a new document has no clock, and steps only if this save
+		started them); an update of it reads each once (benchmarks/no_match_queries.py counts both)."""
+		from crm_automation.crm_automation.doctype.escalation_policy.test_escalation_policy import make_policy
+
+		never = {"all": [{"field": "company_name", "op": "=", "value": "_Lean Nobody"}]}
+		make_policy(
+			"_Test Lean Policy",
+			"Lead",
+			[{"level": 1, "after": 1, "unit": "Hours", "action_type": "Add Comment", "message": "late"}],
+			conditions=never,
+		)
+		make_rule(
+			"_Test Lean Steps",
+			"Lead",
+			"New",
+			[{"action_type": "Add Comment", "message": "later", "step": "Later"}],
+			conditions=never,
+			steps=[{"step_name": "Later", "wait_type": "Duration", "wait_amount": 1, "wait_unit": "Hours"}],
+		)
+		new_request()
+		self.assertIn("Lead", events._work()["escalation"])
+		self.assertIn("Lead", events._work()["sequence"])
+		seen = []
+		original = frappe.db.sql
+
+		def sql(query, *args, **kwargs):
+			seen.append(str(query))
+			return original(query, *args, **kwargs)
+
+		def touched():
+			tables = ("from `tabEscalation State`", "from `tabAutomation Sequence Step`")
+			return [q for q in seen if any(table in q for table in tables)]
+
+		with patch.object(frappe.db, "sql", side_effect=sql):
+			lead = make_lead(first_name="Lean", company_name="Lean Co")
+			self.assertEqual(touched(), [])
+			new_request()
+			lead.company_name = "Lean Co 2"
+			lead.save(ignore_permissions=True)
+		self.assertEqual(len(touched()), 2, touched())
+
 	def test_install_and_migrate_saves_are_skipped_before_the_work_is_worked_out(self):
 		"""The app's tables may not exist yet: working out which doctypes have work would query them."""
 		frappe.flags.in_migrate = True
