@@ -33,7 +33,7 @@ from crm_automation.actions.records import (
 	shown_text,
 	value_for,
 )
-from crm_automation.actions.webhooks import deliver_webhooks, retry_due_webhooks, webhook
+from crm_automation.actions.webhooks import deliver_webhooks, request_delivery, retry_due_webhooks, webhook
 from crm_automation.engine import workflow as wf
 from crm_automation.trust import run_as as permissions
 from crm_automation.trust.redaction import value_field_of
@@ -83,12 +83,7 @@ def after_run(log_name, results):
 	"""Side effects that leave the database start only after the transaction commits."""
 	sms.after_run(log_name, results)
 	if any(r["action_type"] == wf.WEBHOOK and r["status"] == "Queued" for r in results):
-		frappe.enqueue(
-			"crm_automation.actions.webhooks.deliver_webhooks",
-			queue="short",
-			enqueue_after_commit=True,
-			log_name=log_name,
-		)
+		frappe.db.after_commit.add(request_delivery)
 
 
 _HANDLERS = {

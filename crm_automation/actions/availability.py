@@ -178,7 +178,10 @@ def _add_shifts(entries, employees, moment):
 	for row in rows:
 		if row.end_date and getdate(row.end_date) < day:
 			continue
-		start, end = frappe.get_cached_value("Shift Type", row.shift_type, ["start_time", "end_time"]) or (None, None)
+		start, end = frappe.get_cached_value("Shift Type", row.shift_type, ["start_time", "end_time"]) or (
+			None,
+			None,
+		)
 		if start is None or end is None:
 			continue
 		start, end = to_timedelta(start), to_timedelta(end)
@@ -217,9 +220,9 @@ def validate_assign_fallbacks(rows):
 		if row.fallback_role:
 			if row.fallback_role in _ROLES_OF_EVERYONE:
 				frappe.throw(
-					_("Actions, row {0}: fallback role {1} is held by every user; choose a team's role").format(
-						row.idx, frappe.bold(row.fallback_role)
-					),
+					_(
+						"Actions, row {0}: fallback role {1} is held by every user; choose a team's role"
+					).format(row.idx, frappe.bold(row.fallback_role)),
 					title=_("Invalid Role"),
 				)
 			if not frappe.db.exists("Role", row.fallback_role):

@@ -41,7 +41,9 @@ def send_email(intent, doc, before, rule):
 		)
 	queue = frappe.db.get_value("Email Queue", {"communication": communication["name"]}, "name")
 	# Addresses the run-as user may not read are sent to, not written into the log.
-	result = _("Queued to {0}: {1}").format(describe_addresses(entries, permissions.run_as_of(rule), doc), subject)
+	result = _("Queued to {0}: {1}").format(
+		describe_addresses(entries, permissions.run_as_of(rule), doc), subject
+	)
 	if send_after:
 		result = _("{0} ({1})").format(result, send_windows.deferred_note(send_after))
 	return {

@@ -130,7 +130,6 @@ def with_linked_inputs(intent, doc, reader):
 
 
 def _loader_for(reader):
-
 	def load(doctype, name, fieldnames):
 		if readable_record(doctype, name, reader) is None:
 			return None

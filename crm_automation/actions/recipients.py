@@ -38,7 +38,10 @@ def role_members(role):
 def group_members(group):
 	"""A User Group's members in the order the group lists them, disabled users too."""
 	return frappe.get_all(
-		"User Group Member", filters={"parent": group, "parenttype": "User Group"}, pluck="user", order_by="idx asc"
+		"User Group Member",
+		filters={"parent": group, "parenttype": "User Group"},
+		pluck="user",
+		order_by="idx asc",
 	)
 
 
@@ -62,10 +65,14 @@ def managers_of(users):
 	"""The users their Employee records report to (Employee: Reports To)."""
 	if not users or not frappe.db.exists("DocType", "Employee"):
 		return []
-	managers = frappe.get_all("Employee", filters={"user_id": ("in", users), "reports_to": ("is", "set")}, pluck="reports_to")
+	managers = frappe.get_all(
+		"Employee", filters={"user_id": ("in", users), "reports_to": ("is", "set")}, pluck="reports_to"
+	)
 	if not managers:
 		return []
-	return frappe.get_all("Employee", filters={"name": ("in", managers), "user_id": ("is", "set")}, pluck="user_id")
+	return frappe.get_all(
+		"Employee", filters={"name": ("in", managers), "user_id": ("is", "set")}, pluck="user_id"
+	)
 
 
 def resolve_users(intent, doc):

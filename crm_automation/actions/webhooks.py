@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import frappe
 from frappe import _
@@ -48,6 +49,11 @@ RESERVED_HEADERS = frozenset(
 # A claim outlives the request's own deadline by this much before another worker may take over.
 CLAIM_MARGIN_SECONDS = 120
 SWEEP_BATCH = 500
+DRAIN_JOB = "crm_automation.actions.webhooks.deliver_queued_webhooks"
+_DRAIN_FLAG = "crm_automation:webhook_drain_queued"
+_DRAIN_FLAG_SECONDS = 120
+# A drain job hands over to a fresh one after this long, so the short queue's timeout never cuts it.
+DRAIN_SECONDS = 60
 _SAVEPOINT = "crm_automation_webhook_row"
 
 
@@ -72,9 +78,37 @@ def _readable_snapshot(doc, user):
 
 
 def deliver_webhooks(log_name):
-	"""Deliver the queued webhooks of one log. Runs on the short queue after the save committed."""
+	"""Deliver the queued webhooks of one log now (a replay, a test)."""
 	for row in delivery.queued_rows(log_name, wf.WEBHOOK):
 		deliver_row(row.name)
+
+
+def request_delivery():
+	"""After a run that queued a webhook has committed: make sure one drain job is on the queue. A
+	job per run would cost a worker a fork and a site connection per webhook (a few a second); one
+	job delivers every queued row there is. The flag says a drain job is queued and not yet
+	started: the job clears it before it reads the rows, so a row committed after that read finds
+	the flag gone and queues the next job. If the flag's job is lost, the flag expires and the
+	5-minute sweep (retry_due_webhooks) delivers what it left."""
+	if frappe.cache.set(frappe.cache.make_key(_DRAIN_FLAG), 1, ex=_DRAIN_FLAG_SECONDS, nx=True):
+		frappe.enqueue(DRAIN_JOB, queue="short")
+
+
+def deliver_queued_webhooks():
+	"""The drain job: every webhook row that may be claimed now, in batches, until none is left or
+	its time is up (then it queues its successor). Rows are claimed one by one, so a rival drain
+	job or the sweep never sends a row twice."""
+	frappe.cache.delete(frappe.cache.make_key(_DRAIN_FLAG))
+	deadline = time.monotonic() + DRAIN_SECONDS
+	while True:
+		rows = delivery.due_rows(wf.WEBHOOK, now_datetime(), SWEEP_BATCH)
+		for row in rows:
+			deliver_row(row.name)
+			if time.monotonic() > deadline:
+				request_delivery()
+				return
+		if len(rows) < SWEEP_BATCH:
+			return
 
 
 def retry_due_webhooks():

@@ -275,6 +275,10 @@ def make_frappe_builtins(receiver_url, recipient, users, secret, marker):
 			"rule": "Round Robin",
 			"assign_condition": condition,
 			"users": [{"user": user} for user in users],
+			"assignment_days": [
+				{"day": day}
+				for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+			],
 		}
 	).insert(ignore_permissions=True)
 	frappe.get_doc(

@@ -176,6 +176,32 @@ class TestDeliveryRows(FrappeTestCase):
 		)
 		self.assertEqual([r.status for r in webhook_rows()], ["Success"])
 
+	def test_one_drain_job_delivers_the_webhooks_of_many_runs(self):
+		"""Each run that queued a webhook asks for delivery once committed; while a drain job waits on
+		the queue no other is queued (one worker fork for all of them), and that job delivers every
+		queued row. It clears its flag before it reads, so a later run queues the next job."""
+		from crm_automation.actions import webhooks
+
+		flag = frappe.cache.make_key(webhooks._DRAIN_FLAG)
+		frappe.cache.delete(flag)
+		self.addCleanup(frappe.cache.delete, flag)
+		with Receiver() as receiver:
+			frappe.db.after_commit.reset()
+			make_hooks(receiver.url, rules=2, documents=3)
+			asked = [f for f in frappe.db.after_commit._functions if f is webhooks.request_delivery]
+			frappe.db.after_commit.reset()
+			self.assertEqual(len(asked), 6, "one request per run, run after the commit")
+			with patch("frappe.enqueue") as enqueue:
+				for request in asked:
+					request()
+			self.assertEqual([c.args[0] for c in enqueue.call_args_list], [webhooks.DRAIN_JOB])
+			webhooks.deliver_queued_webhooks()
+			self.assertEqual(len(receiver.bodies), 6)
+			self.assertEqual({r.status for r in webhook_rows()}, {"Success"})
+			with patch("frappe.enqueue") as enqueue:
+				webhooks.request_delivery()
+			enqueue.assert_called_once()
+
 	def test_a_later_edit_does_not_change_what_is_sent(self):
 		with Receiver() as receiver:
 			make_rule(
