@@ -17,7 +17,7 @@ from .i18n import _
 from .linked_paths import is_linked_path
 from .linked_targets import check_action_target, check_linked_user_field
 from .replies import with_communication_fields
-from .sequences import compile_sequence
+from .sequence_compile import compile_sequence
 from .sms import SEND_SMS
 from .sms import check_send_sms as _check_send_sms
 
