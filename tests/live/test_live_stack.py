@@ -23,7 +23,8 @@ import pytest
 
 SITE = os.environ.get("CRM_AUTOMATION_LIVE_SITE")
 pytestmark = pytest.mark.skipif(
-	not SITE, reason="the live tier needs a bench site (CRM_AUTOMATION_LIVE_SITE; scripts/run-tests.sh sets it)"
+	not SITE,
+	reason="the live tier needs a bench site (CRM_AUTOMATION_LIVE_SITE; scripts/run-tests.sh sets it)",
 )
 
 from tests.live.stack import Stack, signature_ok, wait_for
@@ -42,7 +43,13 @@ def _same_company():
 
 
 def _webhook(stack, path, **extra):
-	return {"action_type": "Webhook", "url": stack.receiver.url(path), "secret": SECRET, "retries": 3, **extra}
+	return {
+		"action_type": "Webhook",
+		"url": stack.receiver.url(path),
+		"secret": SECRET,
+		"retries": 3,
+		**extra,
+	}
 
 
 def make_rules(stack):
@@ -55,7 +62,9 @@ def make_rules(stack):
 			"trigger": "New",
 			"enabled": 1,
 			"conditions": _same_company(),
-			"steps": [{"step_name": "Follow Up", "wait_type": "Duration", "wait_amount": 1, "wait_unit": "Minutes"}],
+			"steps": [
+				{"step_name": "Follow Up", "wait_type": "Duration", "wait_amount": 1, "wait_unit": "Minutes"}
+			],
 			"actions": [
 				{
 					"action_type": "Assign",
@@ -69,8 +78,17 @@ def make_rules(stack):
 					"subject": "Welcome {{ doc.name }}",
 					"message": "Hello {{ doc.first_name }}, live run " + RUN,
 				},
-				{"action_type": "System Notification", "to_users": LIVE_USER, "subject": "New lead {{ doc.name }}"},
-				{"action_type": "Create ToDo", "to_users": LIVE_USER, "message": "Call {{ doc.name }}", "due_in": 1},
+				{
+					"action_type": "System Notification",
+					"to_users": LIVE_USER,
+					"subject": "New lead {{ doc.name }}",
+				},
+				{
+					"action_type": "Create ToDo",
+					"to_users": LIVE_USER,
+					"message": "Call {{ doc.name }}",
+					"due_in": 1,
+				},
 				_webhook(stack, "/hook"),
 				_webhook(stack, "/flaky"),
 				_webhook(stack, "/step", step="Follow Up"),
@@ -178,16 +196,43 @@ def test_signed_webhook_arrives_with_the_document(world):
 def test_email_reaches_the_smtp_server(world):
 	subject = f"Welcome {world.lead}"
 	messages = wait_for(lambda: world.stack.mailbox.find(subject), world.left())
-	assert messages, "no e-mail reached the SMTP server"
+	assert messages, f"no e-mail reached the SMTP server; the site says: {_mail_state(world)}"
 	assert messages[0]["to"] == [RECIPIENT]
 	assert f"live run {RUN}" in messages[0]["data"]
+
+
+def _mail_state(world):
+	"""What the site knows of the Lead's e-mail, for a failure to say why."""
+	try:
+		queue = world.stack.api.get_list(
+			"Email Queue",
+			[["reference_name", "=", world.lead]],
+			fields=("name", "status", "error", "retry", "send_after", "sender", "creation"),
+		)
+		actions = world.stack.api.get_list(
+			"Automation Log Action",
+			[["action_type", "=", "Send Email"], ["parenttype", "=", "Automation Log"]],
+			fields=("status", "result", "creation"),
+			limit=3,
+		)
+		return {
+			"email queue": queue,
+			"send email actions": actions,
+			"smtp got": len(world.stack.mailbox.messages),
+		}
+	except Exception as error:  # the diagnosis must not hide the failure
+		return f"(could not read it: {error})"
 
 
 def test_bell_alert_through_rest(world):
 	found = wait_for(
 		lambda: world.stack.api.get_list(
 			"Notification Log",
-			[["for_user", "=", LIVE_USER], ["document_name", "=", world.lead], ["subject", "like", "New lead%"]],
+			[
+				["for_user", "=", LIVE_USER],
+				["document_name", "=", world.lead],
+				["subject", "like", "New lead%"],
+			],
 		),
 		world.left(),
 		interval=2,
@@ -201,7 +246,11 @@ def test_todos_of_assign_and_create_todo(world):
 		[["reference_type", "=", "Lead"], ["reference_name", "=", world.lead]],
 		fields=("allocated_to", "description", "status"),
 	)
-	made = [t for t in todos if t["allocated_to"] == LIVE_USER and f"Call {world.lead}" in (t["description"] or "")]
+	made = [
+		t
+		for t in todos
+		if t["allocated_to"] == LIVE_USER and f"Call {world.lead}" in (t["description"] or "")
+	]
 	assert len(made) == 1, todos
 	# The round robin's turn (one of the two users) and the Create ToDo: two open ToDos on the Lead.
 	assert len([t for t in todos if t["status"] == "Open"]) == 2, todos
@@ -227,7 +276,11 @@ def test_escalation_fired_by_the_scheduler(world):
 	found = wait_for(
 		lambda: world.stack.api.get_list(
 			"Notification Log",
-			[["for_user", "=", LIVE_USER], ["document_name", "=", world.lead], ["subject", "like", "Escalated%"]],
+			[
+				["for_user", "=", LIVE_USER],
+				["document_name", "=", world.lead],
+				["subject", "like", "Escalated%"],
+			],
 			fields=("name", "creation"),
 		),
 		world.left(),
