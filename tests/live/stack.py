@@ -43,6 +43,13 @@ def find_bench():
 	return None
 
 
+def site_env():
+	"""The environment of the site's processes: this one's without CI. With CI set, Frappe's background
+	jobs run with frappe.flags.in_test, and an Email Queue row is then marked Sent without the mail
+	leaving (frappe/utils/background_jobs.py): the stack must run as users run it."""
+	return {key: value for key, value in os.environ.items() if key != "CI"}
+
+
 def spare_port(first, tries=50):
 	for port in range(first, first + tries):
 		with contextlib.closing(socket.socket()) as s:
@@ -73,8 +80,18 @@ class Bench:
 		]  # fmt: skip
 
 	def execute(self, function, **kwargs):
-		args = ["bench", "--site", self.site, "execute", f"{HELPER}.{function}", "--kwargs", json.dumps(kwargs)]
-		done = subprocess.run(self.command(*args), cwd=self.path, capture_output=True, text=True, timeout=600)
+		args = [
+			"bench",
+			"--site",
+			self.site,
+			"execute",
+			f"{HELPER}.{function}",
+			"--kwargs",
+			json.dumps(kwargs),
+		]
+		done = subprocess.run(
+			self.command(*args), cwd=self.path, capture_output=True, text=True, timeout=600, env=site_env()
+		)
 		if done.returncode != 0:
 			raise RuntimeError(f"{function} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
 		return done.stdout
@@ -82,18 +99,26 @@ class Bench:
 	def start(self, name, *args):
 		log = open(os.path.join(self.logs, f"{name}.log"), "ab")
 		process = subprocess.Popen(
-			self.command(*args), cwd=self.path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+			self.command(*args),
+			cwd=self.path,
+			stdout=log,
+			stderr=subprocess.STDOUT,
+			start_new_session=True,
+			env=site_env(),
 		)
 		log.close()
 		return process
 
 	def scheduler_lock_held(self):
 		"""Another `bench schedule` holds the bench's one scheduler lock: ours would exit at once."""
-		return subprocess.run(
-			self.command("flock", "-n", os.path.join(self.path, "config", "scheduler_process"), "true"),
-			cwd=self.path,
-			capture_output=True,
-		).returncode != 0
+		return (
+			subprocess.run(
+				self.command("flock", "-n", os.path.join(self.path, "config", "scheduler_process"), "true"),
+				cwd=self.path,
+				capture_output=True,
+			).returncode
+			!= 0
+		)
 
 
 def stop_group(process, grace=15):
@@ -267,7 +292,11 @@ class Api:
 	def get_list(self, doctype, filters, fields=("name",), limit=1000):
 		response = self.session.get(
 			f"{self.base}/api/resource/{doctype}",
-			params={"filters": json.dumps(filters), "fields": json.dumps(list(fields)), "limit_page_length": limit},
+			params={
+				"filters": json.dumps(filters),
+				"fields": json.dumps(list(fields)),
+				"limit_page_length": limit,
+			},
 			timeout=60,
 		)
 		if not response.ok:
