@@ -103,15 +103,22 @@ def js(driver, script, *args):
 
 def open_rule(driver, name):
 	"""The rule's form with its sentence written (not the "Choose ..." placeholder, not empty)."""
+	from selenium.common.exceptions import TimeoutException
+
+	def shown(d):
+		return js(d, "return window.cur_frm && cur_frm.docname") == name and js(
+			d, "return $('.crm-automation-summary:visible').text().trim()"
+		)
+
 	driver.get(f"{URL}/app/workflow-rule/{name}")
-	wait_until(
-		driver,
-		lambda d: (
-			js(d, "return window.cur_frm && cur_frm.docname") == name
-			and js(d, "return $('.crm-automation-summary:visible').text().trim()")
-		),
-		f"the sentence of {name}",
-	)
+	try:
+		wait_until(driver, shown, f"the sentence of {name}")
+	except TimeoutException:
+		# `bench serve` is one process: a request stuck behind another (a cold asset, a slow
+		# lookup) can leave the form half loaded. One reload, then the same wait decides.
+		driver.save_screenshot(str(ARTIFACTS / f"desk-slow-{re.sub(r'[^A-Za-z0-9]+', '-', name)}.png"))
+		driver.refresh()
+		wait_until(driver, shown, f"the sentence of {name} (after a reload)")
 	wait_for(driver, ".crm-automation-condition")
 	return js(driver, "return $('.crm-automation-summary:visible').text().trim()")
 
