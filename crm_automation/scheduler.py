@@ -17,7 +17,7 @@ from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.run_log import occurrence_key
 from crm_automation.runtime.runner import run_rule
 from crm_automation.runtime.savepoints import fire_each
-from crm_automation.runtime.workflow_rules import get_compiled_rule
+from crm_automation.runtime.workflow_rules import compiled_rule_for_sweep, get_compiled_rule
 from crm_automation.sequences import runs as sequence_runs
 from crm_automation.trust.field_access import ReadableView, hidden_fields
 from crm_automation.trust.run_as import run_as_of
@@ -159,23 +159,7 @@ def run_time_trigger(rule_name, now=None):
 
 
 def compiled_time_rule(rule_name):
-	"""The compiled Time rule, or None with the reason in the Error Log: a sweep that finds nothing
-	to fire must never be a rule that silently failed to load."""
-	rule = get_compiled_rule(rule_name)
-	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
-		# This process's index can predate the rule: a long-lived worker builds it inside a transaction
-		# whose snapshot may be older than the commit that added the rule. Build it once more.
-		forget_local_indexes()
-		rule = get_compiled_rule(rule_name)
-		if rule is None:
-			frappe.log_error(
-				title=f"Time trigger of Workflow Rule {rule_name} skipped: the rule does not compile",
-				reference_doctype="Workflow Rule",
-				reference_name=rule_name,
-			)
-	if rule and rule.trigger != TRIGGER_TIME:
-		return None
-	return rule
+	return compiled_rule_for_sweep(rule_name, TRIGGER_TIME, "Time trigger")
 
 
 def fire_due_documents(rule_name, due):

@@ -13,7 +13,7 @@ from crm_automation.runtime.fan_out import enqueue_chunks
 from crm_automation.runtime.policy_calendars import calendar_spec, holidays_of
 from crm_automation.runtime.runner import run_rule
 from crm_automation.runtime.savepoints import fire_each
-from crm_automation.runtime.workflow_rules import get_compiled_rule
+from crm_automation.runtime.workflow_rules import compiled_rule_for_sweep, get_compiled_rule
 from crm_automation.trust.field_access import ReadableView, hidden_fields
 from crm_automation.trust.run_as import run_as_of
 
@@ -180,21 +180,7 @@ def select_documents(rule):
 
 
 def compiled_schedule_rule(rule_name):
-	"""The compiled Schedule rule, or None with the reason in the Error Log when it does not compile."""
-	rule = get_compiled_rule(rule_name)
-	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
-		# A long-lived worker's index can predate the rule (see scheduler.compiled_time_rule).
-		forget_local_indexes()
-		rule = get_compiled_rule(rule_name)
-		if rule is None:
-			frappe.log_error(
-				title=f"Schedule of Workflow Rule {rule_name} skipped: the rule does not compile",
-				reference_doctype="Workflow Rule",
-				reference_name=rule_name,
-			)
-	if rule and rule.trigger != TRIGGER_SCHEDULE:
-		return None
-	return rule
+	return compiled_rule_for_sweep(rule_name, TRIGGER_SCHEDULE, "Schedule")
 
 
 def fire_scheduled_documents(rule_name, moment, names):

@@ -14,7 +14,7 @@ from crm_automation.engine.expressions import EXPRESSION_HELPERS, EXPRESSION_NAM
 from crm_automation.engine.rule_index import index_rules
 from crm_automation.engine.schedules import SCHEDULE_FIELDS
 from crm_automation.engine.workflow import EVENTS_BY_TRIGGER
-from crm_automation.runtime.compiled_cache import CompiledCache
+from crm_automation.runtime.compiled_cache import CompiledCache, forget_local_indexes
 from crm_automation.runtime.policy_calendars import calendars_for
 from crm_automation.trust.field_access import readable_values
 from crm_automation.trust.run_as import run_as_of
@@ -360,3 +360,24 @@ def clear_rule_cache(only_changed_rules=False):
 
 
 _rules_cache = CompiledCache(VERSION_KEY, _build_index)
+
+
+def compiled_rule_for_sweep(rule_name, trigger, what):
+	"""The compiled rule of a sweep (a Time or Schedule rule, ``trigger``), or None, with the reason in
+	the Error Log when an enabled rule does not compile: a sweep that finds nothing to fire must never
+	be a rule that silently failed to load. This process's index can predate the rule (a long-lived
+	worker builds it inside a transaction whose snapshot may be older than the commit that added the
+	rule), so it is built once more before giving up. ``what`` names the sweep in the log."""
+	rule = get_compiled_rule(rule_name)
+	if rule is None and frappe.db.exists("Workflow Rule", {"name": rule_name, "enabled": 1}):
+		forget_local_indexes()
+		rule = get_compiled_rule(rule_name)
+		if rule is None:
+			frappe.log_error(
+				title=f"{what} of Workflow Rule {rule_name} skipped: the rule does not compile",
+				reference_doctype="Workflow Rule",
+				reference_name=rule_name,
+			)
+	if rule and rule.trigger != trigger:
+		return None
+	return rule
